@@ -1,0 +1,23 @@
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+validate(config, "config/config.schema.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/onnx.smk"
+include: "rules/engine.smk"
+include: "rules/score.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_targets(),

@@ -1,0 +1,46 @@
+rule score_hello:
+    input:
+        unpack(get_score_model),
+        pgm=expand(f"{MNIST_DATA}/pgm/{{digit}}.pgm", digit=range(10)),
+    output:
+        report="results/score/{model}/{precision}/hello.txt",
+    log:
+        "logs/score/{model}.{precision}.hello.log",
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=2048,
+        runtime=10,
+        gpu=get_score_gpus(),
+    params:
+        runtime=config["score"]["runtime"],
+        module=config["tensorrt"]["module"],
+        digit_seed=config["score"]["digit_seed"],
+    script:
+        "../scripts/score_hello.py"
+
+
+rule score_accuracy:
+    input:
+        unpack(get_score_model),
+        images=f"{MNIST_DATA}/test-images.idx",
+        labels=f"{MNIST_DATA}/test-labels.idx",
+    output:
+        score="results/score/{model}/{precision}/accuracy.json",
+    log:
+        "logs/score/{model}.{precision}.accuracy.log",
+    benchmark:
+        "benchmarks/score/{model}.{precision}.tsv"
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=20,
+        gpu=get_score_gpus(),
+    params:
+        runtime=config["score"]["runtime"],
+        module=config["tensorrt"]["module"],
+        batch_size=config["score"]["batch_size"],
+        threads=config["score"]["threads"],
+    script:
+        "../scripts/score_accuracy.py"

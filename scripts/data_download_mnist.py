@@ -1,0 +1,16 @@
+"""Rule data_download_mnist: one standard MNIST file, checked against its md5."""
+
+from workflow.data.download import fetch
+from workflow.io import write_atomically
+from workflow.logs import log_to
+
+log_to(snakemake.log[0])
+write_atomically(
+    snakemake.output.raw,
+    fetch(
+        snakemake.params.base_url + snakemake.wildcards.file,
+        snakemake.output.raw,
+        md5=snakemake.params.md5,
+        timeout_s=snakemake.params.timeout_s,
+    ),
+)

@@ -1,0 +1,1 @@
+"""Datasets: embedded defaults that need no network, and real sources behind checksums."""

@@ -1,0 +1,73 @@
+"""Checked downloads: nothing is fetched silently, and a failure says where to put the file."""
+
+import hashlib
+import logging
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from workflow.errors import DataError
+
+log = logging.getLogger(__name__)
+
+
+def md5_hex(data: bytes) -> str:
+    """Return the hex md5 of ``data``."""
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def check_md5(path: str | Path, md5: str, *, url: str | None = None) -> bytes:
+    """Read ``path`` and check its md5; return its bytes.
+
+    Args:
+        path: the file.
+        md5: expected hex digest.
+        url: where the file officially comes from, named in the error.
+
+    Raises:
+        DataError: the file is missing or its checksum differs.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "missing", _by_hand(path, md5, url))
+    data = path.read_bytes()
+    found = md5_hex(data)
+    if found != md5:
+        raise DataError(path, f"md5 {found}, expected {md5}", _by_hand(path, md5, url))
+    return data
+
+
+def _by_hand(path: Path, md5: str, url: str | None) -> str:
+    source = f" from {url}" if url else ""
+    return f"download it by hand{source} and place it at {path} (md5 {md5})"
+
+
+def fetch(url: str, dest: str | Path, *, md5: str, timeout_s: float) -> bytes:
+    """Download ``url`` and check its md5; return the bytes (the caller writes them).
+
+    Args:
+        url: source address.
+        dest: where the file will be stored, named in errors.
+        md5: expected hex digest.
+        timeout_s: network timeout in seconds.
+
+    Raises:
+        DataError: no network, an HTTP error, or a checksum mismatch; the message says where to
+            place the file by hand.
+    """
+    dest = Path(dest)
+    log.info("%s | downloading %s", dest, url)
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:
+            data = response.read()
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        raise DataError(
+            dest, f"download of {url} failed ({err})", _by_hand(dest, md5, url)
+        ) from err
+    found = md5_hex(data)
+    if found != md5:
+        raise DataError(
+            dest, f"downloaded {url} has md5 {found}, expected {md5}", _by_hand(dest, md5, url)
+        )
+    log.info("%s | %d bytes, md5 ok", dest, len(data))
+    return data

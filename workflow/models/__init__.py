@@ -1,0 +1,1 @@
+"""Model definitions, training and export to ONNX (torch is imported lazily)."""

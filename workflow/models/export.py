@@ -1,0 +1,130 @@
+"""Export PyTorch models to ONNX and check the export against PyTorch."""
+
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from workflow.errors import ToleranceError
+from workflow.logs import timed
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+
+def onnx_from_torch(
+    model: "torch.nn.Module",
+    sample: np.ndarray,
+    *,
+    input_name: str,
+    output_name: str,
+    opset: int,
+) -> bytes:
+    """Export a one-input, one-output model to ONNX with a dynamic batch dimension.
+
+    The exporter's per-node metadata (Python stack traces, module paths) is removed so that the
+    bytes depend only on the model and the arguments, not on where the code lives.
+
+    Args:
+        model: the model, in eval mode.
+        sample: an example input batch (its batch size is irrelevant).
+        input_name: name of the graph input.
+        output_name: name of the graph output.
+        opset: ONNX opset version.
+
+    Returns:
+        The serialised ONNX model, checked by ``onnx.checker``.
+    """
+    import onnx
+    import torch
+
+    batch = torch.export.Dim("batch", min=1, max=1 << 16)
+    with timed(log, f"onnx export | opset {opset}"):
+        program = torch.onnx.export(
+            model,
+            (torch.from_numpy(np.ascontiguousarray(sample[:2], dtype=np.float32)),),
+            None,
+            input_names=[input_name],
+            output_names=[output_name],
+            dynamic_shapes=({0: batch},),
+            opset_version=opset,
+            dynamo=True,
+            verbose=False,
+        )
+    proto = program.model_proto
+    for node in proto.graph.node:
+        del node.metadata_props[:]
+        node.doc_string = ""
+    del proto.graph.metadata_props[:]
+    proto.doc_string = ""
+    onnx.checker.check_model(proto, full_check=True)
+    return proto.SerializeToString()
+
+
+def torch_outputs(model: "torch.nn.Module", images: np.ndarray, *, batch_size: int) -> np.ndarray:
+    """Run ``model`` on ``images`` in batches without gradients; return float32 outputs."""
+    import torch
+
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, len(images), batch_size):
+            batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
+            outputs.append(model(batch).numpy())
+    return np.concatenate(outputs).astype(np.float32)
+
+
+def onnx_parity(
+    model: "torch.nn.Module",
+    onnx_model: bytes,
+    inputs: np.ndarray,
+    *,
+    input_name: str,
+    output_name: str,
+    batch_size: int,
+    tolerance: float,
+) -> dict[str, float | int]:
+    """Run the ONNX graph (ONNX Runtime, CPU) and the PyTorch model on the same inputs.
+
+    Args:
+        model: the PyTorch model that was exported.
+        onnx_model: the exported graph.
+        inputs: real test inputs (N, ...), float32.
+        input_name: the graph's input.
+        output_name: the graph's output compared.
+        batch_size: images per batch.
+        tolerance: largest allowed absolute difference.
+
+    Returns:
+        ``{"count", "max_abs_diff", "mean_abs_diff", "tolerance"}``.
+
+    Raises:
+        ToleranceError: the largest absolute difference exceeds ``tolerance``.
+    """
+    from workflow.ort.loader import session_from_onnx
+
+    expected = torch_outputs(model, inputs, batch_size=batch_size)
+    session = session_from_onnx(onnx_model)
+    got = np.concatenate(
+        [
+            session.run([output_name], {input_name: inputs[start : start + batch_size]})[0]
+            for start in range(0, len(inputs), batch_size)
+        ]
+    )
+    diff = np.abs(got.astype(np.float64) - expected)
+    report = {
+        "count": int(len(inputs)),
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+        "tolerance": float(tolerance),
+    }
+    log.info("onnx parity | %s", report)
+    if report["max_abs_diff"] > tolerance:
+        raise ToleranceError(
+            "onnx export",
+            f"ONNX Runtime and PyTorch differ by up to {report['max_abs_diff']:.3g} over "
+            f"{len(inputs)} images, tolerance {tolerance:.3g}",
+            "inspect the exported graph, or raise onnx.tolerance if the difference is expected",
+        )
+    return report

@@ -1,0 +1,44 @@
+"""Loaders for ONNX Runtime sessions."""
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from workflow.errors import PipelineError
+
+if TYPE_CHECKING:
+    import onnxruntime
+
+
+def session_from_onnx(
+    model: str | Path | bytes,
+    *,
+    providers: list[str] | None = None,
+    threads: int = 1,
+) -> "onnxruntime.InferenceSession":
+    """Create an ONNX Runtime session.
+
+    Args:
+        model: path to an ONNX file, or its bytes.
+        providers: execution providers in order of preference. Defaults to
+            ``["CPUExecutionProvider"]``.
+        threads: intra-op threads (results are reproducible for a fixed count). Defaults to 1.
+
+    Raises:
+        PipelineError: a requested provider is not available in this onnxruntime build.
+    """
+    import onnxruntime as ort
+
+    providers = providers or ["CPUExecutionProvider"]
+    available = ort.get_available_providers()
+    missing = [p for p in providers if p not in available]
+    if missing:
+        raise PipelineError(
+            "onnxruntime",
+            f"provider(s) {missing} not available",
+            f"available here: {available}",
+        )
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    source = model if isinstance(model, bytes) else str(model)
+    return ort.InferenceSession(source, sess_options=options, providers=providers)

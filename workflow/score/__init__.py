@@ -1,0 +1,1 @@
+"""Runtimes behind one interface, and scoring that does not know which runtime ran."""

@@ -1,0 +1,89 @@
+"""Scoring image classifiers, and the seed's "hello world" printout."""
+
+import numpy as np
+
+from workflow.errors import PipelineError
+from workflow.score.runner import BaseRunner
+
+#: The seed's ten-level ASCII ramp, darkest last.
+ASCII_RAMP = " .:-=+*#%@"
+
+
+def predict(
+    runner: BaseRunner, inputs: np.ndarray, *, batch_size: int, output_name: str
+) -> np.ndarray:
+    """Run an active runner over ``inputs`` in batches.
+
+    Args:
+        runner: an active runner with a single input.
+        inputs: network inputs, first axis the batch.
+        batch_size: images per call.
+        output_name: the output holding class probabilities.
+
+    Returns:
+        The concatenated outputs, float32 (N, classes).
+    """
+    (input_name,) = runner.input_metadata()
+    outputs = []
+    for start in range(0, len(inputs), batch_size):
+        result = runner.infer({input_name: inputs[start : start + batch_size]})
+        if output_name not in result:
+            raise PipelineError(runner.name, f"no output {output_name!r}; it has {sorted(result)}")
+        outputs.append(np.asarray(result[output_name], dtype=np.float32))
+    return np.concatenate(outputs)
+
+
+def accuracy(probs: np.ndarray, labels: np.ndarray) -> dict[str, float | int | list[float]]:
+    """Top-1 and top-5 accuracy, and top-1 per class.
+
+    Args:
+        probs: scores (N, classes); larger is more likely.
+        labels: true classes (N,).
+
+    Returns:
+        ``{"count", "top1", "top5", "per_class_top1"}``; accuracies in [0, 1].
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    order = np.argsort(-probs, axis=1, kind="stable")
+    top1 = order[:, 0] == labels
+    top5 = (order[:, :5] == labels[:, None]).any(axis=1)
+    per_class = [
+        float(top1[labels == c].mean()) if (labels == c).any() else float("nan")
+        for c in range(probs.shape[1])
+    ]
+    return {
+        "count": int(len(labels)),
+        "top1": float(top1.mean()),
+        "top5": float(top5.mean()),
+        "per_class_top1": per_class,
+    }
+
+
+def ascii_art(image: np.ndarray) -> str:
+    """Render a uint8 greyscale image with the seed's ramp (one character per pixel)."""
+    levels = (image.astype(np.int64) * len(ASCII_RAMP)) // 256
+    return "\n".join("".join(ASCII_RAMP[v] for v in row) for row in levels)
+
+
+def hello_report(image: np.ndarray, probs: np.ndarray, *, source: str, label: int) -> str:
+    """The seed's hello-world output: the digit as ASCII art, each probability, the verdict.
+
+    Args:
+        image: uint8 (28, 28) digit.
+        probs: the network's ten probabilities for it.
+        source: where the digit came from (e.g. the PGM path).
+        label: the true digit.
+    """
+    prediction = int(np.argmax(probs))
+    lines = [f"Input digit ({source}):", "", ascii_art(image), "", "Output probabilities:"]
+    for digit, p in enumerate(probs):
+        bar = "*" * int(round(float(p) * 40))
+        lines.append(f"  {digit}: {float(p):.4f} {bar}")
+    verdict = "PASSED" if prediction == label else "FAILED"
+    lines += ["", f"Prediction: {prediction} (true digit {label}) {verdict}"]
+    return "\n".join(lines) + "\n"
+
+
+def hello_digit(seed: int) -> int:
+    """The digit the hello world shows: a seeded choice among 0..9, not the clock."""
+    return int(np.random.default_rng(seed).integers(10))

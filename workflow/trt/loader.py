@@ -1,0 +1,267 @@
+"""Build, serialize, describe and deserialize TensorRT engines.
+
+One strongly typed build path serves TensorRT 10, 11 and TensorRT-RTX: the precision of every
+tensor comes from the ONNX graph (FP16 casts, INT8 Q/DQ), never from builder flags.
+"""
+
+import hashlib
+import logging
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from workflow.errors import EngineMismatch, FormatError, PipelineError, TensorRTUnavailable
+from workflow.logs import timed
+from workflow.trt.gpu import GpuInfo, gpu_info
+from workflow.trt.module import import_tensorrt
+
+log = logging.getLogger(__name__)
+
+#: Compute capabilities a TensorRT-RTX engine runs on when none are set (TensorRT-RTX docs:
+#: Ampere and later; Turing 7.5 only when asked for explicitly).
+RTX_DEFAULT_CC = ["8.0", "8.6", "8.9", "12.0", "12.1"]
+META_FORMAT = 1
+FULL_TRT_NEEDS_GPU = (
+    "full TensorRT builds on a CUDA GPU: run this job on a GPU host (--profile profiles/slurm), "
+    "or build ahead of time with TensorRT-RTX: pip install -e '.[rtx]' and set "
+    "tensorrt.module: tensorrt_rtx"
+)
+
+
+def _capturing_logger(trt: ModuleType) -> Any:
+    """A TensorRT logger that forwards to ``logging`` and keeps the error messages."""
+
+    class Capture(trt.ILogger):
+        def __init__(self) -> None:
+            trt.ILogger.__init__(self)
+            self.errors: list[str] = []
+
+        def log(self, severity: Any, msg: str) -> None:
+            if severity in (trt.ILogger.Severity.INTERNAL_ERROR, trt.ILogger.Severity.ERROR):
+                self.errors.append(msg)
+                log.error("tensorrt | %s", msg)
+            elif severity == trt.ILogger.Severity.WARNING:
+                log.warning("tensorrt | %s", msg)
+            else:
+                log.debug("tensorrt | %s", msg)
+
+    return Capture()
+
+
+def _network_io(network: Any, *, inputs: bool) -> list[dict[str, Any]]:
+    count = network.num_inputs if inputs else network.num_outputs
+    tensors = [network.get_input(i) if inputs else network.get_output(i) for i in range(count)]
+    return [
+        {"name": t.name, "dtype": t.dtype.name.lower(), "shape": list(t.shape)} for t in tensors
+    ]
+
+
+def _target(trt: ModuleType, config: Any, compute_capabilities: list[str]) -> dict[str, Any]:
+    """Set the build target on ``config`` and describe it for the metadata."""
+    if trt.__name__ == "tensorrt_rtx":
+        if compute_capabilities:
+            config.num_compute_capabilities = len(compute_capabilities)
+            for index, cc in enumerate(compute_capabilities):
+                member = "SM" + cc.replace(".", "")
+                if member not in trt.ComputeCapability.__members__:
+                    raise PipelineError(
+                        f"tensorrt.compute_capabilities: {cc}",
+                        "not supported by this TensorRT-RTX",
+                        "choose among "
+                        + ", ".join(
+                            m[2:-1] + "." + m[-1]
+                            for m in trt.ComputeCapability.__members__
+                            if m.startswith("SM")
+                        ),
+                    )
+                config.set_compute_capability(trt.ComputeCapability.__members__[member], index)
+        return {
+            "kind": "ahead-of-time",
+            "gpu": None,
+            "compute_capabilities": list(compute_capabilities) or RTX_DEFAULT_CC,
+        }
+    if compute_capabilities:
+        raise PipelineError(
+            "tensorrt.compute_capabilities",
+            "only TensorRT-RTX builds for chosen compute capabilities",
+            "leave it empty with full TensorRT: it builds for the GPU it runs on",
+        )
+    gpu, reason = gpu_info()
+    if gpu is None:
+        raise TensorRTUnavailable(
+            f"tensorrt {trt.__version__}", f"no GPU ({reason})", FULL_TRT_NEEDS_GPU
+        )
+    return {"kind": "gpu", "gpu": gpu.name, "compute_capabilities": [gpu.compute_capability]}
+
+
+def engine_bytes_from_onnx(
+    onnx_path: str | Path,
+    *,
+    module: str,
+    batch: tuple[int, int, int],
+    workspace_mib: int,
+    compute_capabilities: list[str],
+    optimization_level: int,
+) -> tuple[bytes, dict[str, Any]]:
+    """Parse an ONNX file and build a serialized, strongly typed TensorRT engine.
+
+    Args:
+        onnx_path: the ONNX graph; its precision is the engine's precision.
+        module: ``auto``, ``tensorrt`` or ``tensorrt_rtx``.
+        batch: (min, opt, max) batch size of the optimization profile, applied to every input
+            whose first dimension is dynamic.
+        workspace_mib: builder workspace limit in MiB.
+        compute_capabilities: TensorRT-RTX targets such as ``"8.6"``; empty for the builder's
+            default (full TensorRT always builds for the GPU it runs on).
+        optimization_level: builder optimization level 0..5.
+
+    Returns:
+        The plan bytes and its metadata (TensorRT flavour and version, target, sha256 of the
+        source graph, build options, inputs and outputs). The metadata holds no timestamp.
+
+    Raises:
+        TensorRTUnavailable: no TensorRT, or full TensorRT without a GPU.
+        FormatError: the ONNX parser rejects the graph.
+        PipelineError: a dynamic dimension other than the batch, a bad profile, or a failed
+            build (the builder's own errors are quoted).
+    """
+    onnx_path = Path(onnx_path)
+    low, opt, high = batch
+    if not 1 <= low <= opt <= high:
+        raise PipelineError("engine.batch", f"need 1 <= min <= opt <= max, got {batch}")
+    trt = import_tensorrt(module)
+    logger = _capturing_logger(trt)
+    try:
+        builder = trt.Builder(logger)
+    except Exception as err:  # full TensorRT raises when CUDA cannot initialise
+        raise TensorRTUnavailable(
+            f"{trt.__name__} {trt.__version__}",
+            f"cannot create a builder ({err})",
+            FULL_TRT_NEEDS_GPU,
+        ) from err
+    flags = 0
+    strongly_typed = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    if strongly_typed is not None:
+        flags |= 1 << int(strongly_typed)
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    source = onnx_path.read_bytes()
+    if not parser.parse(source, str(onnx_path)):
+        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
+        raise FormatError(onnx_path, "ONNX parser failed: " + "; ".join(errors))
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mib << 20)
+    config.builder_optimization_level = optimization_level
+    target = _target(trt, config, compute_capabilities)
+    profile = builder.create_optimization_profile()
+    shapes: dict[str, dict[str, list[int]]] = {}
+    for index in range(network.num_inputs):
+        tensor = network.get_input(index)
+        dims = list(tensor.shape)
+        if any(d < 0 for d in dims[1:]):
+            raise PipelineError(
+                onnx_path,
+                f"input {tensor.name!r} has dynamic dimensions {dims} beyond the batch",
+                "export the graph with a fixed shape except the first dimension",
+            )
+        rest = dims[1:]
+        shapes[tensor.name] = {
+            "min": [low, *rest] if dims[0] < 0 else dims,
+            "opt": [opt, *rest] if dims[0] < 0 else dims,
+            "max": [high, *rest] if dims[0] < 0 else dims,
+        }
+        profile.set_shape(tensor.name, *(shapes[tensor.name][k] for k in ("min", "opt", "max")))
+    config.add_optimization_profile(profile)
+    with timed(log, f"{onnx_path} | build with {trt.__name__} {trt.__version__}"):
+        plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise PipelineError(
+            onnx_path,
+            f"{trt.__name__} {trt.__version__} could not build an engine: "
+            + ("; ".join(logger.errors) or "no error message"),
+            "see the log for the layer that failed",
+        )
+    data = bytes(plan)
+    meta = {
+        "format": META_FORMAT,
+        "tensorrt": {"module": trt.__name__, "version": trt.__version__},
+        "target": target,
+        "source": {"path": str(onnx_path), "sha256": hashlib.sha256(source).hexdigest()},
+        "build": {
+            "strongly_typed": True,
+            "workspace_mib": workspace_mib,
+            "optimization_level": optimization_level,
+            "profile": shapes,
+        },
+        "inputs": _network_io(network, inputs=True),
+        "outputs": _network_io(network, inputs=False),
+        "plan": {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()},
+    }
+    log.info("%s | plan of %d bytes for %s", onnx_path, len(data), target)
+    return data, meta
+
+
+def check_engine_meta(
+    meta: dict[str, Any],
+    *,
+    plan_path: str | Path,
+    plan: bytes,
+    module: str,
+    version: str,
+    gpu: GpuInfo,
+) -> None:
+    """Check that an engine fits this machine before deserializing it.
+
+    Args:
+        meta: the engine's ``.plan.json``.
+        plan_path: the plan file, named in errors.
+        plan: the plan bytes (checked against the metadata's sha256).
+        module: the TensorRT module loaded here.
+        version: its version.
+        gpu: this machine's GPU.
+
+    Raises:
+        EngineMismatch: naming the field that does not fit and the command that rebuilds.
+    """
+    rebuild = f"rebuild it here: snakemake {plan_path} --forcerun engine_build"
+    if meta.get("format") != META_FORMAT:
+        raise EngineMismatch(
+            plan_path, f"metadata format {meta.get('format')}, expected {META_FORMAT}", rebuild
+        )
+    built = meta["tensorrt"]
+    if built["module"] != module or built["version"] != version:
+        raise EngineMismatch(
+            plan_path,
+            f"built with {built['module']} {built['version']}, this machine has {module} {version}",
+            rebuild,
+        )
+    targets = meta["target"]["compute_capabilities"]
+    if gpu.compute_capability not in targets:
+        raise EngineMismatch(
+            plan_path,
+            f"built for compute capability {', '.join(targets)}; this GPU ({gpu.name}) is "
+            f"{gpu.compute_capability}",
+            rebuild,
+        )
+    digest = hashlib.sha256(plan).hexdigest()
+    if digest != meta["plan"]["sha256"]:
+        raise EngineMismatch(
+            plan_path, "plan bytes differ from the sha256 in its metadata", rebuild
+        )
+
+
+def engine_from_bytes(plan: bytes, *, module: str) -> Any:
+    """Deserialize a plan into an ``ICudaEngine`` (needs a GPU).
+
+    Raises:
+        EngineMismatch: the runtime refused the plan (its errors are quoted).
+    """
+    trt = import_tensorrt(module)
+    logger = _capturing_logger(trt)
+    runtime = trt.Runtime(logger)
+    engine = runtime.deserialize_cuda_engine(plan)
+    if engine is None:
+        raise EngineMismatch(
+            "plan", "deserialization failed: " + ("; ".join(logger.errors) or "no message")
+        )
+    return engine

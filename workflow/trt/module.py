@@ -1,0 +1,81 @@
+"""Which TensorRT Python module to use: ``tensorrt`` (full, GPU hosts) or ``tensorrt_rtx``.
+
+Finding a module and its version never imports it, so the Snakefile can put the TensorRT version
+into rule params (a new TensorRT rebuilds the engines) and ``snakemake -n`` stays fast.
+"""
+
+import importlib
+import importlib.metadata
+import importlib.util
+from types import ModuleType
+
+from workflow.errors import TensorRTUnavailable
+
+#: Module names in the order ``auto`` tries them.
+MODULES = ("tensorrt", "tensorrt_rtx")
+INSTALL_HINT = (
+    "install TensorRT-RTX (builds ahead of time, no GPU needed): pip install -e '.[rtx]'; "
+    "or full TensorRT on a GPU host: pip install -e '.[trt]' "
+    "(its wheels come from NVIDIA's package index)"
+)
+
+
+def resolve_module(choice: str) -> str:
+    """Return the module name ``choice`` stands for, without importing it.
+
+    Args:
+        choice: ``auto``, ``tensorrt`` or ``tensorrt_rtx``. ``auto`` takes full TensorRT where
+            it is installed, else TensorRT-RTX.
+
+    Raises:
+        TensorRTUnavailable: the chosen module (or, for ``auto``, any) is not installed, or the
+            choice is unknown.
+    """
+    if choice not in ("auto", *MODULES):
+        raise TensorRTUnavailable(
+            f"tensorrt.module={choice!r}", "unknown choice", "use auto, tensorrt or tensorrt_rtx"
+        )
+    candidates = MODULES if choice == "auto" else (choice,)
+    for name in candidates:
+        if importlib.util.find_spec(name) is not None:
+            return name
+    wanted = " or ".join(candidates)
+    raise TensorRTUnavailable(
+        f"tensorrt.module={choice}", f"{wanted} is not installed", INSTALL_HINT
+    )
+
+
+def module_version(name: str) -> str | None:
+    """Installed version of the distribution that provides module ``name``, or ``None``."""
+    for dist in importlib.metadata.packages_distributions().get(name, []):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def tensorrt_identity(choice: str) -> str:
+    """``"<module> <version>"`` for ``choice``, or ``"none"`` when nothing is installed.
+
+    Used as a rule param: when it changes, Snakemake rebuilds the engines. It never raises, so a
+    dry run works on a machine without TensorRT; the build job itself reports what is missing.
+    """
+    try:
+        name = resolve_module(choice)
+    except TensorRTUnavailable:
+        return "none"
+    return f"{name} {module_version(name) or 'unknown'}"
+
+
+def import_tensorrt(choice: str) -> ModuleType:
+    """Import and return the TensorRT module ``choice`` stands for.
+
+    Raises:
+        TensorRTUnavailable: not installed, or installed but failing to import (with the cause).
+    """
+    name = resolve_module(choice)
+    try:
+        return importlib.import_module(name)
+    except (ImportError, OSError) as err:
+        raise TensorRTUnavailable(name, f"import failed ({err})", INSTALL_HINT) from err
