@@ -1,0 +1,99 @@
+"""Shared fixtures: tiny ONNX models built with onnx.helper, and real Snakemake runs."""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+#: What a workflow copy needs; outputs are not copied.
+WORKFLOW_FILES = ("Snakefile", "rules", "scripts", "config", "profiles")
+
+
+def tiny_classifier_bytes(*, dynamic_hw: bool = False, seed: int = 0) -> bytes:
+    """A 3-class classifier on (N, 1, 4, 4) inputs: Flatten -> Gemm -> Softmax."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    weight = numpy_helper.from_array(rng.normal(size=(16, 3)).astype(np.float32), "w")
+    bias = numpy_helper.from_array(rng.normal(size=(3,)).astype(np.float32), "b")
+    dims = ["batch", 1, "h" if dynamic_hw else 4, 4]
+    graph = helper.make_graph(
+        [
+            helper.make_node("Flatten", ["input"], ["flat"], axis=1),
+            helper.make_node("Gemm", ["flat", "w", "b"], ["logits"]),
+            helper.make_node("Softmax", ["logits"], ["prob"], axis=1),
+        ],
+        "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, dims)],
+        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["batch", 3])],
+        initializer=[weight, bias],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+@pytest.fixture
+def tiny_onnx(tmp_path: Path) -> Path:
+    """Path of a tiny ONNX classifier with a dynamic batch."""
+    path = tmp_path / "tiny.onnx"
+    path.write_bytes(tiny_classifier_bytes())
+    return path
+
+
+def copy_workflow(dest: Path) -> Path:
+    """Copy the workflow (not its outputs) into ``dest``; return ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, dest / name)
+        else:
+            shutil.copy2(source, dest / name)
+    return dest
+
+
+def snakemake(
+    workdir: Path, *args: str, check: bool = True, timeout: int = 1200
+) -> subprocess.CompletedProcess:
+    """Run the real ``snakemake`` of this environment in ``workdir``."""
+    exe = Path(sys.executable).with_name("snakemake")
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    result = subprocess.run(
+        [str(exe), *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({result.returncode}):\n"
+            f"{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
+        )
+    return result
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """Parse the 'Job stats' table of a (dry) run into {rule: count}, without 'total'."""
+    if "Nothing to be done" in output:
+        return {}
+    table = output.split("Job stats:", 1)[1]
+    jobs = {}
+    for line in table.splitlines()[3:]:
+        match = re.fullmatch(r"(\w+)\s+(\d+)", line.strip())
+        if not match:
+            break
+        jobs[match.group(1)] = int(match.group(2))
+    jobs.pop("total", None)
+    return jobs

@@ -1,0 +1,115 @@
+import copy
+import hashlib
+
+import pytest
+
+from tests.conftest import tiny_classifier_bytes
+from workflow.errors import EngineMismatch, FormatError, PipelineError, TensorRTUnavailable
+from workflow.trt.gpu import GpuInfo
+from workflow.trt.loader import RTX_DEFAULT_CC, check_engine_meta, engine_bytes_from_onnx
+
+BUILD = {
+    "module": "tensorrt_rtx",
+    "batch": (1, 4, 8),
+    "workspace_mib": 256,
+    "compute_capabilities": [],
+    "optimization_level": 3,
+}
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    path = tmp_path_factory.mktemp("engine") / "tiny.onnx"
+    path.write_bytes(tiny_classifier_bytes())
+    plan, meta = engine_bytes_from_onnx(path, **BUILD)
+    return path, plan, meta
+
+
+def test_rtx_builds_ahead_of_time_with_metadata(built):
+    path, plan, meta = built
+    assert len(plan) > 1000
+    assert meta["tensorrt"]["module"] == "tensorrt_rtx"
+    assert meta["target"] == {"kind": "ahead-of-time", "gpu": None, "compute_capabilities": RTX_DEFAULT_CC}
+    assert meta["source"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert meta["plan"] == {"bytes": len(plan), "sha256": hashlib.sha256(plan).hexdigest()}
+    assert meta["build"]["profile"]["input"] == {
+        "min": [1, 1, 4, 4],
+        "opt": [4, 1, 4, 4],
+        "max": [8, 1, 4, 4],
+    }
+    assert meta["inputs"] == [{"name": "input", "dtype": "float", "shape": [-1, 1, 4, 4]}]
+    assert meta["outputs"] == [{"name": "prob", "dtype": "float", "shape": [-1, 3]}]
+    # nothing that changes from one build to the next (no timestamp, no build duration)
+    assert set(meta) == {"format", "tensorrt", "target", "source", "build", "inputs", "outputs", "plan"}
+
+
+def test_chosen_compute_capability_is_recorded(built):
+    path, _, _ = built
+    _, meta = engine_bytes_from_onnx(path, **(BUILD | {"compute_capabilities": ["8.6"]}))
+    assert meta["target"]["compute_capabilities"] == ["8.6"]
+    with pytest.raises(PipelineError, match="7.0 .*not supported.*choose among .*8.6"):
+        engine_bytes_from_onnx(path, **(BUILD | {"compute_capabilities": ["7.0"]}))
+
+
+@pytest.mark.parametrize("batch", [(0, 1, 2), (4, 2, 8), (1, 9, 8)])
+def test_bad_profile(built, batch):
+    with pytest.raises(PipelineError, match="min <= opt <= max"):
+        engine_bytes_from_onnx(built[0], **(BUILD | {"batch": batch}))
+
+
+def test_garbage_onnx_names_the_file(tmp_path):
+    path = tmp_path / "broken.onnx"
+    path.write_bytes(b"not a protobuf")
+    with pytest.raises(FormatError, match="broken.onnx | ONNX parser failed"):
+        engine_bytes_from_onnx(path, **BUILD)
+
+
+def test_dynamic_dimension_beyond_batch(tmp_path):
+    path = tmp_path / "hw.onnx"
+    path.write_bytes(tiny_classifier_bytes(dynamic_hw=True))
+    with pytest.raises(PipelineError, match="dynamic dimensions .* beyond the batch"):
+        engine_bytes_from_onnx(path, **BUILD)
+
+
+def test_full_tensorrt_refuses_compute_capabilities_before_building(monkeypatch, built):
+    from workflow.trt import loader
+
+    class FakeTrt:
+        __name__ = "tensorrt"
+        __version__ = "10.9"
+
+    with pytest.raises(PipelineError, match="only TensorRT-RTX"):
+        loader._target(FakeTrt, None, ["8.6"])
+    monkeypatch.setattr(loader, "gpu_info", lambda: (None, "no CUDA driver"))
+    with pytest.raises(TensorRTUnavailable, match="no GPU .*--profile profiles/slurm"):
+        loader._target(FakeTrt, None, [])
+
+
+def _check(meta, plan, **overrides):
+    args = {
+        "plan_path": "engines/tiny_fp32.plan",
+        "plan": plan,
+        "module": "tensorrt_rtx",
+        "version": meta["tensorrt"]["version"],
+        "gpu": GpuInfo("NVIDIA RTX 4090", "8.9"),
+    } | overrides
+    check_engine_meta(meta, **args)
+
+
+def test_meta_check_accepts_a_fitting_machine(built):
+    _, plan, meta = built
+    _check(meta, plan)
+
+
+def test_meta_check_names_each_mismatch_and_the_rebuild(built):
+    _, plan, meta = built
+    rebuild = "snakemake engines/tiny_fp32.plan --forcerun engine_build"
+    with pytest.raises(EngineMismatch, match=f"this machine has tensorrt 10.8.*{rebuild}"):
+        _check(meta, plan, module="tensorrt", version="10.8")
+    with pytest.raises(EngineMismatch, match=r"this GPU \(NVIDIA H100\) is 9.0"):
+        _check(meta, plan, gpu=GpuInfo("NVIDIA H100", "9.0"))
+    with pytest.raises(EngineMismatch, match="plan bytes differ"):
+        _check(meta, plan[:-1] + b"\x00")
+    old = copy.deepcopy(meta) | {"format": 0}
+    with pytest.raises(EngineMismatch, match="metadata format 0"):
+        _check(old, plan)
