@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 #: What a workflow copy needs; outputs are not copied.
-WORKFLOW_FILES = ("Snakefile", "rules", "scripts", "config", "profiles")
+WORKFLOW_FILES = ("Snakefile", "rules", "scripts", "config", "profiles", "environment.yml")
 
 
 def tiny_classifier_bytes(*, dynamic_hw: bool = False, seed: int = 0) -> bytes:

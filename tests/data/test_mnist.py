@@ -73,7 +73,16 @@ def test_check_digits_rejects_bad_splits():
 
 def test_first_of_each_class_and_missing_digit():
     assert first_of_each_class(np.array([3, 0, 1, 2, 4, 5, 6, 7, 8, 9, 0])) == [
-        1, 2, 3, 0, 4, 5, 6, 7, 8, 9
+        1,
+        2,
+        3,
+        0,
+        4,
+        5,
+        6,
+        7,
+        8,
+        9,
     ]
     with pytest.raises(DataError, match="no image of digit 9"):
         first_of_each_class(np.arange(9))
@@ -97,7 +106,9 @@ def test_idx_source_splits_the_tail():
 def _fake_mnist(tmp_path, corrupt=None):
     files = {}
     for name in MNIST_FILES:
-        array = np.zeros((3, 28, 28), np.uint8) if "images" in name else np.arange(3, dtype=np.uint8)
+        array = (
+            np.zeros((3, 28, 28), np.uint8) if "images" in name else np.arange(3, dtype=np.uint8)
+        )
         path = tmp_path / name
         path.write_bytes(gzip.compress(idx_bytes(array)))
         files[name] = str(path)

@@ -56,4 +56,6 @@ def test_lenet_is_the_seed_network():
 def test_diverging_training_stops(digits):
     x, y = digits
     with pytest.raises(PipelineError, match="lower train.learning_rate"):
-        train_classifier(lenet, x * np.float32(1e30), y, **(ARGS | {"seed": 0, "learning_rate": 1e6}))
+        train_classifier(
+            lenet, x * np.float32(1e30), y, **(ARGS | {"seed": 0, "learning_rate": 1e6})
+        )

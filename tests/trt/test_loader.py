@@ -29,7 +29,11 @@ def test_rtx_builds_ahead_of_time_with_metadata(built):
     path, plan, meta = built
     assert len(plan) > 1000
     assert meta["tensorrt"]["module"] == "tensorrt_rtx"
-    assert meta["target"] == {"kind": "ahead-of-time", "gpu": None, "compute_capabilities": RTX_DEFAULT_CC}
+    assert meta["target"] == {
+        "kind": "ahead-of-time",
+        "gpu": None,
+        "compute_capabilities": RTX_DEFAULT_CC,
+    }
     assert meta["source"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert meta["plan"] == {"bytes": len(plan), "sha256": hashlib.sha256(plan).hexdigest()}
     assert meta["build"]["profile"]["input"] == {
@@ -40,7 +44,16 @@ def test_rtx_builds_ahead_of_time_with_metadata(built):
     assert meta["inputs"] == [{"name": "input", "dtype": "float", "shape": [-1, 1, 4, 4]}]
     assert meta["outputs"] == [{"name": "prob", "dtype": "float", "shape": [-1, 3]}]
     # nothing that changes from one build to the next (no timestamp, no build duration)
-    assert set(meta) == {"format", "tensorrt", "target", "source", "build", "inputs", "outputs", "plan"}
+    assert set(meta) == {
+        "format",
+        "tensorrt",
+        "target",
+        "source",
+        "build",
+        "inputs",
+        "outputs",
+        "plan",
+    }
 
 
 def test_chosen_compute_capability_is_recorded(built):
@@ -81,7 +94,7 @@ def test_full_tensorrt_refuses_compute_capabilities_before_building(monkeypatch,
     with pytest.raises(PipelineError, match="only TensorRT-RTX"):
         loader._target(FakeTrt, None, ["8.6"])
     monkeypatch.setattr(loader, "gpu_info", lambda: (None, "no CUDA driver"))
-    with pytest.raises(TensorRTUnavailable, match="no GPU .*--profile profiles/slurm"):
+    with pytest.raises(TensorRTUnavailable, match="no GPU .*GPU host"):
         loader._target(FakeTrt, None, [])
 
 

@@ -8,7 +8,12 @@ from workflow.trt.gpu import gpu_info
 from workflow.trt.loader import engine_bytes_from_onnx
 from workflow.trt.runner import TrtRunner, io_specs
 
-BUILD = {"batch": (1, 4, 8), "workspace_mib": 256, "compute_capabilities": [], "optimization_level": 3}
+BUILD = {
+    "batch": (1, 4, 8),
+    "workspace_mib": 256,
+    "compute_capabilities": [],
+    "optimization_level": 3,
+}
 
 
 @pytest.fixture(scope="module")
@@ -43,4 +48,6 @@ def test_engine_matches_onnx_runtime_on_gpu(engine):
 
     feed = {"input": np.random.default_rng(0).normal(size=(5, 1, 4, 4)).astype(np.float32)}
     with OrtRunner(engine[0]) as ort, TrtRunner(engine[1], engine[2], module="auto") as trt:
-        np.testing.assert_allclose(trt.infer(dict(feed))["prob"], ort.infer(feed)["prob"], atol=1e-5)
+        np.testing.assert_allclose(
+            trt.infer(dict(feed))["prob"], ort.infer(feed)["prob"], atol=1e-5
+        )

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 RTX_DEFAULT_CC = ["8.0", "8.6", "8.9", "12.0", "12.1"]
 META_FORMAT = 1
 FULL_TRT_NEEDS_GPU = (
-    "full TensorRT builds on a CUDA GPU: run this job on a GPU host (--profile profiles/slurm), "
+    "full TensorRT builds on a CUDA GPU: run this job on a GPU host (e.g. a cluster node "
+    "through a Snakemake executor plugin), "
     "or build ahead of time with TensorRT-RTX: pip install -e '.[rtx]' and set "
     "tensorrt.module: tensorrt_rtx"
 )

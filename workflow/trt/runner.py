@@ -84,8 +84,9 @@ class TrtRunner(BaseRunner):
             raise GpuUnavailable(
                 self.plan_path,
                 f"engine execution needs a CUDA GPU ({reason})",
-                "run this step on a GPU host (--profile profiles/slurm), or set "
-                "score.runtime: ort to score the same graph with ONNX Runtime on CPU",
+                "run this step on a GPU host (e.g. a cluster node through a Snakemake "
+                "executor plugin), or set score.runtime: ort to score the same graph with "
+                "ONNX Runtime on CPU",
             )
         trt = import_tensorrt(self.module)
         plan = self.plan_path.read_bytes()
