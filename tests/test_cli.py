@@ -1,0 +1,90 @@
+"""The command-line tools, run as a user runs them."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.conftest import ROOT
+from workflow.formats.pnm import pnm_bytes
+
+TOOL = ROOT / "scripts" / "cli" / "infer_digit.py"
+
+
+@pytest.fixture(scope="module")
+def lenet_onnx(tmp_path_factory):
+    import torch
+
+    from workflow.models.export import onnx_from_torch
+    from workflow.models.lenet import INPUT_NAME, OUTPUT_NAME, lenet, with_softmax
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("cli") / "lenet.onnx"
+    sample = np.zeros((2, 1, 28, 28), np.float32)
+    path.write_bytes(
+        onnx_from_torch(
+            with_softmax(lenet()), sample, input_name=INPUT_NAME, output_name=OUTPUT_NAME, opset=18
+        )
+    )
+    return path
+
+
+def _run(*args):
+    return subprocess.run(
+        [sys.executable, str(TOOL), *map(str, args)], capture_output=True, text=True
+    )
+
+
+def test_classifies_a_pgm(lenet_onnx, tmp_path):
+    image = np.zeros((28, 28), np.uint8)
+    image[6:22, 13:15] = 255
+    pgm = tmp_path / "1.pgm"
+    pgm.write_bytes(pnm_bytes(image, comment="a one"))
+    out = _run("--onnx", lenet_onnx, pgm)
+    assert out.returncode in (0, 1), out.stderr  # untrained weights: any verdict
+    assert "@" in out.stdout and "Output probabilities:" in out.stdout
+    assert "(true digit 1)" in out.stdout
+    probs = [
+        float(line.split()[1])
+        for line in out.stdout.splitlines()
+        if line[:4].strip()[:1].isdigit() and ":" in line[:5]
+    ]
+    assert len(probs) == 10 and abs(sum(probs) - 1) < 1e-3
+
+
+def test_bad_inputs_exit_2_with_the_reason(lenet_onnx, tmp_path):
+    wrong = tmp_path / "big.pgm"
+    wrong.write_bytes(pnm_bytes(np.zeros((30, 28), np.uint8)))
+    out = _run("--onnx", lenet_onnx, wrong)
+    assert out.returncode == 2 and "expected a 28x28 PGM" in out.stderr
+    ascii_pgm = tmp_path / "ascii.pgm"
+    ascii_pgm.write_bytes(b"P2\n28 28\n255\n0\n")
+    out = _run("--onnx", lenet_onnx, ascii_pgm)
+    assert out.returncode == 2 and "unsupported magic 'P2'" in out.stderr
+
+
+def test_engine_without_gpu_says_so(tmp_path):
+    from tests.conftest import tiny_classifier_bytes
+    from workflow.io import write_json_atomically
+    from workflow.trt.gpu import gpu_info
+    from workflow.trt.loader import engine_bytes_from_onnx
+
+    if gpu_info()[0] is not None:
+        pytest.skip("this machine has a GPU")
+    onnx = tmp_path / "tiny.onnx"
+    onnx.write_bytes(tiny_classifier_bytes())
+    plan, meta = engine_bytes_from_onnx(
+        onnx,
+        module="auto",
+        batch=(1, 1, 2),
+        workspace_mib=64,
+        compute_capabilities=[],
+        optimization_level=0,
+    )
+    (tmp_path / "tiny.plan").write_bytes(plan)
+    write_json_atomically(tmp_path / "tiny.plan.json", meta)
+    pgm = tmp_path / "3.pgm"
+    pgm.write_bytes(pnm_bytes(np.zeros((28, 28), np.uint8)))
+    out = _run("--engine", tmp_path / "tiny.plan", pgm)
+    assert out.returncode == 2 and "needs a CUDA GPU" in out.stderr
