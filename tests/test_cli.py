@@ -1,5 +1,6 @@
 """The command-line tools, run as a user runs them."""
 
+import re
 import subprocess
 import sys
 
@@ -45,11 +46,7 @@ def test_classifies_a_pgm(lenet_onnx, tmp_path):
     assert out.returncode in (0, 1), out.stderr  # untrained weights: any verdict
     assert "@" in out.stdout and "Output probabilities:" in out.stdout
     assert "(true digit 1)" in out.stdout
-    probs = [
-        float(line.split()[1])
-        for line in out.stdout.splitlines()
-        if line[:4].strip()[:1].isdigit() and ":" in line[:5]
-    ]
+    probs = [float(p) for p in re.findall(r"^  \d: ([0-9.]+)", out.stdout, flags=re.M)]
     assert len(probs) == 10 and abs(sum(probs) - 1) < 1e-3
 
 
