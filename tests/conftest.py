@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -97,3 +98,38 @@ def planned_jobs(output: str) -> dict[str, int]:
         jobs[match.group(1)] = int(match.group(2))
     jobs.pop("total", None)
     return jobs
+
+
+#: Build options of the tiny test engine.
+TINY_BUILD = {
+    "module": "auto",
+    "batch": (1, 4, 8),
+    "workspace_mib": 256,
+    "compute_capabilities": [],
+    "optimization_level": 3,
+}
+
+
+@dataclass(frozen=True)
+class TinyEngine:
+    """A built tiny engine: its source graph, plan, metadata file and metadata."""
+
+    onnx: Path
+    plan: Path
+    meta_path: Path
+    meta: dict
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tmp_path_factory) -> TinyEngine:
+    """The tiny classifier built into a plan (TensorRT-RTX on CPU machines)."""
+    from workflow.io import write_json_atomically
+    from workflow.trt.loader import engine_bytes_from_onnx
+
+    folder = tmp_path_factory.mktemp("engine")
+    onnx = folder / "tiny.onnx"
+    onnx.write_bytes(tiny_classifier_bytes())
+    plan, meta = engine_bytes_from_onnx(onnx, **TINY_BUILD)
+    (folder / "tiny.plan").write_bytes(plan)
+    write_json_atomically(folder / "tiny.plan.json", meta)
+    return TinyEngine(onnx, folder / "tiny.plan", folder / "tiny.plan.json", meta)

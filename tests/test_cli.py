@@ -61,27 +61,12 @@ def test_bad_inputs_exit_2_with_the_reason(lenet_onnx, tmp_path):
     assert out.returncode == 2 and "unsupported magic 'P2'" in out.stderr
 
 
-def test_engine_without_gpu_says_so(tmp_path):
-    from tests.conftest import tiny_classifier_bytes
-    from workflow.io import write_json_atomically
+def test_engine_without_gpu_says_so(tiny_engine, tmp_path):
     from workflow.trt.gpu import gpu_info
-    from workflow.trt.loader import engine_bytes_from_onnx
 
     if gpu_info()[0] is not None:
         pytest.skip("this machine has a GPU")
-    onnx = tmp_path / "tiny.onnx"
-    onnx.write_bytes(tiny_classifier_bytes())
-    plan, meta = engine_bytes_from_onnx(
-        onnx,
-        module="auto",
-        batch=(1, 1, 2),
-        workspace_mib=64,
-        compute_capabilities=[],
-        optimization_level=0,
-    )
-    (tmp_path / "tiny.plan").write_bytes(plan)
-    write_json_atomically(tmp_path / "tiny.plan.json", meta)
     pgm = tmp_path / "3.pgm"
     pgm.write_bytes(pnm_bytes(np.zeros((28, 28), np.uint8)))
-    out = _run("--engine", tmp_path / "tiny.plan", pgm)
+    out = _run("--engine", tiny_engine.plan, pgm)
     assert out.returncode == 2 and "needs a CUDA GPU" in out.stderr

@@ -3,26 +3,17 @@ import hashlib
 
 import pytest
 
-from tests.conftest import tiny_classifier_bytes
+from tests.conftest import TINY_BUILD, tiny_classifier_bytes
 from workflow.errors import EngineMismatch, FormatError, PipelineError, TensorRTUnavailable
 from workflow.trt.gpu import GpuInfo
 from workflow.trt.loader import RTX_DEFAULT_CC, check_engine_meta, engine_bytes_from_onnx
 
-BUILD = {
-    "module": "tensorrt_rtx",
-    "batch": (1, 4, 8),
-    "workspace_mib": 256,
-    "compute_capabilities": [],
-    "optimization_level": 3,
-}
+BUILD = TINY_BUILD
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    path = tmp_path_factory.mktemp("engine") / "tiny.onnx"
-    path.write_bytes(tiny_classifier_bytes())
-    plan, meta = engine_bytes_from_onnx(path, **BUILD)
-    return path, plan, meta
+def built(tiny_engine):
+    return tiny_engine.onnx, tiny_engine.plan.read_bytes(), tiny_engine.meta
 
 
 def test_rtx_builds_ahead_of_time_with_metadata(built):

@@ -1,30 +1,14 @@
 import numpy as np
 import pytest
 
-from tests.conftest import tiny_classifier_bytes
 from workflow.errors import GpuUnavailable
-from workflow.io import write_json_atomically
 from workflow.trt.gpu import gpu_info
-from workflow.trt.loader import engine_bytes_from_onnx
 from workflow.trt.runner import TrtRunner, io_specs
-
-BUILD = {
-    "batch": (1, 4, 8),
-    "workspace_mib": 256,
-    "compute_capabilities": [],
-    "optimization_level": 3,
-}
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("trt")
-    onnx = folder / "tiny.onnx"
-    onnx.write_bytes(tiny_classifier_bytes())
-    plan, meta = engine_bytes_from_onnx(onnx, module="auto", **BUILD)
-    (folder / "tiny.plan").write_bytes(plan)
-    write_json_atomically(folder / "tiny.plan.json", meta)
-    return onnx, folder / "tiny.plan", folder / "tiny.plan.json"
+def engine(tiny_engine):
+    return tiny_engine.onnx, tiny_engine.plan, tiny_engine.meta_path
 
 
 def test_io_specs_from_metadata(engine):
