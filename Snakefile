@@ -13,6 +13,8 @@ include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/onnx.smk"
+include: "rules/calibrate.smk"
+include: "rules/precision.smk"
 include: "rules/engine.smk"
 include: "rules/score.smk"
 

@@ -20,7 +20,8 @@ wildcard_constraints:
 
 
 def final_targets():
-    """Every sample in every precision: its engine, its hello-world run and its score."""
+    """Every sample in every precision: its engine, its hello-world run and its score; and the
+    comparison of the precisions of each sample."""
     return expand(
         [
             "engines/{model}_{precision}.plan",
@@ -29,7 +30,7 @@ def final_targets():
         ],
         model=config["samples"],
         precision=config["precisions"],
-    )
+    ) + expand("results/score/{model}/precisions.json", model=config["samples"])
 
 
 def get_mnist_sources(wildcards):
@@ -49,7 +50,19 @@ def get_mnist_md5(wildcards):
 
 def get_precision_graph(wildcards):
     """The ONNX graph whose precision an engine of {precision} has."""
-    return f"results/onnx/{wildcards.model}/model.onnx"
+    if wildcards.precision == "fp32":
+        return f"results/onnx/{wildcards.model}/model.onnx"
+    return f"results/precision/{wildcards.model}/{wildcards.precision}.onnx"
+
+
+def get_int8_ranges(wildcards):
+    """The dynamic ranges of the INT8 graph: the pipeline's table, or the user's file."""
+    cfg = config["calibration"]
+    if cfg["source"] == "table":
+        return cfg["table"]
+    if cfg["source"] == "ranges":
+        return cfg["ranges"]
+    return f"results/calibrate/{wildcards.model}/calibration.table"
 
 
 def get_score_model(wildcards):

@@ -44,3 +44,25 @@ rule score_accuracy:
         threads=config["score"]["threads"],
     script:
         "../scripts/score_accuracy.py"
+
+
+rule score_precisions:
+    input:
+        scores=expand(
+            "results/score/{{model}}/{precision}/accuracy.json",
+            precision=config["precisions"],
+        ),
+    output:
+        summary="results/score/{model}/precisions.json",
+        plot=report("results/score/{model}/precisions.png", category="Precisions"),
+    log:
+        "logs/score/{model}.precisions.log",
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=1024,
+        runtime=5,
+    params:
+        precisions=config["precisions"],
+    script:
+        "../scripts/score_precisions.py"

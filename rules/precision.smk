@@ -1,0 +1,36 @@
+rule precision_fp16:
+    input:
+        onnx="results/onnx/{model}/model.onnx",
+    output:
+        onnx="results/precision/{model}/fp16.onnx",
+    log:
+        "logs/precision/{model}.fp16.log",
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=2048,
+        runtime=10,
+    params:
+        keep_fp32=config["fp16"]["keep_fp32"],
+    script:
+        "../scripts/precision_fp16.py"
+
+
+rule precision_int8:
+    input:
+        onnx="results/onnx/{model}/model.onnx",
+        ranges=get_int8_ranges,
+    output:
+        onnx="results/precision/{model}/int8.onnx",
+    log:
+        "logs/precision/{model}.int8.log",
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=2048,
+        runtime=10,
+    params:
+        source=config["calibration"]["source"],
+        algorithm=config["calibration"]["algorithm"],
+    script:
+        "../scripts/precision_int8.py"

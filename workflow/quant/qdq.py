@@ -1,0 +1,138 @@
+"""INT8 Q/DQ graphs in the placement TensorRT accepts.
+
+For every Conv, Gemm and MatMul: the activation input gets QuantizeLinear -> DequantizeLinear with
+a per-tensor scale (amax / 127, symmetric, zero point 0); the constant weight is stored as int8
+with a per-output-channel scale and a DequantizeLinear; the bias stays float. A strongly typed
+TensorRT build then runs these layers in INT8; ONNX Runtime runs the same graph on CPU.
+"""
+
+import logging
+
+import numpy as np
+
+from workflow.errors import PipelineError
+
+log = logging.getLogger(__name__)
+
+QUANTIZED_OPS = ("Conv", "Gemm", "MatMul")
+QMAX = 127
+
+
+def _attribute(node, name: str, default: int) -> int:
+    for attr in node.attribute:
+        if attr.name == name:
+            return int(attr.i)
+    return default
+
+
+def weight_axis(node, weight: np.ndarray) -> int:
+    """The output-channel axis of a node's weight (per-channel scales run along it)."""
+    if node.op_type == "Conv":
+        return 0
+    if node.op_type == "Gemm":
+        return 0 if _attribute(node, "transB", 0) else 1
+    return weight.ndim - 1  # MatMul: (..., K, N)
+
+
+def quantize_weight(weight: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric per-channel INT8: returns (int8 weights, float32 scale per channel)."""
+    moved = np.moveaxis(weight.astype(np.float32), axis, 0)
+    amax = np.abs(moved.reshape(moved.shape[0], -1)).max(axis=1)
+    scale = (np.where(amax > 0, amax, 1.0) / np.float32(QMAX)).astype(np.float32)
+    shape = [1] * weight.ndim
+    shape[axis] = -1
+    q = np.clip(np.rint(weight / scale.reshape(shape)), -QMAX, QMAX).astype(np.int8)
+    return q, scale
+
+
+def qdq_from_ranges(model_bytes: bytes, amax: dict[str, float], *, source: str) -> bytes:
+    """Insert Q/DQ for the activation and weight inputs of every Conv, Gemm and MatMul.
+
+    Args:
+        model_bytes: the FP32 graph.
+        amax: dynamic range per tensor name (from a CalibrationTable or a range file).
+        source: where the ranges came from, named in errors.
+
+    Returns:
+        The INT8 Q/DQ graph, checked by ``onnx.checker``.
+
+    Raises:
+        PipelineError: ``amax`` names a tensor the graph lacks, or lacks the range of a tensor
+            that must be quantized; or the graph has no layer to quantize.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load_from_string(model_bytes)
+    graph = model.graph
+    tensors = {i.name for i in graph.input} | {o for n in graph.node for o in n.output}
+    unknown = sorted(set(amax) - tensors)
+    if unknown:
+        raise PipelineError(
+            source,
+            f"names tensors the graph lacks: {', '.join(unknown[:5])}"
+            + (f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else ""),
+            "the ranges belong to another model; recalibrate or fix the file",
+        )
+    initializers = {init.name: init for init in graph.initializer}
+    new_nodes, new_inits = [], []
+    quantized_activations: dict[str, str] = {}
+    count = 0
+    for node in graph.node:
+        if node.op_type in QUANTIZED_OPS:
+            count += 1
+            for slot in range(min(2, len(node.input))):
+                name = node.input[slot]
+                if name in initializers:
+                    weight = numpy_helper.to_array(initializers[name])
+                    axis = weight_axis(node, weight)
+                    q, scale = quantize_weight(weight, axis)
+                    base = f"{name}_int8"
+                    new_inits += [
+                        numpy_helper.from_array(q, base),
+                        numpy_helper.from_array(scale, f"{base}_scale"),
+                        numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), f"{base}_zp"),
+                    ]
+                    out = f"{base}_dq"
+                    new_nodes.append(
+                        helper.make_node(
+                            "DequantizeLinear",
+                            [base, f"{base}_scale", f"{base}_zp"],
+                            [out],
+                            axis=axis,
+                        )
+                    )
+                    node.input[slot] = out
+                    continue
+                if name not in quantized_activations:
+                    if name not in amax:
+                        raise PipelineError(
+                            source,
+                            f"no range for tensor {name!r}, input of {node.op_type} {node.name!r}",
+                            "recalibrate, or add the tensor to the range file",
+                        )
+                    base = f"{name}_int8"
+                    scale = np.float32(amax[name] / QMAX)
+                    new_inits += [
+                        numpy_helper.from_array(np.array(scale, np.float32), f"{base}_scale"),
+                        numpy_helper.from_array(np.array(0, np.int8), f"{base}_zp"),
+                    ]
+                    args = [f"{base}_scale", f"{base}_zp"]
+                    new_nodes += [
+                        helper.make_node("QuantizeLinear", [name, *args], [f"{base}_q"]),
+                        helper.make_node("DequantizeLinear", [f"{base}_q", *args], [f"{base}_dq"]),
+                    ]
+                    quantized_activations[name] = f"{base}_dq"
+                node.input[slot] = quantized_activations[name]
+        new_nodes.append(node)
+    if not count:
+        raise PipelineError(source, "the graph has no Conv, Gemm or MatMul to quantize")
+    used = {i for n in new_nodes for i in n.input}
+    kept = [init for init in graph.initializer if init.name in used]
+    del graph.node[:]
+    graph.node.extend(new_nodes)
+    del graph.initializer[:]
+    graph.initializer.extend(kept + new_inits)
+    onnx.checker.check_model(model, full_check=True)
+    log.info("int8 | %d layers quantized, %d activations", count, len(quantized_activations))
+    return model.SerializeToString()
