@@ -43,6 +43,47 @@ def tiny_classifier_bytes(*, dynamic_hw: bool = False, seed: int = 0) -> bytes:
     return model.SerializeToString()
 
 
+def tiny_conv_bytes(seed: int = 0) -> bytes:
+    """A 3-class conv net on (N, 1, 4, 4): Conv 2x3x3 -> Relu -> Flatten -> Gemm -> Softmax."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    inits = [
+        numpy_helper.from_array(rng.normal(size=(2, 1, 3, 3)).astype(np.float32), "conv.w"),
+        numpy_helper.from_array(rng.normal(size=(2,)).astype(np.float32), "conv.b"),
+        numpy_helper.from_array(rng.normal(size=(3, 8)).astype(np.float32), "fc.w"),
+        numpy_helper.from_array(rng.normal(size=(3,)).astype(np.float32), "fc.b"),
+    ]
+    graph = helper.make_graph(
+        [
+            helper.make_node("Conv", ["input", "conv.w", "conv.b"], ["conv"]),
+            helper.make_node("Relu", ["conv"], ["relu"]),
+            helper.make_node("Flatten", ["relu"], ["flat"], axis=1),
+            helper.make_node("Gemm", ["flat", "fc.w", "fc.b"], ["logits"], transB=1),
+            helper.make_node("Softmax", ["logits"], ["prob"], axis=1),
+        ],
+        "tiny_conv",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 1, 4, 4])],
+        [helper.make_tensor_value_info("prob", TensorProto.FLOAT, ["batch", 3])],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def schema_default(*keys: str):
+    """The default of a setting in config/config.schema.yaml, e.g. ("fp16", "keep_fp32")."""
+    import yaml
+
+    node = yaml.safe_load((ROOT / "config" / "config.schema.yaml").read_text())
+    for key in keys:
+        node = node["properties"][key]
+    return node["default"]
+
+
 @pytest.fixture
 def tiny_onnx(tmp_path: Path) -> Path:
     """Path of a tiny ONNX classifier with a dynamic batch."""

@@ -1,0 +1,144 @@
+import numpy as np
+import onnx
+import pytest
+
+from tests.conftest import tiny_conv_bytes
+from workflow.errors import PipelineError
+from workflow.quant.calibrate import (
+    ZERO_RANGE,
+    calibrate,
+    collect_amax,
+    collect_histograms,
+    entropy_amax,
+    percentile_amax,
+    with_all_outputs,
+)
+
+RNG = np.random.default_rng(0)
+BATCHES = [RNG.normal(size=(8, 1, 4, 4)).astype(np.float32) for _ in range(4)]
+
+
+def test_every_float_tensor_becomes_an_output():
+    model, input_name, names = with_all_outputs(tiny_conv_bytes())
+    assert input_name == "input"
+    assert names == ["input", "conv", "relu", "flat", "logits", "prob"]
+    outputs = [o.name for o in onnx.load_from_string(model).graph.output]
+    assert sorted(outputs) == sorted(names[1:])
+
+
+def test_streaming_passes_and_results():
+    calls = []
+
+    def batches():
+        calls.append(1)
+        return iter(BATCHES)
+
+    ranges = calibrate(
+        tiny_conv_bytes(), batches, algorithm="minmax", bins=2048, percentile=99.0, threads=1
+    )
+    assert len(calls) == 1  # min-max needs one pass
+    assert ranges["input"] == pytest.approx(max(float(np.abs(b).max()) for b in BATCHES))
+    assert ranges["prob"] <= 1.0
+    calls.clear()
+    entropy = calibrate(
+        tiny_conv_bytes(), batches, algorithm="entropy", bins=256, percentile=99.0, threads=1
+    )
+    assert len(calls) == 2  # ranges, then histograms
+    assert list(entropy) == list(ranges)
+    assert all(0 < entropy[name] <= ranges[name] * (1 + 1e-9) for name in ranges)
+
+
+def test_same_data_same_ranges():
+    first = calibrate(
+        tiny_conv_bytes(),
+        lambda: iter(BATCHES),
+        algorithm="entropy",
+        bins=512,
+        percentile=99.0,
+        threads=1,
+    )
+    second = calibrate(
+        tiny_conv_bytes(),
+        lambda: iter(BATCHES),
+        algorithm="entropy",
+        bins=512,
+        percentile=99.0,
+        threads=1,
+    )
+    assert first == second
+
+
+def test_histograms_count_every_value():
+    stream = [{"t": np.array([0.0, 0.5, 1.0, -1.0, 0.26])}, {"t": np.array([-0.74])}]
+    amax = collect_amax(stream)
+    assert amax == {"t": 1.0}
+    hist = collect_histograms(stream, amax, bins=4)["t"]
+    assert hist.tolist() == [1, 1, 2, 2]  # 0 | .26 | .5 .74 | 1 1 (the top edge joins the last bin)
+
+
+def test_zero_tensor_gets_a_positive_range():
+    stream = [{"z": np.zeros(5)}]
+    amax = collect_amax(stream)
+    assert collect_histograms(stream, amax, bins=128)["z"][0] == 5
+    ranges = calibrate(
+        _zero_model(),
+        lambda: iter([np.ones((2, 3), np.float32)]),
+        algorithm="entropy",
+        bins=128,
+        percentile=99.0,
+        threads=1,
+    )
+    assert ranges["zero"] == ZERO_RANGE
+
+
+def _zero_model() -> bytes:
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["input", "k"], ["zero"])],
+        "zero",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["n", 3])],
+        [helper.make_tensor_value_info("zero", TensorProto.FLOAT, ["n", 3])],
+        initializer=[numpy_helper.from_array(np.zeros(3, np.float32), "k")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    return model.SerializeToString()
+
+
+def test_entropy_clips_rare_outliers_but_not_a_uniform_range():
+    values = np.abs(RNG.normal(size=200_000))
+    values[:20] = 40.0  # a few far outliers
+    top = float(values.max())
+    hist = np.bincount(np.minimum((values * 2048 / top).astype(int), 2047), minlength=2048)
+    clipped = entropy_amax(hist, top)
+    assert 2.5 < clipped < 10.0
+    uniform = np.full(2048, 100)
+    assert entropy_amax(uniform, 8.0) > 7.5
+
+
+def test_percentile():
+    hist = np.full(100, 10)
+    assert percentile_amax(hist, 1.0, 50.0) == pytest.approx(0.5)
+    assert percentile_amax(hist, 1.0, 100.0) == pytest.approx(1.0)
+
+
+def test_bad_settings():
+    with pytest.raises(PipelineError, match="choose among"):
+        calibrate(
+            tiny_conv_bytes(),
+            lambda: iter(BATCHES),
+            algorithm="mse",
+            bins=2048,
+            percentile=99.0,
+            threads=1,
+        )
+    with pytest.raises(PipelineError, match="need at least 128"):
+        calibrate(
+            tiny_conv_bytes(),
+            lambda: iter(BATCHES),
+            algorithm="entropy",
+            bins=64,
+            percentile=99.0,
+            threads=1,
+        )

@@ -1,0 +1,100 @@
+"""FP16 and INT8 graphs: valid ONNX, run in ONNX Runtime, built by TensorRT-RTX."""
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, numpy_helper
+
+from tests.conftest import TINY_BUILD, schema_default, tiny_classifier_bytes, tiny_conv_bytes
+from workflow.errors import PipelineError
+from workflow.ort.loader import session_from_onnx
+from workflow.quant.calibrate import calibrate
+from workflow.quant.fp16 import fp16_from_fp32
+from workflow.quant.qdq import qdq_from_ranges, quantize_weight
+from workflow.trt.loader import engine_bytes_from_onnx
+
+FEED = np.random.default_rng(1).normal(size=(16, 1, 4, 4)).astype(np.float32)
+KEEP = schema_default("fp16", "keep_fp32")
+
+
+def _run(model: bytes) -> np.ndarray:
+    return session_from_onnx(model).run(None, {"input": FEED})[0]
+
+
+def _ranges(model: bytes) -> dict[str, float]:
+    return calibrate(
+        model, lambda: iter([FEED]), algorithm="minmax", bins=2048, percentile=99.0, threads=1
+    )
+
+
+def _build(model: bytes, tmp_path) -> bytes:
+    path = tmp_path / "graph.onnx"
+    path.write_bytes(model)
+    return engine_bytes_from_onnx(path, **TINY_BUILD)[0]
+
+
+@pytest.mark.parametrize("make", [tiny_classifier_bytes, tiny_conv_bytes])
+def test_fp16_graph(make, tmp_path):
+    fp32 = make()
+    fp16 = fp16_from_fp32(fp32, keep_fp32=KEEP)
+    graph = onnx.load_from_string(fp16).graph
+    assert graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    assert graph.output[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    weights = {i.name: i.data_type for i in graph.initializer}
+    assert set(weights.values()) == {TensorProto.FLOAT16}
+    softmax = next(n for n in graph.node if n.op_type == "Softmax")
+    assert softmax.input[0].endswith("_fp32")  # the kept op gets FP32 input
+    out = _run(fp16)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, _run(fp32), atol=2e-3)
+    assert len(_build(fp16, tmp_path)) > 1000
+
+
+def test_fp16_without_kept_ops_casts_the_output_back():
+    graph = onnx.load_from_string(fp16_from_fp32(tiny_classifier_bytes(), keep_fp32=[])).graph
+    last = graph.node[-1]
+    assert last.op_type == "Cast" and last.output[0] == "prob"
+    assert graph.output[0].type.tensor_type.elem_type == TensorProto.FLOAT
+
+
+def test_int8_graph_placement(tmp_path):
+    fp32 = tiny_conv_bytes()
+    int8 = qdq_from_ranges(fp32, _ranges(fp32), source="test")
+    graph = onnx.load_from_string(int8).graph
+    inits = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    assert inits["conv.w_int8"].dtype == np.int8 and inits["conv.w_int8_scale"].shape == (2,)
+    assert inits["fc.w_int8"].dtype == np.int8 and inits["fc.w_int8_scale"].shape == (3,)
+    assert inits["conv.b"].dtype == np.float32 and inits["fc.b"].dtype == np.float32
+    assert "conv.w" not in inits  # the float weights are gone
+    zero_points = [v for k, v in inits.items() if k.endswith("_zp")]
+    assert zero_points and all(not zp.any() and zp.dtype == np.int8 for zp in zero_points)
+    ops = [n.op_type for n in graph.node]
+    assert ops.count("QuantizeLinear") == 2  # the activations into Conv and Gemm
+    conv = next(n for n in graph.node if n.op_type == "Conv")
+    assert conv.input[0] == "input_int8_dq" and conv.input[2] == "conv.b"
+    np.testing.assert_allclose(_run(int8), _run(fp32), atol=0.05)
+    assert len(_build(int8, tmp_path)) > 1000
+
+
+def test_gemm_weight_axis_follows_trans_b():
+    graph = onnx.load_from_string(
+        qdq_from_ranges(tiny_classifier_bytes(), _ranges(tiny_classifier_bytes()), source="t")
+    ).graph
+    dq = next(n for n in graph.node if n.op_type == "DequantizeLinear" and n.input[0] == "w_int8")
+    assert [a.i for a in dq.attribute if a.name == "axis"] == [1]  # w is (16, 3), transB=0
+
+
+def test_per_channel_quantization():
+    weight = np.array([[1.0, -0.5], [0.0, 0.0], [254.0, 127.0]], np.float32)
+    q, scale = quantize_weight(weight, axis=0)
+    np.testing.assert_allclose(scale, [1 / 127, 1 / 127, 2.0])
+    assert q.tolist() == [[127, -64], [0, 0], [127, 64]]
+
+
+def test_ranges_naming_unknown_tensors_or_missing_a_tensor():
+    fp32 = tiny_conv_bytes()
+    ranges = _ranges(fp32)
+    with pytest.raises(PipelineError, match="ranges.txt | names tensors the graph lacks: conv9"):
+        qdq_from_ranges(fp32, ranges | {"conv9": 1.0}, source="ranges.txt")
+    with pytest.raises(PipelineError, match="no range for tensor 'flat'"):
+        qdq_from_ranges(fp32, {k: v for k, v in ranges.items() if k != "flat"}, source="r")
