@@ -70,3 +70,78 @@ def test_engine_without_gpu_says_so(tiny_engine, tmp_path):
     pgm.write_bytes(pnm_bytes(np.zeros((28, 28), np.uint8)))
     out = _run("--engine", tiny_engine.plan, pgm)
     assert out.returncode == 2 and "needs a CUDA GPU" in out.stderr
+
+
+PREPARE = ROOT / "scripts" / "cli" / "prepare_batches.py"
+
+
+def test_prepare_batches_from_idx_matches_the_rule_format(tmp_path):
+    from tests.conftest import SHARED_DATA
+    from workflow.quant.batches import check_batch_folder, read_batch
+
+    t10k = SHARED_DATA / "mnist-t10k"
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(PREPARE),
+            "--idx-images",
+            str(t10k / "t10k-images-idx3-ubyte.gz"),
+            "--idx-labels",
+            str(t10k / "t10k-labels-idx1-ubyte.gz"),
+            "--batch-size",
+            "50",
+            "--batches",
+            "3",
+            "--out",
+            str(tmp_path / "b"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    infos = check_batch_folder(tmp_path / "b")
+    assert [i.dims for i in infos] == [(50, 1, 28, 28)] * 3 and all(i.has_labels for i in infos)
+    images, labels = read_batch(tmp_path / "b" / "batch0")
+    assert 0.0 <= images.min() and images.max() <= 1.0
+    assert labels[:5].tolist() == [7, 2, 1, 0, 4]  # the first MNIST test digits
+
+
+def test_prepare_batches_from_ppm_folder_and_errors(tmp_path):
+    from workflow.quant.batches import read_batch
+
+    folder = tmp_path / "ppm"
+    folder.mkdir()
+    for i in range(4):
+        (folder / f"{i}.ppm").write_bytes(pnm_bytes(np.full((3, 5, 3), 255 * (i % 2), np.uint8)))
+    args = [
+        "--pnm-dir",
+        str(folder),
+        "--scale",
+        str(2 / 255),
+        "--offset",
+        "-1",
+        "--batch-size",
+        "2",
+    ]
+    ok = subprocess.run(
+        [sys.executable, str(PREPARE), *args, "--batches", "2", "--out", str(tmp_path / "b")],
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0, ok.stderr
+    images, labels = read_batch(tmp_path / "b" / "batch1")
+    assert images.shape == (2, 3, 3, 5) and labels is None
+    assert images[0].max() == -1.0 and images[1].min() == 1.0
+    too_many = subprocess.run(
+        [sys.executable, str(PREPARE), *args, "--batches", "3", "--out", str(tmp_path / "c")],
+        capture_output=True,
+        text=True,
+    )
+    assert too_many.returncode == 2 and "need 6 images, the dataset has 4" in too_many.stderr
+    (folder / "odd.pgm").write_bytes(pnm_bytes(np.zeros((3, 5), np.uint8)))
+    mixed = subprocess.run(
+        [sys.executable, str(PREPARE), *args, "--batches", "1", "--out", str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+    )
+    assert mixed.returncode == 2 and "differs from" in mixed.stderr

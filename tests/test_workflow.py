@@ -152,6 +152,9 @@ def test_int8_from_a_user_range_file_skips_calibration(tree, tmp_path):
     ranges.write_text((tree / "results/calibrate/mnist/dynamic_ranges.txt").read_text())
     settings = {"calibration": {"source": "ranges", "ranges": str(ranges)}}
     assert _dry_run(tree, settings) == INT8_ONLY
+    args = ["--cores", "1", "--configfile", TINY, _overlay(tree, settings)]
+    snakemake(tree, "engines/mnist_int8.plan", *args)
+    assert json.loads((tree / "engines/mnist_int8.plan.json").read_text())["plan"]["bytes"] > 0
     ranges.write_text(ranges.read_text() + "no_such_tensor:1.0\n")
     out = snakemake(
         tree,

@@ -124,7 +124,9 @@ def check_digits(images: np.ndarray, labels: np.ndarray, *, name: str) -> Split:
 
 def to_input(images: np.ndarray) -> np.ndarray:
     """Turn uint8 images (N, 28, 28) into the network input: float32 (N, 1, 28, 28) in [0, 1]."""
-    return (images.astype(np.float32) / np.float32(255.0))[:, None, :, :]
+    from workflow.data.images import to_nchw
+
+    return to_nchw(images, scale=1.0 / 255.0, offset=0.0)
 
 
 def first_of_each_class(labels: np.ndarray) -> list[int]:
