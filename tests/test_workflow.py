@@ -85,6 +85,12 @@ def _clone(tree, tmp_path):
     return Path(shutil.copytree(tree, tmp_path / "clone", symlinks=True))
 
 
+def _build(tree, target, settings, *, check=True):
+    """Build one target of the tiny config with ``settings`` on top."""
+    args = [target, "--cores", "1", "--configfile", TINY, _overlay(tree, settings)]
+    return snakemake(tree, *args, check=check)  # target first: --configfile takes a list
+
+
 def _run_tiny(folder):
     work = copy_workflow(folder)
     snakemake(work, "--cores", "2", "--configfile", TINY)
@@ -152,20 +158,10 @@ def test_int8_from_a_user_range_file_skips_calibration(tree, tmp_path):
     ranges.write_text((tree / "results/calibrate/mnist/dynamic_ranges.txt").read_text())
     settings = {"calibration": {"source": "ranges", "ranges": str(ranges)}}
     assert _dry_run(tree, settings) == INT8_ONLY
-    args = ["--cores", "1", "--configfile", TINY, _overlay(tree, settings)]
-    snakemake(tree, "engines/mnist_int8.plan", *args)
+    _build(tree, "engines/mnist_int8.plan", settings)
     assert json.loads((tree / "engines/mnist_int8.plan.json").read_text())["plan"]["bytes"] > 0
     ranges.write_text(ranges.read_text() + "no_such_tensor:1.0\n")
-    out = snakemake(
-        tree,
-        "results/precision/mnist/int8.onnx",
-        "--cores",
-        "1",
-        "--configfile",
-        TINY,
-        _overlay(tree, settings),
-        check=False,
-    )
+    out = _build(tree, "results/precision/mnist/int8.onnx", settings, check=False)
     log = (tree / "logs/precision/mnist.int8.log").read_text()
     assert out.returncode != 0 and "names tensors the graph lacks: no_such_tensor" in log
     assert not (tree / "results/precision/mnist/int8.onnx").exists()
@@ -176,16 +172,7 @@ def test_table_of_another_algorithm_is_refused(tree, tmp_path):
     table = tmp_path / "calibration.table"
     table.write_text((tree / "results/calibrate/mnist/calibration.table").read_text())
     settings = {"calibration": {"source": "table", "table": str(table), "algorithm": "minmax"}}
-    out = snakemake(
-        tree,
-        "results/precision/mnist/int8.onnx",
-        "--cores",
-        "1",
-        "--configfile",
-        TINY,
-        _overlay(tree, settings),
-        check=False,
-    )
+    out = _build(tree, "results/precision/mnist/int8.onnx", settings, check=False)
     log = (tree / "logs/precision/mnist.int8.log").read_text()
     assert out.returncode != 0
     assert "written by EntropyCalibration2, the config asks for MinMaxCalibration" in log
@@ -210,16 +197,8 @@ def test_bad_config_stops_with_the_key_named(tree):
 
 def test_trt_runtime_stops_clearly_without_gpu(tree, tmp_path):
     tree = _clone(tree, tmp_path)
-    out = snakemake(
-        tree,
-        "results/score/mnist/fp32/accuracy.json",  # before --configfile, which takes a list
-        "--cores",
-        "1",
-        "--configfile",
-        TINY,
-        _overlay(tree, {"score": {"runtime": "trt"}}),
-        check=False,
-    )
+    settings = {"score": {"runtime": "trt"}}
+    out = _build(tree, "results/score/mnist/fp32/accuracy.json", settings, check=False)
     log = (tree / "logs/score/mnist.fp32.accuracy.log").read_text()
     assert out.returncode != 0
     assert "engine execution needs a CUDA GPU" in log and "score.runtime: ort" in log

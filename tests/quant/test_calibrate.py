@@ -49,23 +49,18 @@ def test_streaming_passes_and_results():
 
 
 def test_same_data_same_ranges():
-    first = calibrate(
-        tiny_conv_bytes(),
-        lambda: iter(BATCHES),
-        algorithm="entropy",
-        bins=512,
-        percentile=99.0,
-        threads=1,
-    )
-    second = calibrate(
-        tiny_conv_bytes(),
-        lambda: iter(BATCHES),
-        algorithm="entropy",
-        bins=512,
-        percentile=99.0,
-        threads=1,
-    )
-    assert first == second
+    runs = [
+        calibrate(
+            tiny_conv_bytes(),
+            lambda: iter(BATCHES),
+            algorithm="entropy",
+            bins=512,
+            percentile=99.0,
+            threads=1,
+        )
+        for _ in range(2)
+    ]
+    assert runs[0] == runs[1]
 
 
 def test_histograms_count_every_value():
@@ -123,22 +118,17 @@ def test_percentile():
     assert percentile_amax(hist, 1.0, 100.0) == pytest.approx(1.0)
 
 
-def test_bad_settings():
-    with pytest.raises(PipelineError, match="choose among"):
+@pytest.mark.parametrize(
+    ("algorithm", "bins", "message"),
+    [("mse", 2048, "choose among"), ("entropy", 64, "need at least 128")],
+)
+def test_bad_settings(algorithm, bins, message):
+    with pytest.raises(PipelineError, match=message):
         calibrate(
             tiny_conv_bytes(),
             lambda: iter(BATCHES),
-            algorithm="mse",
-            bins=2048,
-            percentile=99.0,
-            threads=1,
-        )
-    with pytest.raises(PipelineError, match="need at least 128"):
-        calibrate(
-            tiny_conv_bytes(),
-            lambda: iter(BATCHES),
-            algorithm="entropy",
-            bins=64,
+            algorithm=algorithm,
+            bins=bins,
             percentile=99.0,
             threads=1,
         )
