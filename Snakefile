@@ -12,6 +12,7 @@ validate(config, "config/config.schema.yaml")
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/train.smk"
+include: "rules/weights.smk"
 include: "rules/onnx.smk"
 include: "rules/calibrate.smk"
 include: "rules/precision.smk"

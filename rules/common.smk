@@ -3,8 +3,9 @@
 import re
 
 from workflow.data.mnist import MNIST_FILES
-from workflow.trt.module import resolve_module, tensorrt_identity
 from workflow.errors import TensorRTUnavailable
+from workflow.samples import BUILDER_PRECISIONS, SAMPLES, samples_with
+from workflow.trt.module import resolve_module, tensorrt_identity
 
 MNIST_DATA = "results/data/mnist"
 #: "<module> <version>" of the TensorRT that builds engines: a rule param, so a new TensorRT
@@ -12,25 +13,45 @@ MNIST_DATA = "results/data/mnist"
 TENSORRT = tensorrt_identity(config["tensorrt"]["module"])
 
 
+#: Samples by how they are made (rule-level wildcard constraints pick the rule).
+TORCH_TRAINED = "|".join(samples_with("train", "torch"))
+ONNX_BUILT = "|".join(samples_with("builder", "onnx"))
+API_BUILT = "|".join(samples_with("builder", "api"))
+REFIT_BUILT = "|".join(samples_with("builder", "refit"))
+
+
 wildcard_constraints:
-    model="|".join(config["samples"]),
+    model="|".join(SAMPLES),
     precision="|".join(config["precisions"]),
     file="|".join(re.escape(name) for name in MNIST_FILES),
     digit="[0-9]",
 
 
+def get_engine(sample, precision):
+    """The engine of a sample in a precision (a refit sample has one plan)."""
+    if SAMPLES[sample]["builder"] == "refit":
+        return f"engines/{sample}.plan"
+    return f"engines/{sample}_{precision}.plan"
+
+
 def final_targets():
-    """Every sample in every precision: its engine, its hello-world run and its score; and the
-    comparison of the precisions of each sample."""
-    return expand(
-        [
-            "engines/{model}_{precision}.plan",
-            "results/score/{model}/{precision}/hello.txt",
-            "results/score/{model}/{precision}/accuracy.json",
-        ],
-        model=config["samples"],
-        precision=config["precisions"],
-    ) + expand("results/score/{model}/precisions.json", model=config["samples"])
+    """Every sample in every precision its builder makes: its engine, its hello-world run and
+    its score; and, for samples built in several precisions, their comparison."""
+    targets = []
+    for sample in config["samples"]:
+        builder = SAMPLES[sample]["builder"]
+        precisions = [
+            p for p in config["precisions"] if p in BUILDER_PRECISIONS[builder]
+        ]
+        for precision in precisions:
+            targets += [
+                get_engine(sample, precision),
+                f"results/score/{sample}/{precision}/hello.txt",
+                f"results/score/{sample}/{precision}/accuracy.json",
+            ]
+        if len(BUILDER_PRECISIONS[builder]) > 1:
+            targets.append(f"results/score/{sample}/precisions.json")
+    return targets
 
 
 def get_mnist_sources(wildcards):
@@ -65,12 +86,35 @@ def get_int8_ranges(wildcards):
     return f"results/calibrate/{wildcards.model}/calibration.table"
 
 
+def get_runtime(wildcards):
+    """The runtime that scores a sample: the configured one; TensorRT for a refit sample."""
+    if SAMPLES[wildcards.model]["builder"] == "refit":
+        return "trt"
+    return config["score"]["runtime"]
+
+
 def get_score_model(wildcards):
-    """What the configured runtime runs: the ONNX graph (ort) or the engine (trt)."""
-    if config["score"]["runtime"] == "trt":
-        stem = f"engines/{wildcards.model}_{wildcards.precision}.plan"
-        return {"plan": stem, "meta": f"{stem}.json"}
+    """What the runtime runs: the ONNX graph (ort) or the engine and its metadata (trt)."""
+    if get_runtime(wildcards) == "trt":
+        plan = get_engine(wildcards.model, wildcards.precision)
+        return {"plan": plan, "meta": f"{plan}.json"}
     return {"onnx": get_precision_graph(wildcards)}
+
+
+def get_trained_weights(wildcards):
+    """The PyTorch weights a sample's network uses."""
+    return f"results/train/{SAMPLES[wildcards.model]['weights']}/weights.pt"
+
+
+def get_wts(wildcards):
+    """The .wts (or .wts2) file a network-API sample is built from."""
+    suffix = "wts" if config["weights"]["version"] == 1 else "wts2"
+    return f"results/weights/{SAMPLES[wildcards.model]['weights']}/weights.{suffix}"
+
+
+def get_network(wildcards):
+    """The network (lenet or mlp) of a sample."""
+    return SAMPLES[wildcards.model]["network"]
 
 
 def get_engine_gpus():
@@ -81,6 +125,6 @@ def get_engine_gpus():
         return 0
 
 
-def get_score_gpus():
+def get_score_gpus(wildcards):
     """1 when scoring runs the TensorRT engine, else 0."""
-    return int(config["score"]["runtime"] == "trt")
+    return int(get_runtime(wildcards) == "trt")

@@ -8,6 +8,8 @@ rule onnx_export:
         parity="results/onnx/{model}/model.parity.json",
     log:
         "logs/onnx/{model}.log",
+    wildcard_constraints:
+        model="mnist",
     conda:
         "../environment.yml"
     resources:
@@ -19,3 +21,32 @@ rule onnx_export:
         batch_size=config["onnx"]["batch_size"],
     script:
         "../scripts/onnx_export.py"
+
+
+rule onnx_layers:
+    input:
+        wts=get_wts,
+        weights=get_trained_weights,
+        images=f"{MNIST_DATA}/test-images.idx",
+        labels=f"{MNIST_DATA}/test-labels.idx",
+    output:
+        onnx="results/onnx/{model}/model.onnx",
+        parity="results/onnx/{model}/model.parity.json",
+        network="results/onnx/{model}/network.json",
+    log:
+        "logs/onnx/{model}.layers.log",
+    wildcard_constraints:
+        model=API_BUILT,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=20,
+    params:
+        network=get_network,
+        mlp_sizes=config["mlp"]["sizes"],
+        opset=config["onnx"]["opset"],
+        tolerance=config["onnx"]["tolerance"],
+        batch_size=config["onnx"]["batch_size"],
+    script:
+        "../scripts/onnx_layers.py"

@@ -11,9 +11,9 @@ rule score_hello:
     resources:
         mem_mb=2048,
         runtime=10,
-        gpu=get_score_gpus(),
+        gpu=get_score_gpus,
     params:
-        runtime=config["score"]["runtime"],
+        runtime=get_runtime,
         module=config["tensorrt"]["module"],
         digit_seed=config["score"]["digit_seed"],
     script:
@@ -36,9 +36,9 @@ rule score_accuracy:
     resources:
         mem_mb=4096,
         runtime=20,
-        gpu=get_score_gpus(),
+        gpu=get_score_gpus,
     params:
-        runtime=config["score"]["runtime"],
+        runtime=get_runtime,
         module=config["tensorrt"]["module"],
         batch_size=config["score"]["batch_size"],
         threads=config["score"]["threads"],

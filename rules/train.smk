@@ -8,6 +8,8 @@ rule train_torch:
         "logs/train/{model}.log",
     benchmark:
         "benchmarks/train/{model}.tsv"
+    wildcard_constraints:
+        model=TORCH_TRAINED,
     conda:
         "../environment.yml"
     threads: config["train"]["threads"]
@@ -22,5 +24,7 @@ rule train_torch:
         momentum=config["train"]["momentum"],
         weight_decay=config["train"]["weight_decay"],
         threads=config["train"]["threads"],
+        network=get_network,
+        mlp_sizes=config["mlp"]["sizes"],
     script:
         "../scripts/train_torch.py"

@@ -3,13 +3,13 @@
 from workflow.data.mnist import read_split, to_input
 from workflow.io import write_atomically
 from workflow.logs import log_to
-from workflow.models.lenet import lenet
+from workflow.models.networks import build_network
 from workflow.models.train import state_dict_bytes, train_classifier
 
 log_to(snakemake.log[0])
 images, labels = read_split(snakemake.input.images, snakemake.input.labels)
 model = train_classifier(
-    lenet,
+    lambda: build_network(snakemake.params.network, mlp_sizes=list(snakemake.params.mlp_sizes)),
     to_input(images),
     labels,
     seed=snakemake.params.seed,

@@ -6,6 +6,7 @@ tensor comes from the ONNX graph (FP16 casts, INT8 Q/DQ), never from builder fla
 
 import hashlib
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -95,6 +96,108 @@ def _target(trt: ModuleType, config: Any, compute_capabilities: list[str]) -> di
     return {"kind": "gpu", "gpu": gpu.name, "compute_capabilities": [gpu.compute_capability]}
 
 
+def _builder(trt: ModuleType, logger: Any) -> Any:
+    """A TensorRT builder, or a clear error where this TensorRT cannot build."""
+    try:
+        return trt.Builder(logger)
+    except Exception as err:  # full TensorRT raises when CUDA cannot initialise
+        raise TensorRTUnavailable(
+            f"{trt.__name__} {trt.__version__}",
+            f"cannot create a builder ({err})",
+            FULL_TRT_NEEDS_GPU,
+        ) from err
+
+
+def strongly_typed_network(trt: ModuleType, builder: Any) -> Any:
+    """An empty network whose tensor types come from the graph (no precision flags)."""
+    flags = 0
+    strongly_typed = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    if strongly_typed is not None:  # TensorRT 11 networks are always strongly typed
+        flags |= 1 << int(strongly_typed)
+    return builder.create_network(flags)
+
+
+def _build(
+    trt: ModuleType,
+    builder: Any,
+    network: Any,
+    logger: Any,
+    *,
+    source: dict[str, str],
+    batch: tuple[int, int, int],
+    workspace_mib: int,
+    compute_capabilities: list[str],
+    optimization_level: int,
+    refittable: list[str] | None = None,
+) -> tuple[bytes, dict[str, Any]]:
+    """Build a populated network into a plan; return it with its metadata."""
+    refittable = refittable or []
+    low, opt, high = batch
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mib << 20)
+    config.builder_optimization_level = optimization_level
+    if refittable:  # only the named weights may be refitted
+        config.set_flag(trt.BuilderFlag.REFIT_INDIVIDUAL)
+        for name in refittable:
+            if not network.mark_weights_refittable(name):
+                raise PipelineError(name, "no weights of that name in the network")
+    target = _target(trt, config, compute_capabilities)
+    profile = builder.create_optimization_profile()
+    shapes: dict[str, dict[str, list[int]]] = {}
+    for index in range(network.num_inputs):
+        tensor = network.get_input(index)
+        dims = list(tensor.shape)
+        if any(d < 0 for d in dims[1:]):
+            raise PipelineError(
+                source["path"],
+                f"input {tensor.name!r} has dynamic dimensions {dims} beyond the batch",
+                "export the graph with a fixed shape except the first dimension",
+            )
+        rest = dims[1:]
+        shapes[tensor.name] = {
+            "min": [low, *rest] if dims[0] < 0 else dims,
+            "opt": [opt, *rest] if dims[0] < 0 else dims,
+            "max": [high, *rest] if dims[0] < 0 else dims,
+        }
+        profile.set_shape(tensor.name, *(shapes[tensor.name][k] for k in ("min", "opt", "max")))
+    config.add_optimization_profile(profile)
+    with timed(log, f"{source['path']} | build with {trt.__name__} {trt.__version__}"):
+        plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise PipelineError(
+            source["path"],
+            f"{trt.__name__} {trt.__version__} could not build an engine: "
+            + ("; ".join(logger.errors) or "no error message"),
+            "see the log for the layer that failed"
+            + ("; refittable builds need full TensorRT on a GPU host" if refittable else ""),
+        )
+    data = bytes(plan)
+    meta = {
+        "format": META_FORMAT,
+        "tensorrt": {"module": trt.__name__, "version": trt.__version__},
+        "target": target,
+        "source": source,
+        "build": {
+            "strongly_typed": True,
+            "refittable": refittable,
+            "workspace_mib": workspace_mib,
+            "optimization_level": optimization_level,
+            "profile": shapes,
+        },
+        "inputs": _network_io(network, inputs=True),
+        "outputs": _network_io(network, inputs=False),
+        "plan": {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()},
+    }
+    log.info("%s | plan of %d bytes for %s", source["path"], len(data), target)
+    return data, meta
+
+
+def _check_batch(batch: tuple[int, int, int]) -> None:
+    low, opt, high = batch
+    if not 1 <= low <= opt <= high:
+        raise PipelineError("engine.batch", f"need 1 <= min <= opt <= max, got {batch}")
+
+
 def engine_bytes_from_onnx(
     onnx_path: str | Path,
     *,
@@ -127,79 +230,73 @@ def engine_bytes_from_onnx(
             build (the builder's own errors are quoted).
     """
     onnx_path = Path(onnx_path)
-    low, opt, high = batch
-    if not 1 <= low <= opt <= high:
-        raise PipelineError("engine.batch", f"need 1 <= min <= opt <= max, got {batch}")
+    _check_batch(batch)
     trt = import_tensorrt(module)
     logger = _capturing_logger(trt)
-    try:
-        builder = trt.Builder(logger)
-    except Exception as err:  # full TensorRT raises when CUDA cannot initialise
-        raise TensorRTUnavailable(
-            f"{trt.__name__} {trt.__version__}",
-            f"cannot create a builder ({err})",
-            FULL_TRT_NEEDS_GPU,
-        ) from err
-    flags = 0
-    strongly_typed = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
-    if strongly_typed is not None:
-        flags |= 1 << int(strongly_typed)
-    network = builder.create_network(flags)
+    builder = _builder(trt, logger)
+    network = strongly_typed_network(trt, builder)
     parser = trt.OnnxParser(network, logger)
-    source = onnx_path.read_bytes()
-    if not parser.parse(source, str(onnx_path)):
+    data = onnx_path.read_bytes()
+    if not parser.parse(data, str(onnx_path)):
         errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
         raise FormatError(onnx_path, "ONNX parser failed: " + "; ".join(errors))
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mib << 20)
-    config.builder_optimization_level = optimization_level
-    target = _target(trt, config, compute_capabilities)
-    profile = builder.create_optimization_profile()
-    shapes: dict[str, dict[str, list[int]]] = {}
-    for index in range(network.num_inputs):
-        tensor = network.get_input(index)
-        dims = list(tensor.shape)
-        if any(d < 0 for d in dims[1:]):
-            raise PipelineError(
-                onnx_path,
-                f"input {tensor.name!r} has dynamic dimensions {dims} beyond the batch",
-                "export the graph with a fixed shape except the first dimension",
-            )
-        rest = dims[1:]
-        shapes[tensor.name] = {
-            "min": [low, *rest] if dims[0] < 0 else dims,
-            "opt": [opt, *rest] if dims[0] < 0 else dims,
-            "max": [high, *rest] if dims[0] < 0 else dims,
-        }
-        profile.set_shape(tensor.name, *(shapes[tensor.name][k] for k in ("min", "opt", "max")))
-    config.add_optimization_profile(profile)
-    with timed(log, f"{onnx_path} | build with {trt.__name__} {trt.__version__}"):
-        plan = builder.build_serialized_network(network, config)
-    if plan is None:
-        raise PipelineError(
-            onnx_path,
-            f"{trt.__name__} {trt.__version__} could not build an engine: "
-            + ("; ".join(logger.errors) or "no error message"),
-            "see the log for the layer that failed",
-        )
-    data = bytes(plan)
-    meta = {
-        "format": META_FORMAT,
-        "tensorrt": {"module": trt.__name__, "version": trt.__version__},
-        "target": target,
-        "source": {"path": str(onnx_path), "sha256": hashlib.sha256(source).hexdigest()},
-        "build": {
-            "strongly_typed": True,
-            "workspace_mib": workspace_mib,
-            "optimization_level": optimization_level,
-            "profile": shapes,
-        },
-        "inputs": _network_io(network, inputs=True),
-        "outputs": _network_io(network, inputs=False),
-        "plan": {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()},
-    }
-    log.info("%s | plan of %d bytes for %s", onnx_path, len(data), target)
-    return data, meta
+    source = {"path": str(onnx_path), "sha256": hashlib.sha256(data).hexdigest()}
+    return _build(
+        trt,
+        builder,
+        network,
+        logger,
+        source=source,
+        batch=batch,
+        workspace_mib=workspace_mib,
+        compute_capabilities=compute_capabilities,
+        optimization_level=optimization_level,
+    )
+
+
+def engine_bytes_from_network(
+    populate: Callable[[ModuleType, Any], Any],
+    *,
+    source: dict[str, str],
+    module: str,
+    batch: tuple[int, int, int],
+    workspace_mib: int,
+    compute_capabilities: list[str],
+    optimization_level: int,
+    refittable: list[str] | None = None,
+) -> tuple[bytes, dict[str, Any]]:
+    """Build an engine from a network defined with the TensorRT network API (no parser).
+
+    Args:
+        populate: called with the TensorRT module and an empty strongly typed network; adds
+            the layers, inputs and outputs; what it returns is kept alive during the build.
+        source: ``{"path", "sha256"}`` of what the network was made from (e.g. a ``.wts`` file).
+        refittable: names of weights to make refittable (``BuilderFlag.REFIT_INDIVIDUAL``);
+            a refittable build needs full TensorRT on a GPU host (TensorRT-RTX 1.7 refuses it on
+            CPU).
+
+    Other arguments and the return value are as for :func:`engine_bytes_from_onnx`.
+    """
+    _check_batch(batch)
+    trt = import_tensorrt(module)
+    logger = _capturing_logger(trt)
+    builder = _builder(trt, logger)
+    network = strongly_typed_network(trt, builder)
+    keep_alive = populate(trt, network)
+    result = _build(
+        trt,
+        builder,
+        network,
+        logger,
+        source=source,
+        batch=batch,
+        workspace_mib=workspace_mib,
+        compute_capabilities=compute_capabilities,
+        optimization_level=optimization_level,
+        refittable=refittable,
+    )
+    del keep_alive
+    return result
 
 
 def check_engine_meta(

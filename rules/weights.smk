@@ -1,0 +1,17 @@
+rule weights_torch:
+    input:
+        weights="results/train/{model}/weights.pt",
+    output:
+        wts="results/weights/{model}/weights.wts",
+        wts2="results/weights/{model}/weights.wts2",
+    log:
+        "logs/weights/{model}.log",
+    wildcard_constraints:
+        model=TORCH_TRAINED,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=2048,
+        runtime=10,
+    script:
+        "../scripts/weights_torch.py"

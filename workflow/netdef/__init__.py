@@ -1,0 +1,1 @@
+"""Networks defined layer by layer: one description, emitted as a TensorRT network or as ONNX."""
