@@ -50,3 +50,28 @@ rule onnx_layers:
         batch_size=config["onnx"]["batch_size"],
     script:
         "../scripts/onnx_layers.py"
+
+
+rule onnx_export_tf:
+    input:
+        model="results/train/{model}/model.keras",
+        images=f"{MNIST_DATA}/test-images.idx",
+        labels=f"{MNIST_DATA}/test-labels.idx",
+    output:
+        onnx="results/onnx/{model}/model.onnx",
+        parity="results/onnx/{model}/model.parity.json",
+    log:
+        "logs/onnx/{model}.tf.log",
+    wildcard_constraints:
+        model="|".join(samples_with("train", "keras")),
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=20,
+    params:
+        opset=config["onnx"]["opset"],
+        tolerance=config["onnx"]["tolerance"],
+        batch_size=config["onnx"]["batch_size"],
+    script:
+        "../scripts/onnx_export_tf.py"

@@ -28,3 +28,32 @@ rule train_torch:
         mlp_sizes=config["mlp"]["sizes"],
     script:
         "../scripts/train_torch.py"
+
+
+rule train_keras:
+    input:
+        images=f"{MNIST_DATA}/train-images.idx",
+        labels=f"{MNIST_DATA}/train-labels.idx",
+    output:
+        model="results/train/{model}/model.keras",
+    log:
+        "logs/train/{model}.log",
+    benchmark:
+        "benchmarks/train/{model}.tsv"
+    wildcard_constraints:
+        model="|".join(samples_with("train", "keras")),
+    conda:
+        "../environment.yml"
+    threads: config["train"]["threads"]
+    resources:
+        mem_mb=4096,
+        runtime=60,
+    params:
+        seed=config["train"]["seed"],
+        epochs=config["train"]["epochs"],
+        batch_size=config["train"]["batch_size"],
+        learning_rate=config["train"]["keras_learning_rate"],
+        momentum=config["train"]["momentum"],
+        threads=config["train"]["threads"],
+    script:
+        "../scripts/train_keras.py"

@@ -15,3 +15,22 @@ rule weights_torch:
         runtime=10,
     script:
         "../scripts/weights_torch.py"
+
+
+rule weights_tf:
+    input:
+        model="results/train/{model}/model.keras",
+    output:
+        wts="results/weights/{model}/weights.wts",
+        wts2="results/weights/{model}/weights.wts2",
+    log:
+        "logs/weights/{model}.log",
+    wildcard_constraints:
+        model="|".join(samples_with("train", "keras")),
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=2048,
+        runtime=10,
+    script:
+        "../scripts/weights_tf.py"

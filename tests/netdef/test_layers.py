@@ -1,0 +1,102 @@
+"""The layer description: its ONNX graph computes what the trained model computes, and the
+TensorRT network built from it holds exactly the described layers and weights."""
+
+import numpy as np
+import pytest
+
+from tests.conftest import TINY_BUILD
+from workflow.errors import PipelineError
+from workflow.formats.wts import read_wts_v1_bytes, wts_v1_bytes
+from workflow.models.export import onnx_parity
+from workflow.models.lenet import with_softmax
+from workflow.models.networks import build_network
+from workflow.netdef.layers import (
+    check_network,
+    describe_layers,
+    layers_for,
+    onnx_from_layers,
+    populate_network,
+)
+from workflow.trt.loader import engine_bytes_from_network, strongly_typed_network
+from workflow.trt.module import import_tensorrt
+
+SIZES = [784, 32, 16, 10]
+INPUTS = np.random.default_rng(0).random((20, 1, 28, 28), dtype=np.float32)
+
+
+@pytest.fixture(scope="module", params=["lenet", "mlp"])
+def model_and_layers(request):
+    import torch
+
+    torch.manual_seed(0)
+    model = build_network(request.param, mlp_sizes=SIZES).eval()
+    blobs = {k: v.numpy() for k, v in model.state_dict().items()}
+    blobs = read_wts_v1_bytes(wts_v1_bytes(blobs))  # through the .wts file, flattened
+    return request.param, model, layers_for(request.param, blobs, mlp_sizes=SIZES)
+
+
+def test_onnx_of_the_description_equals_the_model(model_and_layers):
+    _, model, layers = model_and_layers
+    graph = onnx_from_layers(layers, opset=18)
+    report = onnx_parity(
+        with_softmax(model),
+        graph,
+        INPUTS,
+        input_name="input",
+        output_name="prob",
+        batch_size=8,
+        tolerance=1e-5,
+    )
+    assert report["max_abs_diff"] < 1e-5
+
+
+def test_tensorrt_network_holds_the_described_layers(model_and_layers):
+    name, _, layers = model_and_layers
+    trt = import_tensorrt("auto")
+    network = strongly_typed_network(trt, trt.Builder(trt.Logger()))
+    keep = populate_network(trt, network, layers)
+    rows = check_network(network, layers)
+    types = [row["type"] for row in rows]
+    if name == "lenet":
+        assert types[:5] == ["CONVOLUTION", "POOLING", "CONVOLUTION", "POOLING", "SHUFFLE"]
+        assert rows[0]["shape"] == [-1, 20, 24, 24] and rows[4]["shape"] == [-1, 800]
+    else:
+        assert types[:5] == ["SHUFFLE", "CONSTANT", "MATRIX_MULTIPLY", "CONSTANT", "ELEMENTWISE"]
+        assert rows[1]["shape"] == [784, 32]
+    assert types[-1] == "SOFTMAX" and rows[-1]["shape"] == [-1, 10]
+    assert keep
+
+
+def test_check_network_catches_other_weights(model_and_layers):
+    _, _, layers = model_and_layers
+    trt = import_tensorrt("auto")
+    network = strongly_typed_network(trt, trt.Builder(trt.Logger()))
+    other = [layer for layer in layers]
+    index = next(i for i, layer in enumerate(other) if layer.weights)
+    changed = {k: v + 1 for k, v in other[index].weights.items()}
+    other[index] = type(other[index])(
+        other[index].op, other[index].name, changed, other[index].params
+    )
+    keep = populate_network(trt, network, other)
+    with pytest.raises(PipelineError, match=f"network layer .*{other[index].name}.* expected"):
+        check_network(network, layers)
+    assert keep and describe_layers(other) != describe_layers(layers)
+
+
+def test_engine_builds_from_the_description(model_and_layers):
+    _, _, layers = model_and_layers
+    plan, meta = engine_bytes_from_network(
+        lambda trt, network: populate_network(trt, network, layers),
+        source={"path": "w.wts", "sha256": "0"},
+        **TINY_BUILD,
+    )
+    assert len(plan) > 1000 and meta["inputs"][0]["shape"] == [-1, 1, 28, 28]
+    assert meta["build"]["refittable"] == []
+
+
+def test_missing_or_misshapen_blob():
+    with pytest.raises(PipelineError, match="conv1.weight | blob missing"):
+        layers_for("lenet", {}, mlp_sizes=SIZES)
+    blobs = {"fc1.weight": np.zeros(10, np.float32)}
+    with pytest.raises(PipelineError, match="10 values, the layer needs \\(32, 784\\)"):
+        layers_for("mlp", blobs, mlp_sizes=SIZES)

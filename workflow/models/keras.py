@@ -1,0 +1,164 @@
+"""The seed's LeNet in TensorFlow/Keras (end_to_end_tensorflow_mnist, sampleUffMNIST today):
+seeded training, export to ONNX with tf2onnx, and the parity check against TensorFlow.
+
+Keras works in NHWC; the ONNX export takes NCHW input (``inputs_as_nchw``) so every MNIST graph
+of the pipeline is fed the same arrays.
+"""
+
+import logging
+import os
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from workflow.errors import PipelineError, ToleranceError
+from workflow.logs import timed
+
+log = logging.getLogger(__name__)
+TF_HINT = "install the TensorFlow extra: pip install -e '.[tf]'"
+
+
+def import_tensorflow() -> ModuleType:
+    """Import TensorFlow quietly, or say what to install."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        import tensorflow as tf
+    except ImportError as err:
+        raise PipelineError("tensorflow", f"not installed ({err})", TF_HINT) from err
+    return tf
+
+
+def keras_lenet() -> Any:
+    """LeNet as a Keras model on NHWC (N, 28, 28, 1) input, softmax output named ``prob``."""
+    tf = import_tensorflow()
+    layers = tf.keras.layers
+    return tf.keras.Sequential(
+        [
+            tf.keras.Input((28, 28, 1), name="input"),
+            layers.Conv2D(20, 5, name="conv1"),
+            layers.MaxPooling2D(2, name="pool1"),
+            layers.Conv2D(50, 5, name="conv2"),
+            layers.MaxPooling2D(2, name="pool2"),
+            layers.Flatten(name="flatten"),
+            layers.Dense(500, activation="relu", name="fc1"),
+            layers.Dense(10, name="fc2"),
+            layers.Softmax(name="prob"),
+        ],
+        name="lenet",
+    )
+
+
+def nhwc(inputs: np.ndarray) -> np.ndarray:
+    """(N, 1, H, W) network input -> (N, H, W, 1) for Keras."""
+    return np.ascontiguousarray(np.moveaxis(inputs, 1, -1))
+
+
+def train_keras(
+    inputs: np.ndarray,
+    labels: np.ndarray,
+    *,
+    seed: int,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    momentum: float,
+    threads: int,
+) -> Any:
+    """Train the Keras LeNet with SGD (cosine decay), seeded and with deterministic ops.
+
+    Args:
+        inputs: float32 (N, 1, 28, 28) in [0, 1].
+        labels: class indices (N,).
+        seed: seeds initial weights and shuffling.
+        epochs, batch_size, learning_rate, momentum: SGD settings.
+        threads: TensorFlow intra-op threads.
+    """
+    tf = import_tensorflow()
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    tf.keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    model = keras_lenet()
+    steps = epochs * ((len(inputs) + batch_size - 1) // batch_size)
+    schedule = tf.keras.optimizers.schedules.CosineDecay(learning_rate, steps)
+    model.compile(
+        optimizer=tf.keras.optimizers.SGD(schedule, momentum=momentum),
+        loss=tf.keras.losses.SparseCategoricalCrossentropy(),
+        metrics=["accuracy"],
+    )
+    with timed(log, f"train keras | {len(inputs)} images, {epochs} epochs"):
+        history = model.fit(
+            nhwc(inputs),
+            np.asarray(labels, np.int64),
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=True,
+            verbose=0,
+        )
+    log.info(
+        "train keras | final loss %.4f accuracy %.4f",
+        history.history["loss"][-1],
+        history.history["accuracy"][-1],
+    )
+    return model
+
+
+def onnx_from_keras(model: Any, *, input_name: str, output_name: str, opset: int) -> bytes:
+    """Convert the Keras model with tf2onnx; the ONNX input is NCHW with a dynamic batch."""
+    tf = import_tensorflow()
+    import onnx
+    import tf2onnx
+
+    model.output_names = [output_name]  # Keras 3 models lack it; tf2onnx reads it
+    spec = [tf.TensorSpec((None, 28, 28, 1), tf.float32, name=input_name)]
+    with timed(log, f"tf2onnx | opset {opset}"):
+        proto, _ = tf2onnx.convert.from_keras(
+            model, input_signature=spec, opset=opset, inputs_as_nchw=[input_name]
+        )
+    proto.producer_version = ""  # keep the bytes independent of the converter's build
+    onnx.checker.check_model(proto, full_check=True)
+    return proto.SerializeToString()
+
+
+def keras_parity(
+    model: Any,
+    graph: bytes,
+    inputs: np.ndarray,
+    *,
+    input_name: str,
+    output_name: str,
+    batch_size: int,
+    tolerance: float,
+) -> dict[str, float | int]:
+    """Max and mean abs difference between TensorFlow and ONNX Runtime on the same inputs.
+
+    Raises:
+        ToleranceError: the largest difference exceeds ``tolerance``.
+    """
+    from workflow.ort.loader import session_from_onnx
+
+    expected = model.predict(nhwc(inputs), batch_size=batch_size, verbose=0)
+    session = session_from_onnx(graph)
+    got = np.concatenate(
+        [
+            session.run([output_name], {input_name: inputs[i : i + batch_size]})[0]
+            for i in range(0, len(inputs), batch_size)
+        ]
+    )
+    diff = np.abs(got.astype(np.float64) - expected)
+    report = {
+        "count": int(len(inputs)),
+        "max_abs_diff": float(diff.max()),
+        "mean_abs_diff": float(diff.mean()),
+        "tolerance": float(tolerance),
+    }
+    log.info("tf2onnx parity | %s", report)
+    if report["max_abs_diff"] > tolerance:
+        raise ToleranceError(
+            "tf2onnx export",
+            f"ONNX Runtime and TensorFlow differ by up to {report['max_abs_diff']:.3g}, "
+            f"tolerance {tolerance:.3g}",
+            "inspect the converted graph, or raise onnx.tolerance if expected",
+        )
+    return report
