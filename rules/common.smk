@@ -51,6 +51,8 @@ def final_targets():
             ]
         if len(BUILDER_PRECISIONS[builder]) > 1:
             targets.append(f"results/score/{sample}/precisions.json")
+        if SAMPLES[sample]["train"] == "keras":  # dumpTFWts of the trained Keras model
+            targets.append(f"results/weights/{sample}/weights.wts")
     return targets
 
 

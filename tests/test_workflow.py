@@ -13,33 +13,53 @@ from workflow.io import sha256_file
 
 pytestmark = pytest.mark.slow
 TINY = str(ROOT / "tests" / "configs" / "tiny.yaml")
+#: The tiny config's samples: two built through ONNX (PyTorch, Keras) in three precisions, two
+#: through the network API (LeNet from the PyTorch weights, the MLP) in FP32.
 DOWNSTREAM_OF_TRAINING = {
-    "train_torch": 1,
+    "train_torch": 2,
+    "train_keras": 1,
+    "weights_torch": 2,
+    "weights_tf": 1,
     "onnx_export": 1,
-    "calibrate_table": 1,
-    "precision_fp16": 1,
-    "precision_int8": 1,
-    "engine_build": 3,
-    "score_hello": 3,
-    "score_accuracy": 3,
-    "score_precisions": 1,
+    "onnx_export_tf": 1,
+    "onnx_layers": 2,
+    "calibrate_table": 2,
+    "precision_fp16": 2,
+    "precision_int8": 2,
+    "engine_build": 6,
+    "engine_build_api": 2,
+    "score_hello": 8,
+    "score_accuracy": 8,
+    "score_precisions": 2,
     "all": 1,
 }
 INT8_ONLY = {
-    "precision_int8": 1,
-    "engine_build": 1,
-    "score_hello": 1,
-    "score_accuracy": 1,
-    "score_precisions": 1,
+    "precision_int8": 2,
+    "engine_build": 2,
+    "score_hello": 2,
+    "score_accuracy": 2,
+    "score_precisions": 2,
     "all": 1,
 }
 ALGORITHMS = ("entropy", "minmax", "percentile")
 #: Artifacts that may differ between two runs from the same inputs, and why (measured).
 MAY_DIFFER = {
-    "engines/mnist_int8.plan": "TensorRT-RTX 1.7.1 INT8 builds differ in 36 bytes at 12 places "
-    "in the first 41 KB of the plan from build to build (same size); FP32 and FP16 plans do not",
-    "engines/mnist_int8.plan.json": "records the sha256 of that plan",
+    **{
+        f"engines/{sample}_int8.plan": "TensorRT-RTX 1.7.1 INT8 builds differ in 36 bytes at 12 "
+        "places in the first 41 KB of the plan from build to build (same size); FP32 and FP16 "
+        "plans do not"
+        for sample in ("mnist", "mnist_tf")
+    },
+    **{
+        f"engines/{s}_int8.plan.json": "records the sha256 of that plan"
+        for s in ("mnist", "mnist_tf")
+    },
+    "results/train/mnist_tf/model.keras": "Keras writes the save date and zip timestamps into the "
+    "archive (the weights inside, the .wts dumped from them and the ONNX are identical)",
 }
+ONNX_SAMPLES = ("mnist", "mnist_tf")
+API_SAMPLES = ("mnist_api", "mlp")
+PRECISIONS = ("fp32", "fp16", "int8")
 ARTIFACTS = [
     "results/data/mnist/train-images.idx",
     "results/data/mnist/train-labels.idx",
@@ -47,22 +67,36 @@ ARTIFACTS = [
     "results/data/mnist/test-labels.idx",
     *(f"results/data/mnist/pgm/{d}.pgm" for d in range(10)),
     "results/train/mnist/weights.pt",
-    "results/onnx/mnist/model.onnx",
-    "results/onnx/mnist/model.parity.json",
-    *(f"results/calibrate/mnist/batches/batch{i}" for i in range(4)),
-    "results/calibrate/mnist/calibration.table",
-    "results/calibrate/mnist/dynamic_ranges.txt",
-    "results/precision/mnist/fp16.onnx",
-    "results/precision/mnist/int8.onnx",
-    *(f"engines/mnist_{p}.plan" for p in ("fp32", "fp16", "int8")),
-    *(f"engines/mnist_{p}.plan.json" for p in ("fp32", "fp16", "int8")),
+    "results/train/mlp/weights.pt",
+    "results/train/mnist_tf/model.keras",
     *(
-        f"results/score/mnist/{p}/{f}"
-        for p in ("fp32", "fp16", "int8")
+        f"results/weights/{s}/weights.{x}"
+        for s in ("mnist", "mlp", "mnist_tf")
+        for x in ("wts", "wts2")
+    ),
+    *(
+        f"results/onnx/{s}/model.{x}"
+        for s in ONNX_SAMPLES + API_SAMPLES
+        for x in ("onnx", "parity.json")
+    ),
+    *(f"results/onnx/{s}/network.json" for s in API_SAMPLES),
+    *(f"results/calibrate/{s}/batches/batch{i}" for s in ONNX_SAMPLES for i in range(4)),
+    *(
+        f"results/calibrate/{s}/{f}"
+        for s in ONNX_SAMPLES
+        for f in ("calibration.table", "dynamic_ranges.txt")
+    ),
+    *(f"results/precision/{s}/{p}.onnx" for s in ONNX_SAMPLES for p in ("fp16", "int8")),
+    *(f"engines/{s}_{p}.plan{x}" for s in ONNX_SAMPLES for p in PRECISIONS for x in ("", ".json")),
+    *(f"engines/{s}_fp32.plan{x}" for s in API_SAMPLES for x in ("", ".json")),
+    *(
+        f"results/score/{s}/{p}/{f}"
+        for s in ONNX_SAMPLES
+        for p in PRECISIONS
         for f in ("hello.txt", "accuracy.json")
     ),
-    "results/score/mnist/precisions.json",
-    "results/score/mnist/precisions.png",
+    *(f"results/score/{s}/fp32/{f}" for s in API_SAMPLES for f in ("hello.txt", "accuracy.json")),
+    *(f"results/score/{s}/precisions.{x}" for s in ONNX_SAMPLES for x in ("json", "png")),
 ]
 
 
@@ -125,6 +159,37 @@ def test_builds_the_engines_with_tensorrt_rtx(tree):
     assert not list(tree.rglob(".tmp-*"))
 
 
+def test_network_api_and_tensorflow_samples(tree):
+    for sample in API_SAMPLES:
+        meta = json.loads((tree / f"engines/{sample}_fp32.plan.json").read_text())
+        wts = (
+            "results/weights/mnist/weights.wts"
+            if sample == "mnist_api"
+            else "results/weights/mlp/weights.wts"
+        )
+        assert meta["source"] == {"path": wts, "sha256": sha256_file(tree / wts)}
+        assert meta["reference_onnx"] == f"results/onnx/{sample}/model.onnx"
+        parity = json.loads((tree / f"results/onnx/{sample}/model.parity.json").read_text())
+        assert parity["max_abs_diff"] <= 1e-5  # the layer description computes the trained model
+        layers = json.loads((tree / f"results/onnx/{sample}/network.json").read_text())
+        assert layers[-1] == {"type": "SOFTMAX"}
+    lenet = json.loads((tree / "results/score/mnist/fp32/accuracy.json").read_text())
+    api = json.loads((tree / "results/score/mnist_api/fp32/accuracy.json").read_text())
+    assert api["top1"] == lenet["top1"]  # same weights, same network
+    tf_score = json.loads((tree / "results/score/mnist_tf/fp32/accuracy.json").read_text())
+    assert tf_score["top1"] > 0.9
+    assert (tree / "results/weights/mnist_tf/weights.wts").read_text().startswith("8\n")
+
+
+def test_refit_target_stops_clearly_without_gpu(tree, tmp_path):
+    tree = _clone(tree, tmp_path)
+    out = _build(tree, "engines/mnist_refit.plan", {}, check=False)
+    log = (tree / "logs/engine/mnist_refit.refit.log").read_text()
+    assert out.returncode != 0
+    assert "weights to refit were checked: conv1.bias, conv1.weight" in log
+    assert not (tree / "engines/mnist_refit.plan").exists()
+
+
 def test_unchanged_tree_reruns_nothing(tree):
     out = snakemake(tree, "-n", "--configfile", TINY)
     assert planned_jobs(out.stdout) == {}
@@ -135,21 +200,22 @@ def test_training_param_reruns_exactly_its_dependents(tree):
 
 
 def test_digit_seed_reruns_only_the_hello_world(tree):
-    assert _dry_run(tree, {"score": {"digit_seed": 7}}) == {"score_hello": 3, "all": 1}
+    assert _dry_run(tree, {"score": {"digit_seed": 7}}) == {"score_hello": 8, "all": 1}
 
 
 def test_engine_param_reruns_engines_only(tree):
-    assert _dry_run(tree, {"engine": {"workspace_mib": 512}}) == {"engine_build": 3, "all": 1}
+    expected = {"engine_build": 6, "engine_build_api": 2, "all": 1}
+    assert _dry_run(tree, {"engine": {"workspace_mib": 512}}) == expected
 
 
 def test_calibration_param_recalibrates_and_rebuilds_int8_only(tree):
-    expected = INT8_ONLY | {"calibrate_table": 1}
+    expected = INT8_ONLY | {"calibrate_table": 2}
     assert _dry_run(tree, {"calibration": {"algorithm": "minmax"}}) == expected
-    assert _dry_run(tree, {"calibration": {"batches": 3}}) == expected | {"calibrate_batches": 1}
+    assert _dry_run(tree, {"calibration": {"batches": 3}}) == expected | {"calibrate_batches": 2}
 
 
 def test_dropping_a_precision_reruns_only_the_comparison(tree):
-    assert _dry_run(tree, {"precisions": ["fp32", "int8"]}) == {"score_precisions": 1, "all": 1}
+    assert _dry_run(tree, {"precisions": ["fp32", "int8"]}) == {"score_precisions": 2, "all": 1}
 
 
 def test_int8_from_a_user_range_file_skips_calibration(tree, tmp_path):

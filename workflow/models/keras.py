@@ -7,6 +7,7 @@ of the pipeline is fed the same arrays.
 
 import logging
 import os
+import re
 from types import ModuleType
 from typing import Any
 
@@ -117,8 +118,42 @@ def onnx_from_keras(model: Any, *, input_name: str, output_name: str, opset: int
             model, input_signature=spec, opset=opset, inputs_as_nchw=[input_name]
         )
     proto.producer_version = ""  # keep the bytes independent of the converter's build
+    renumber_generated_names(proto)
     onnx.checker.check_model(proto, full_check=True)
     return proto.SerializeToString()
+
+
+GENERATED = re.compile(r"__\d+(:\d+)?$")
+
+
+def renumber_generated_names(proto: Any) -> None:
+    """Rename tf2onnx's generated names (``const_axes__27``) to ``tf2onnx__g<k>`` in order of
+    appearance, and sort the initializers by name.
+
+    tf2onnx numbers the tensors it creates from a counter, and merges equal constants under one
+    of their names, in an order that depends on Python's hash seed: two conversions of the same
+    model differ in names and initializer order. After this the bytes depend on the model only
+    (measured: identical ONNX from processes with different hash seeds).
+    """
+    graph = proto.graph
+    mapping: dict[str, str] = {}
+
+    def new(name: str) -> str:
+        if name and GENERATED.search(name) and name not in mapping:
+            mapping[name] = f"tf2onnx__g{len(mapping)}"
+        return mapping.get(name, name)
+
+    for node in graph.node:
+        for index, name in enumerate(node.input):
+            node.input[index] = new(name)
+        for index, name in enumerate(node.output):
+            node.output[index] = new(name)
+        node.name = new(node.name)
+    for item in [*graph.initializer, *graph.value_info, *graph.input, *graph.output]:
+        item.name = new(item.name)
+    ordered = sorted(graph.initializer, key=lambda init: init.name)
+    del graph.initializer[:]
+    graph.initializer.extend(ordered)
 
 
 def keras_parity(
