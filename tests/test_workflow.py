@@ -271,19 +271,18 @@ def test_trt_runtime_stops_clearly_without_gpu(tree, tmp_path):
     assert not (tree / "results/score/mnist/fp32/accuracy.json").exists()
 
 
-def _precision_bars(work, base_args, label):
-    """Run every calibrator on a built tree; check the INT8 and FP16 bars; return the table."""
-    rows = {}
+def _precision_bars(work, base_args, label, samples):
+    """Run every calibrator on a built tree; check the INT8 and FP16 bars of each sample."""
     for algorithm in ALGORITHMS:
         overlay = _overlay(work, {"calibration": {"algorithm": algorithm}})
         snakemake(work, "--cores", "2", *base_args, overlay)
-        summary = json.loads((work / "results/score/mnist/precisions.json").read_text())
-        rows[algorithm] = {p: v["top1"] for p, v in summary["precisions"].items()}
-        drops = {p: v["top1_drop_points"] for p, v in summary["precisions"].items()}
-        print(f"{label} {algorithm}: top-1 {rows[algorithm]} drop (points) {drops}")
-        assert drops["int8"] <= 1.0, (algorithm, drops)
-        assert drops["fp16"] <= 0.1, (algorithm, drops)
-    return rows
+        for sample in samples:
+            summary = json.loads((work / f"results/score/{sample}/precisions.json").read_text())
+            top1 = {p: v["top1"] for p, v in summary["precisions"].items()}
+            drops = {p: v["top1_drop_points"] for p, v in summary["precisions"].items()}
+            print(f"{label} {sample} {algorithm}: top-1 {top1} drop (points) {drops}")
+            assert drops["int8"] <= 1.0, (sample, algorithm, drops)
+            assert drops["fp16"] <= 0.1, (sample, algorithm, drops)
 
 
 def test_default_config_meets_the_accuracy_bars(tmp_path):
@@ -291,11 +290,19 @@ def test_default_config_meets_the_accuracy_bars(tmp_path):
     start = time.perf_counter()
     snakemake(work, "--cores", "2")
     elapsed = time.perf_counter() - start
-    score = json.loads((work / "results/score/mnist/fp32/accuracy.json").read_text())
-    print(f"default run: {elapsed:.1f} s, top-1 {score['top1']:.4f}")
-    assert score["top1"] >= 0.97
+    print(f"default run: {elapsed:.1f} s")
+    for sample in ("mnist", "mnist_api", "mlp"):
+        score = json.loads((work / f"results/score/{sample}/fp32/accuracy.json").read_text())
+        print(f"digits {sample} fp32 top-1 {score['top1']:.4f}")
+        assert score["top1"] >= 0.97, sample
     assert "PASSED" in (work / "results/score/mnist/fp32/hello.txt").read_text()
-    _precision_bars(work, ["--configfile", "config/config.yaml"], "digits")
+    with_tf = _overlay(work, {"samples": ["mnist", "mnist_api", "mlp", "mnist_tf"]})
+    base = ["--configfile", "config/config.yaml", with_tf]
+    snakemake(work, "--cores", "2", *base)
+    keras = json.loads((work / "results/score/mnist_tf/fp32/accuracy.json").read_text())
+    print(f"digits mnist_tf (Keras) fp32 top-1 {keras['top1']:.4f}")
+    assert keras["top1"] >= 0.97
+    _precision_bars(work, base, "digits", ["mnist", "mnist_tf"])
 
 
 def test_real_mnist_first_8000_train_last_2000_test(tmp_path):
@@ -314,4 +321,4 @@ def test_real_mnist_first_8000_train_last_2000_test(tmp_path):
     score = json.loads((work / "results/score/mnist/fp32/accuracy.json").read_text())
     print(f"real MNIST t10k split: top-1 {score['top1']:.4f} over {score['count']}")
     assert score["count"] == 2000 and score["top1"] >= 0.97
-    _precision_bars(work, base, "t10k")
+    _precision_bars(work, base, "t10k", ["mnist"])

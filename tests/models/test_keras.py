@@ -109,3 +109,12 @@ def test_dump_tf_wts_bad_input(tmp_path):
         text=True,
     )
     assert result.returncode == 2 and "error:" in result.stderr
+
+
+def test_without_tensorflow_the_error_says_what_to_install(monkeypatch):
+    from workflow.errors import PipelineError
+    from workflow.models.keras import import_tensorflow
+
+    monkeypatch.setitem(sys.modules, "tensorflow", None)
+    with pytest.raises(PipelineError, match=r"pip install -e '\.\[tf\]'"):
+        import_tensorflow()
