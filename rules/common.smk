@@ -11,6 +11,14 @@ MNIST_DATA = "results/data/mnist"
 #: "<module> <version>" of the TensorRT that builds engines: a rule param, so a new TensorRT
 #: rebuilds them.
 TENSORRT = tensorrt_identity(config["tensorrt"]["module"])
+#: Engine build options, handed as one param to every build (keyword arguments of the loaders).
+ENGINE_BUILD = {
+    "module": config["tensorrt"]["module"],
+    "compute_capabilities": config["tensorrt"]["compute_capabilities"],
+    "batch": [config["engine"]["batch"][key] for key in ("min", "opt", "max")],
+    "workspace_mib": config["engine"]["workspace_mib"],
+    "optimization_level": config["engine"]["optimization_level"],
+}
 
 
 #: Samples by how they are made (rule-level wildcard constraints pick the rule).

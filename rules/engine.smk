@@ -17,12 +17,8 @@ rule engine_build:
         runtime=60,
         gpu=get_engine_gpus(),
     params:
-        module=config["tensorrt"]["module"],
         tensorrt=TENSORRT,
-        compute_capabilities=config["tensorrt"]["compute_capabilities"],
-        batch=[config["engine"]["batch"][key] for key in ("min", "opt", "max")],
-        workspace_mib=config["engine"]["workspace_mib"],
-        optimization_level=config["engine"]["optimization_level"],
+        build=ENGINE_BUILD,
     script:
         "../scripts/engine_build.py"
 
@@ -50,12 +46,8 @@ rule engine_build_api:
     params:
         network=get_network,
         mlp_sizes=config["mlp"]["sizes"],
-        module=config["tensorrt"]["module"],
         tensorrt=TENSORRT,
-        compute_capabilities=config["tensorrt"]["compute_capabilities"],
-        batch=[config["engine"]["batch"][key] for key in ("min", "opt", "max")],
-        workspace_mib=config["engine"]["workspace_mib"],
-        optimization_level=config["engine"]["optimization_level"],
+        build=ENGINE_BUILD,
     script:
         "../scripts/engine_build_api.py"
 
@@ -80,11 +72,7 @@ rule engine_refit:
         network=get_network,
         mlp_sizes=config["mlp"]["sizes"],
         layer=config["refit"]["layer"],
-        module=config["tensorrt"]["module"],
         tensorrt=TENSORRT,
-        compute_capabilities=config["tensorrt"]["compute_capabilities"],
-        batch=[config["engine"]["batch"][key] for key in ("min", "opt", "max")],
-        workspace_mib=config["engine"]["workspace_mib"],
-        optimization_level=config["engine"]["optimization_level"],
+        build=ENGINE_BUILD,
     script:
         "../scripts/engine_refit.py"

@@ -4,7 +4,7 @@ from workflow.formats.wts import read_wts
 from workflow.io import sha256_file, write_atomically, write_json_atomically
 from workflow.logs import log_to
 from workflow.netdef.layers import check_network, layers_for, populate_network
-from workflow.trt.loader import engine_bytes_from_network
+from workflow.trt.loader import build_options, engine_bytes_from_network
 
 log_to(snakemake.log[0])
 layers = layers_for(
@@ -23,11 +23,7 @@ def populate(trt, network):
 plan, meta = engine_bytes_from_network(
     populate,
     source={"path": snakemake.input.wts, "sha256": sha256_file(snakemake.input.wts)},
-    module=snakemake.params.module,
-    batch=tuple(snakemake.params.batch),
-    workspace_mib=snakemake.params.workspace_mib,
-    compute_capabilities=list(snakemake.params.compute_capabilities),
-    optimization_level=snakemake.params.optimization_level,
+    **build_options(snakemake.params.build),
 )
 meta["reference_onnx"] = snakemake.input.reference
 write_json_atomically(snakemake.output.meta, meta)

@@ -4,6 +4,7 @@ from workflow.formats.wts import read_wts
 from workflow.io import sha256_file, write_atomically, write_json_atomically
 from workflow.logs import log_to
 from workflow.netdef.layers import layers_for
+from workflow.trt.loader import build_options
 from workflow.trt.refit import refit_plan
 
 log_to(snakemake.log[0])
@@ -16,11 +17,7 @@ plan, meta = refit_plan(
     layers,
     layer_name=snakemake.params.layer,
     source={"path": snakemake.input.wts, "sha256": sha256_file(snakemake.input.wts)},
-    module=snakemake.params.module,
-    batch=tuple(snakemake.params.batch),
-    workspace_mib=snakemake.params.workspace_mib,
-    compute_capabilities=list(snakemake.params.compute_capabilities),
-    optimization_level=snakemake.params.optimization_level,
+    **build_options(snakemake.params.build),
 )
 write_json_atomically(snakemake.output.meta, meta)
 write_atomically(snakemake.output.plan, plan)

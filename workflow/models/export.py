@@ -102,9 +102,41 @@ def onnx_parity(
     Raises:
         ToleranceError: the largest absolute difference exceeds ``tolerance``.
     """
+    expected = torch_outputs(model, inputs, batch_size=batch_size)
+    return parity_report(
+        expected,
+        onnx_model,
+        inputs,
+        input_name=input_name,
+        output_name=output_name,
+        batch_size=batch_size,
+        tolerance=tolerance,
+        framework="PyTorch",
+    )
+
+
+def parity_report(
+    expected: np.ndarray,
+    onnx_model: bytes,
+    inputs: np.ndarray,
+    *,
+    input_name: str,
+    output_name: str,
+    batch_size: int,
+    tolerance: float,
+    framework: str,
+) -> dict[str, float | int]:
+    """Run the ONNX graph (ONNX Runtime, CPU) on ``inputs`` and compare with ``expected``, the
+    training framework's outputs for the same inputs.
+
+    Returns:
+        ``{"count", "max_abs_diff", "mean_abs_diff", "tolerance"}``.
+
+    Raises:
+        ToleranceError: the largest absolute difference exceeds ``tolerance``.
+    """
     from workflow.ort.loader import session_from_onnx
 
-    expected = torch_outputs(model, inputs, batch_size=batch_size)
     session = session_from_onnx(onnx_model)
     got = np.concatenate(
         [
@@ -119,11 +151,11 @@ def onnx_parity(
         "mean_abs_diff": float(diff.mean()),
         "tolerance": float(tolerance),
     }
-    log.info("onnx parity | %s", report)
+    log.info("onnx parity with %s | %s", framework, report)
     if report["max_abs_diff"] > tolerance:
         raise ToleranceError(
             "onnx export",
-            f"ONNX Runtime and PyTorch differ by up to {report['max_abs_diff']:.3g} over "
+            f"ONNX Runtime and {framework} differ by up to {report['max_abs_diff']:.3g} over "
             f"{len(inputs)} images, tolerance {tolerance:.3g}",
             "inspect the exported graph, or raise onnx.tolerance if the difference is expected",
         )

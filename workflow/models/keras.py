@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from workflow.errors import PipelineError, ToleranceError
+from workflow.errors import PipelineError
 from workflow.logs import timed
 
 log = logging.getLogger(__name__)
@@ -171,29 +171,16 @@ def keras_parity(
     Raises:
         ToleranceError: the largest difference exceeds ``tolerance``.
     """
-    from workflow.ort.loader import session_from_onnx
+    from workflow.models.export import parity_report
 
     expected = model.predict(nhwc(inputs), batch_size=batch_size, verbose=0)
-    session = session_from_onnx(graph)
-    got = np.concatenate(
-        [
-            session.run([output_name], {input_name: inputs[i : i + batch_size]})[0]
-            for i in range(0, len(inputs), batch_size)
-        ]
+    return parity_report(
+        expected,
+        graph,
+        inputs,
+        input_name=input_name,
+        output_name=output_name,
+        batch_size=batch_size,
+        tolerance=tolerance,
+        framework="TensorFlow",
     )
-    diff = np.abs(got.astype(np.float64) - expected)
-    report = {
-        "count": int(len(inputs)),
-        "max_abs_diff": float(diff.max()),
-        "mean_abs_diff": float(diff.mean()),
-        "tolerance": float(tolerance),
-    }
-    log.info("tf2onnx parity | %s", report)
-    if report["max_abs_diff"] > tolerance:
-        raise ToleranceError(
-            "tf2onnx export",
-            f"ONNX Runtime and TensorFlow differ by up to {report['max_abs_diff']:.3g}, "
-            f"tolerance {tolerance:.3g}",
-            "inspect the converted graph, or raise onnx.tolerance if expected",
-        )
-    return report

@@ -198,6 +198,26 @@ def _check_batch(batch: tuple[int, int, int]) -> None:
         raise PipelineError("engine.batch", f"need 1 <= min <= opt <= max, got {batch}")
 
 
+def build_options(params: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of the loaders from the rules' ``build`` param (lists become tuples)."""
+    return {
+        "module": params["module"],
+        "batch": tuple(params["batch"]),
+        "workspace_mib": params["workspace_mib"],
+        "compute_capabilities": list(params["compute_capabilities"]),
+        "optimization_level": params["optimization_level"],
+    }
+
+
+def _start(module: str, batch: tuple[int, int, int]) -> tuple[ModuleType, Any, Any, Any]:
+    """Check the profile, import TensorRT; return it with a logger, a builder and a network."""
+    _check_batch(batch)
+    trt = import_tensorrt(module)
+    logger = _capturing_logger(trt)
+    builder = _builder(trt, logger)
+    return trt, logger, builder, strongly_typed_network(trt, builder)
+
+
 def engine_bytes_from_onnx(
     onnx_path: str | Path,
     *,
@@ -230,11 +250,7 @@ def engine_bytes_from_onnx(
             build (the builder's own errors are quoted).
     """
     onnx_path = Path(onnx_path)
-    _check_batch(batch)
-    trt = import_tensorrt(module)
-    logger = _capturing_logger(trt)
-    builder = _builder(trt, logger)
-    network = strongly_typed_network(trt, builder)
+    trt, logger, builder, network = _start(module, batch)
     parser = trt.OnnxParser(network, logger)
     data = onnx_path.read_bytes()
     if not parser.parse(data, str(onnx_path)):
@@ -277,11 +293,7 @@ def engine_bytes_from_network(
 
     Other arguments and the return value are as for :func:`engine_bytes_from_onnx`.
     """
-    _check_batch(batch)
-    trt = import_tensorrt(module)
-    logger = _capturing_logger(trt)
-    builder = _builder(trt, logger)
-    network = strongly_typed_network(trt, builder)
+    trt, logger, builder, network = _start(module, batch)
     keep_alive = populate(trt, network)
     result = _build(
         trt,
