@@ -12,6 +12,7 @@ rule calibrate_batches:
         mem_mb=2048,
         runtime=10,
     params:
+        code=code_of("calibrate_batches"),
         batch_size=config["calibration"]["batch_size"],
         batches=config["calibration"]["batches"],
     script:
@@ -35,6 +36,7 @@ rule calibrate_table:
         mem_mb=4096,
         runtime=30,
     params:
+        code=code_of("calibrate_table"),
         algorithm=config["calibration"]["algorithm"],
         bins=config["calibration"]["bins"],
         percentile=config["calibration"]["percentile"],

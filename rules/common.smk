@@ -4,6 +4,7 @@ import re
 
 from workflow.data.mnist import MNIST_FILES
 from workflow.errors import TensorRTUnavailable
+from workflow.fingerprint import code_fingerprint
 from workflow.samples import BUILDER_PRECISIONS, SAMPLES, samples_with
 from workflow.trt.module import resolve_module, tensorrt_identity
 
@@ -33,6 +34,12 @@ wildcard_constraints:
     precision="|".join(config["precisions"]),
     file="|".join(re.escape(name) for name in MNIST_FILES),
     digit="[0-9]",
+
+
+def code_of(script):
+    """Fingerprint of the library code scripts/<script>.py runs: a rule param, so a change in
+    that code reruns the rule's jobs (and only them, and what depends on them)."""
+    return code_fingerprint(f"{workflow.basedir}/scripts/{script}.py")
 
 
 def get_engine(sample, precision):

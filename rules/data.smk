@@ -9,6 +9,7 @@ rule data_download_mnist:
         mem_mb=512,
         runtime=10,
     params:
+        code=code_of("data_download_mnist"),
         base_url=config["mnist"]["download"]["base_url"],
         timeout_s=config["mnist"]["download"]["timeout_s"],
         md5=get_mnist_md5,
@@ -32,6 +33,7 @@ rule data_mnist:
         mem_mb=2048,
         runtime=10,
     params:
+        code=code_of("data_mnist"),
         source=config["mnist"]["source"],
         seed=config["mnist"]["seed"],
         test_fraction=config["mnist"]["test_fraction"],
@@ -54,5 +56,7 @@ rule data_pgm:
     resources:
         mem_mb=1024,
         runtime=5,
+    params:
+        code=code_of("data_pgm"),
     script:
         "../scripts/data_pgm.py"

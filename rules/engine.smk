@@ -17,6 +17,7 @@ rule engine_build:
         runtime=60,
         gpu=get_engine_gpus(),
     params:
+        code=code_of("engine_build"),
         tensorrt=TENSORRT,
         build=ENGINE_BUILD,
     script:
@@ -44,6 +45,7 @@ rule engine_build_api:
         runtime=60,
         gpu=get_engine_gpus(),
     params:
+        code=code_of("engine_build_api"),
         network=get_network,
         mlp_sizes=config["mlp"]["sizes"],
         tensorrt=TENSORRT,
@@ -69,6 +71,7 @@ rule engine_refit:
         runtime=60,
         gpu=1,
     params:
+        code=code_of("engine_refit"),
         network=get_network,
         mlp_sizes=config["mlp"]["sizes"],
         layer=config["refit"]["layer"],

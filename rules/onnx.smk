@@ -16,6 +16,7 @@ rule onnx_export:
         mem_mb=4096,
         runtime=20,
     params:
+        code=code_of("onnx_export"),
         opset=config["onnx"]["opset"],
         tolerance=config["onnx"]["tolerance"],
         batch_size=config["onnx"]["batch_size"],
@@ -43,6 +44,7 @@ rule onnx_layers:
         mem_mb=4096,
         runtime=20,
     params:
+        code=code_of("onnx_layers"),
         network=get_network,
         mlp_sizes=config["mlp"]["sizes"],
         opset=config["onnx"]["opset"],
@@ -70,6 +72,7 @@ rule onnx_export_tf:
         mem_mb=4096,
         runtime=20,
     params:
+        code=code_of("onnx_export_tf"),
         opset=config["onnx"]["opset"],
         tolerance=config["onnx"]["tolerance"],
         batch_size=config["onnx"]["batch_size"],

@@ -11,6 +11,7 @@ rule precision_fp16:
         mem_mb=2048,
         runtime=10,
     params:
+        code=code_of("precision_fp16"),
         keep_fp32=config["fp16"]["keep_fp32"],
     script:
         "../scripts/precision_fp16.py"
@@ -30,6 +31,7 @@ rule precision_int8:
         mem_mb=2048,
         runtime=10,
     params:
+        code=code_of("precision_int8"),
         source=config["calibration"]["source"],
         algorithm=config["calibration"]["algorithm"],
     script:

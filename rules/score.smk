@@ -13,6 +13,7 @@ rule score_hello:
         runtime=10,
         gpu=get_score_gpus,
     params:
+        code=code_of("score_hello"),
         runtime=get_runtime,
         module=config["tensorrt"]["module"],
         digit_seed=config["score"]["digit_seed"],
@@ -38,6 +39,7 @@ rule score_accuracy:
         runtime=20,
         gpu=get_score_gpus,
     params:
+        code=code_of("score_accuracy"),
         runtime=get_runtime,
         module=config["tensorrt"]["module"],
         batch_size=config["score"]["batch_size"],
@@ -63,6 +65,7 @@ rule score_precisions:
         mem_mb=1024,
         runtime=5,
     params:
+        code=code_of("score_precisions"),
         precisions=config["precisions"],
     script:
         "../scripts/score_precisions.py"

@@ -17,6 +17,7 @@ rule train_torch:
         mem_mb=4096,
         runtime=60,
     params:
+        code=code_of("train_torch"),
         seed=config["train"]["seed"],
         epochs=config["train"]["epochs"],
         batch_size=config["train"]["batch_size"],
@@ -49,6 +50,7 @@ rule train_keras:
         mem_mb=4096,
         runtime=60,
     params:
+        code=code_of("train_keras"),
         seed=config["train"]["seed"],
         epochs=config["train"]["epochs"],
         batch_size=config["train"]["batch_size"],

@@ -13,6 +13,8 @@ rule weights_torch:
     resources:
         mem_mb=2048,
         runtime=10,
+    params:
+        code=code_of("weights_torch"),
     script:
         "../scripts/weights_torch.py"
 
@@ -32,5 +34,7 @@ rule weights_tf:
     resources:
         mem_mb=2048,
         runtime=10,
+    params:
+        code=code_of("weights_tf"),
     script:
         "../scripts/weights_tf.py"

@@ -105,11 +105,16 @@ def copy_workflow(dest: Path) -> Path:
 
 
 def snakemake(
-    workdir: Path, *args: str, check: bool = True, timeout: int = 1200
+    workdir: Path,
+    *args: str,
+    check: bool = True,
+    timeout: int = 1200,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run the real ``snakemake`` of this environment in ``workdir``."""
+    """Run the real ``snakemake`` of this environment in ``workdir`` (``env`` added to the
+    environment)."""
     exe = Path(sys.executable).with_name("snakemake")
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", **(env or {}))
     result = subprocess.run(
         [str(exe), *args],
         cwd=workdir,

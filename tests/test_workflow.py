@@ -190,6 +190,29 @@ def test_refit_target_stops_clearly_without_gpu(tree, tmp_path):
     assert not (tree / "engines/mnist_refit.plan").exists()
 
 
+def test_library_change_reruns_exactly_the_jobs_that_use_it(tree, tmp_path):
+    tree = _clone(tree, tmp_path)
+    shutil.copytree(ROOT / "workflow", tree / "workflow")  # a private copy of the library
+    env = {"PYTHONPATH": str(tree)}
+
+    def dry_run():
+        out = snakemake(tree, "-n", "--configfile", TINY, env=env)
+        return planned_jobs(out.stdout)
+
+    assert dry_run() == {}
+    calibrate = tree / "workflow/quant/calibrate.py"
+    calibrate.write_text(calibrate.read_text() + "\n# a comment changes no code\n")
+    assert dry_run() == {}
+    calibrate.write_text(calibrate.read_text().replace("ZERO_RANGE = 1e-8", "ZERO_RANGE = 1e-9"))
+    assert dry_run() == INT8_ONLY | {"calibrate_table": 2}
+    precisions = tree / "workflow/score/precisions.py"
+    precisions.write_text(
+        precisions.read_text().replace('ylabel("accuracy (%)")', 'ylabel("top-k (%)")')
+    )
+    calibrate.write_text(calibrate.read_text().replace("ZERO_RANGE = 1e-9", "ZERO_RANGE = 1e-8"))
+    assert dry_run() == {"score_precisions": 2, "all": 1}
+
+
 def test_unchanged_tree_reruns_nothing(tree):
     out = snakemake(tree, "-n", "--configfile", TINY)
     assert planned_jobs(out.stdout) == {}
