@@ -110,6 +110,12 @@ def get_runtime(wildcards):
     return config["score"]["runtime"]
 
 
+def get_score_module(wildcards):
+    """The TensorRT module choice, where scoring runs TensorRT ("" otherwise, so that changing
+    it does not rescore what ONNX Runtime scored)."""
+    return config["tensorrt"]["module"] if get_runtime(wildcards) == "trt" else ""
+
+
 def get_score_model(wildcards):
     """What the runtime runs: the ONNX graph (ort) or the engine and its metadata (trt)."""
     if get_runtime(wildcards) == "trt":

@@ -15,7 +15,7 @@ rule score_hello:
     params:
         code=code_of("score_hello"),
         runtime=get_runtime,
-        module=config["tensorrt"]["module"],
+        module=get_score_module,
         digit_seed=config["score"]["digit_seed"],
     script:
         "../scripts/score_hello.py"
@@ -41,7 +41,7 @@ rule score_accuracy:
     params:
         code=code_of("score_accuracy"),
         runtime=get_runtime,
-        module=config["tensorrt"]["module"],
+        module=get_score_module,
         batch_size=config["score"]["batch_size"],
         threads=config["score"]["threads"],
     script:

@@ -1,7 +1,11 @@
 """Real ``snakemake`` runs of the workflow on small configs in temporary directories."""
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -211,6 +215,55 @@ def test_library_change_reruns_exactly_the_jobs_that_use_it(tree, tmp_path):
     )
     calibrate.write_text(calibrate.read_text().replace("ZERO_RANGE = 1e-9", "ZERO_RANGE = 1e-8"))
     assert dry_run() == {"score_precisions": 2, "all": 1}
+
+
+def test_dataset_choice_reruns_everything_from_the_data(tree):
+    t10k = SHARED_DATA / "mnist-t10k"
+    source = {
+        "source": "idx",
+        "idx": {
+            "images": str(t10k / "t10k-images-idx3-ubyte.gz"),
+            "labels": str(t10k / "t10k-labels-idx1-ubyte.gz"),
+        },
+    }
+    expected = DOWNSTREAM_OF_TRAINING | {"data_mnist": 1, "data_pgm": 1, "calibrate_batches": 2}
+    assert _dry_run(tree, {"mnist": source}) == expected
+
+
+def test_tensorrt_choice_rebuilds_the_engines_only(tree):
+    expected = {"engine_build": 6, "engine_build_api": 2, "all": 1}
+    assert _dry_run(tree, {"tensorrt": {"module": "tensorrt_rtx"}}) == expected
+
+
+def test_training_killed_midway_leaves_nothing_and_reruns(tree, tmp_path):
+    tree = _clone(tree, tmp_path)
+    target = "results/train/mnist/weights.pt"
+    (tree / target).unlink()
+    long = _overlay(tree, {"train": {"epochs": 60}})
+    args = [target, "--cores", "2", "--configfile", TINY, long]
+    exe = Path(sys.executable).with_name("snakemake")
+    job = subprocess.Popen(
+        [str(exe), *args],
+        cwd=tree,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    log = tree / "logs/train/mnist.log"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and "epoch 2/60" not in (
+        log.read_text() if log.exists() else ""
+    ):
+        time.sleep(0.2)
+    assert "epoch 2/60" in log.read_text(), "training never started"
+    os.killpg(job.pid, signal.SIGKILL)  # the whole job, as a lost node or an OOM kill would
+    job.wait(timeout=30)
+    assert not (tree / target).exists()
+    snakemake(tree, "--unlock")  # a hard kill leaves Snakemake's lock behind
+    snakemake(tree, *args)
+    assert (tree / target).stat().st_size > 1_000_000
+    assert "epoch 60/60" in log.read_text()
+    assert not list((tree / "results/train").rglob(".tmp-*"))
 
 
 def test_unchanged_tree_reruns_nothing(tree):

@@ -1,9 +1,10 @@
 """Atomic file output: write to a temporary name beside the target, then rename.
 
 A job killed mid-write leaves at most a ``.tmp-*`` file, never a truncated artifact under the
-real name.
+real name; the next write of that artifact removes such leftovers.
 """
 
+import glob
 import hashlib
 import json
 import os
@@ -29,6 +30,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".tmp-{glob.escape(path.name)}.*"):
+        stale.unlink(missing_ok=True)  # left by a writer that was killed mid-write
     fd, tmp = tempfile.mkstemp(prefix=f".tmp-{path.name}.", dir=path.parent)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions

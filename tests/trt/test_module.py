@@ -32,3 +32,12 @@ def test_nothing_installed_says_what_to_install(monkeypatch):
 def test_unknown_choice():
     with pytest.raises(TensorRTUnavailable, match="use auto, tensorrt or tensorrt_rtx"):
         module.resolve_module("tensorflow")
+
+
+def test_identity_follows_the_installed_version(monkeypatch):
+    """The identity is the engine rules' ``tensorrt`` param: a new version rebuilds the engines."""
+    monkeypatch.setattr(module, "module_version", lambda name: "10.13.0")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object())
+    assert module.tensorrt_identity("auto") == "tensorrt 10.13.0"
+    monkeypatch.setattr(module, "module_version", lambda name: "11.4.0")
+    assert module.tensorrt_identity("auto") == "tensorrt 11.4.0"
