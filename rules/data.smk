@@ -27,6 +27,7 @@ rule data_mnist:
         test_labels=f"{MNIST_DATA}/test-labels.idx",
     log:
         "logs/data/mnist.log",
+    cache: True
     conda:
         "../environment.yml"
     resources:

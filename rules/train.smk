@@ -6,10 +6,9 @@ rule train_torch:
         weights="results/train/{model}/weights.pt",
     log:
         "logs/train/{model}.log",
-    benchmark:
-        "benchmarks/train/{model}.tsv"
     wildcard_constraints:
         model=TORCH_TRAINED,
+    cache: True
     conda:
         "../environment.yml"
     threads: config["train"]["threads"]
@@ -39,10 +38,9 @@ rule train_keras:
         model="results/train/{model}/model.keras",
     log:
         "logs/train/{model}.log",
-    benchmark:
-        "benchmarks/train/{model}.tsv"
     wildcard_constraints:
         model="|".join(samples_with("train", "keras")),
+    cache: True
     conda:
         "../environment.yml"
     threads: config["train"]["threads"]

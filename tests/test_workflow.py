@@ -328,6 +328,34 @@ def test_two_fresh_runs_give_identical_bytes(tree, tmp_path):
         assert (tree / name).stat().st_size == (other / name).stat().st_size
 
 
+def test_second_checkout_takes_data_and_models_from_the_cache(tmp_path):
+    env = {"SNAKEMAKE_OUTPUT_CACHE": str(tmp_path / "cache")}
+    (tmp_path / "cache").mkdir()
+    times, outputs = [], []
+    for name in ("first", "second"):
+        work = copy_workflow(tmp_path / name)
+        start = time.perf_counter()
+        out = snakemake(work, "--cache", "--cores", "2", "--configfile", TINY, env=env)
+        times.append(time.perf_counter() - start)
+        outputs.append(out.stdout + out.stderr)
+    print(f"tiny run without cache {times[0]:.1f} s, second checkout with cache {times[1]:.1f} s")
+    for artifact in (
+        "results/train/mnist/weights.pt",
+        "results/train/mlp/weights.pt",
+        "results/train/mnist_tf/model.keras",
+        "results/data/mnist/train-images.idx",
+    ):
+        assert f"Symlinking output file {artifact} from cache" in outputs[1]
+        assert f"Moving output file {artifact} to cache" in outputs[0]
+    second = tmp_path / "second"
+    # nothing was trained there: Snakemake touches the log, the training never writes to it
+    assert (second / "logs/train/mnist.log").read_text() == ""
+    assert sha256_file(second / "results/train/mnist/weights.pt") == sha256_file(
+        tmp_path / "first/results/train/mnist/weights.pt"
+    )
+    assert (second / "engines/mnist_fp32.plan").exists()
+
+
 def test_bad_config_stops_with_the_key_named(tree):
     out = snakemake(tree, "-n", "--configfile", TINY, "--config", "trian=1", check=False)
     assert out.returncode != 0 and "'trian' was unexpected" in out.stdout + out.stderr
