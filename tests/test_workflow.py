@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -354,6 +355,45 @@ def test_second_checkout_takes_data_and_models_from_the_cache(tmp_path):
         tmp_path / "first/results/train/mnist/weights.pt"
     )
     assert (second / "engines/mnist_fp32.plan").exists()
+
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--virtual-time-budget=15000",
+]
+
+
+def test_report_renders_with_its_sections(tree, tmp_path):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: .ci/run installs Debian's chromium package")
+        pytest.skip("Debian's chromium is not installed here")
+    snakemake(tree, "--configfile", TINY, "--report", str(tmp_path / "report.html"))
+    html = (tmp_path / "report.html").read_text()
+    assert "precisions.png" in html and "Precisions" in html  # the plots are embedded
+    dom = subprocess.run(
+        [
+            chromium,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--dump-dom",
+            (tmp_path / "report.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    rendered = re.sub(r"<script.*?</script>", "", dom, flags=re.S)
+    for section in ("Workflow", "Statistics", "Results"):  # drawn by the report's JavaScript
+        assert section in rendered, section
 
 
 def test_bad_config_stops_with_the_key_named(tree):
