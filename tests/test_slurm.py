@@ -1,0 +1,105 @@
+"""Cluster execution for real: a single-node SLURM on localhost runs the MNIST chain.
+
+Needs root and Debian's slurm packages (tests/slurm/cluster.sh installs them); CI runs it, a
+developer machine without root skips it.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, copy_workflow, snakemake
+
+pytestmark = pytest.mark.slow
+CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
+SMALL = {"samples": ["mnist"], "precisions": ["fp32"], "train": {"epochs": 3}}
+FAST_POLLING = [
+    "--slurm-init-seconds-before-status-checks",
+    "1",
+    "--seconds-between-status-checks",
+    "2",
+    "--latency-wait",
+    "5",
+]
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip("starting SLURM needs root")
+    state = tmp_path_factory.mktemp("slurm")
+    start = time.perf_counter()
+    up = subprocess.run(
+        ["bash", str(CLUSTER), "up", str(state)], capture_output=True, text=True, timeout=600
+    )
+    if up.returncode != 0:
+        pytest.fail(f"SLURM did not start:\n{up.stdout}\n{up.stderr}")
+    print(f"SLURM cluster up in {time.perf_counter() - start:.1f} s")
+    yield state
+    subprocess.run(["bash", str(CLUSTER), "down", str(state)], timeout=60)
+
+
+def _config(folder):
+    path = folder / "small.yaml"
+    path.write_text(yaml.safe_dump(SMALL))
+    return str(path)
+
+
+def test_mnist_chain_on_slurm_equals_a_local_run(cluster, tmp_path):
+    local = copy_workflow(tmp_path / "local")
+    snakemake(local, "--cores", "2", "--configfile", _config(local))
+    remote = copy_workflow(tmp_path / "slurm")
+    start = time.perf_counter()
+    out = snakemake(
+        remote,
+        "--profile",
+        "profiles/slurm",
+        *FAST_POLLING,
+        "--configfile",
+        _config(remote),
+        timeout=900,
+    )
+    print(f"MNIST chain on SLURM: {time.perf_counter() - start:.1f} s")
+    assert (
+        out.stdout.count("submitted with SLURM jobid")
+        + out.stderr.count("submitted with SLURM jobid")
+        >= 6
+    )
+    for artifact in (
+        "results/score/mnist/fp32/accuracy.json",
+        "results/onnx/mnist/model.parity.json",
+    ):
+        assert json.loads((remote / artifact).read_text()) == json.loads(
+            (local / artifact).read_text()
+        )
+    for artifact in (
+        "results/train/mnist/weights.pt",
+        "results/onnx/mnist/model.onnx",
+        "engines/mnist_fp32.plan",
+    ):
+        assert (remote / artifact).read_bytes() == (local / artifact).read_bytes()
+
+
+def test_gpu_job_is_scheduled_on_the_gpu_less_node(cluster, tmp_path):
+    work = copy_workflow(tmp_path / "gpu")
+    out = snakemake(
+        work,
+        "engines/mnist_refit.plan",
+        "--profile",
+        "profiles/slurm",
+        *FAST_POLLING,
+        "--configfile",
+        _config(work),
+        check=False,
+        timeout=900,
+    )
+    log = (work / "logs/engine/mnist_refit.refit.log").read_text()
+    # the gpu=1 job ran on the node (Gres gpu on /dev/null) and stopped in our code, not in SLURM
+    assert "weights to refit were checked: conv1.bias, conv1.weight" in log
+    assert out.returncode != 0
+    assert shutil.which("squeue")
