@@ -46,6 +46,14 @@ INT8_ONLY = {
     "score_precisions": 2,
     "all": 1,
 }
+#: The real MNIST test set as an "idx" source: first 8,000 images train, last 2,000 test.
+T10K_SOURCE = {
+    "source": "idx",
+    "idx": {
+        "images": str(SHARED_DATA / "mnist-t10k" / "t10k-images-idx3-ubyte.gz"),
+        "labels": str(SHARED_DATA / "mnist-t10k" / "t10k-labels-idx1-ubyte.gz"),
+    },
+}
 ALGORITHMS = ("entropy", "minmax", "percentile")
 #: Artifacts that may differ between two runs from the same inputs, and why (measured).
 MAY_DIFFER = {
@@ -219,14 +227,7 @@ def test_library_change_reruns_exactly_the_jobs_that_use_it(tree, tmp_path):
 
 
 def test_dataset_choice_reruns_everything_from_the_data(tree):
-    t10k = SHARED_DATA / "mnist-t10k"
-    source = {
-        "source": "idx",
-        "idx": {
-            "images": str(t10k / "t10k-images-idx3-ubyte.gz"),
-            "labels": str(t10k / "t10k-labels-idx1-ubyte.gz"),
-        },
-    }
+    source = T10K_SOURCE
     expected = DOWNSTREAM_OF_TRAINING | {"data_mnist": 1, "data_pgm": 1, "calibrate_batches": 2}
     assert _dry_run(tree, {"mnist": source}) == expected
 
@@ -451,15 +452,7 @@ def test_default_config_meets_the_accuracy_bars(tmp_path):
 
 def test_real_mnist_first_8000_train_last_2000_test(tmp_path):
     work = copy_workflow(tmp_path / "t10k")
-    t10k = SHARED_DATA / "mnist-t10k"
-    source = {
-        "source": "idx",
-        "idx": {
-            "images": str(t10k / "t10k-images-idx3-ubyte.gz"),
-            "labels": str(t10k / "t10k-labels-idx1-ubyte.gz"),
-            "test_count": 2000,
-        },
-    }
+    source = T10K_SOURCE  # test_count 2000 by default
     base = ["--configfile", "config/config.yaml", _overlay(work, {"mnist": source})]
     snakemake(work, "--cores", "2", *base)
     score = json.loads((work / "results/score/mnist/fp32/accuracy.json").read_text())

@@ -47,6 +47,17 @@ def _check_name(name: str) -> None:
         raise FormatError(repr(name), "a blob name must be non-empty and hold no whitespace")
 
 
+def _counted(blobs: dict[str, np.ndarray], expected: int, name: str) -> dict[str, np.ndarray]:
+    """Return ``blobs`` if the file held as many as its count line says."""
+    if len(blobs) != expected:
+        raise FormatError(
+            name,
+            f"{len(blobs)} blobs, the first line announces {expected}",
+            "the file is truncated or corrupt",
+        )
+    return blobs
+
+
 def wts_v1_bytes(blobs: dict[str, np.ndarray]) -> bytes:
     """Encode blobs (float32 or float16 arrays, any shape; flattened) as a v1 ``.wts`` file."""
     lines = [str(len(blobs))]
@@ -105,13 +116,7 @@ def read_wts_v1_bytes(data: bytes, *, name: str = "<wts>") -> dict[str, np.ndarr
         blobs[blob] = (
             bits.astype(BITS[code]).view(WTS_TYPES[code]).astype(WTS_TYPES[code].newbyteorder("="))
         )
-    if len(blobs) != expected:
-        raise FormatError(
-            name,
-            f"{len(blobs)} blobs, the first line announces {expected}",
-            "the file is truncated or corrupt",
-        )
-    return blobs
+    return _counted(blobs, expected, name)
 
 
 def wts_v2_bytes(blobs: dict[str, np.ndarray]) -> bytes:
@@ -182,13 +187,7 @@ def read_wts_v2_bytes(data: bytes, *, name: str = "<wts2>") -> dict[str, np.ndar
         )
         blobs[blob] = values.reshape(shape).astype(WTS_TYPES[code].newbyteorder("="))
         pos = start + size + 1
-    if len(blobs) != expected:
-        raise FormatError(
-            name,
-            f"{len(blobs)} blobs, the first line announces {expected}",
-            "the file is truncated or corrupt",
-        )
-    return blobs
+    return _counted(blobs, expected, name)
 
 
 def read_wts(path: str | Path) -> dict[str, np.ndarray]:
