@@ -112,15 +112,15 @@ def snakemake(
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     """Run the real ``snakemake`` of this environment in ``workdir`` (``env`` added to the
-    environment)."""
+    environment), under ``timeout -k`` so that a hung run and its children are killed."""
     exe = Path(sys.executable).with_name("snakemake")
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", **(env or {}))
     result = subprocess.run(
-        [str(exe), *args],
+        ["timeout", "-k", "10", str(timeout), str(exe), *args],
         cwd=workdir,
         capture_output=True,
         text=True,
-        timeout=timeout,
+        timeout=timeout + 30,
         env=env,
     )
     if check and result.returncode != 0:
