@@ -13,7 +13,6 @@ if TYPE_CHECKING:
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "prob"
-INPUT_SHAPE = (1, 28, 28)
 
 
 def lenet() -> "torch.nn.Module":

@@ -82,7 +82,7 @@ def fp16_from_fp32(model_bytes: bytes, *, keep_fp32: list[str]) -> bytes:
             if name not in float_names:
                 continue
             if node.op_type == "Cast":
-                produced[name] = _attribute_int(node, "to")
+                produced[name] = helper.get_node_attr_value(node, "to")
             elif half and name in outputs:  # graph outputs stay FP32: compute, then cast back
                 node.output[slot] = f"{name}_fp16"
                 nodes.append(
@@ -101,10 +101,3 @@ def fp16_from_fp32(model_bytes: bytes, *, keep_fp32: list[str]) -> bytes:
     kept = sorted({n.op_type for n in nodes if n.op_type in keep_fp32})
     log.info("fp16 | %d casts inserted; ops kept in FP32: %s", len(casts), kept or "none")
     return model.SerializeToString()
-
-
-def _attribute_int(node, name: str) -> int:
-    for attr in node.attribute:
-        if attr.name == name:
-            return int(attr.i)
-    raise KeyError(name)
