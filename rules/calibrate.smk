@@ -6,6 +6,8 @@ rule calibrate_batches:
         batches=directory("results/calibrate/{model}/batches"),
     log:
         "logs/calibrate/{model}.batches.log",
+    wildcard_constraints:
+        model=CLASSIFIERS,
     conda:
         "../environment.yml"
     resources:
@@ -17,6 +19,28 @@ rule calibrate_batches:
         batches=config["calibration"]["batches"],
     script:
         "../scripts/calibrate_batches.py"
+
+
+rule calibrate_batches_ppm:
+    input:
+        train=f"{DETECT_DATA}/train",
+    output:
+        batches=directory("results/calibrate/{model}/batches"),
+    log:
+        "logs/calibrate/{model}.batches.log",
+    wildcard_constraints:
+        model=DETECTORS,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=10,
+    params:
+        code=code_of("calibrate_batches_ppm"),
+        batch_size=config["ssd"]["calibration"]["batch_size"],
+        batches=config["ssd"]["calibration"]["batches"],
+    script:
+        "../scripts/calibrate_batches_ppm.py"
 
 
 rule calibrate_table:

@@ -3,12 +3,15 @@
 import re
 
 from workflow.data.mnist import MNIST_FILES
+from workflow.data.voc2007 import VOC2007_ARCHIVES
 from workflow.errors import TensorRTUnavailable
 from workflow.fingerprint import code_fingerprint
-from workflow.samples import BUILDER_PRECISIONS, SAMPLES, samples_with
+from workflow.samples import BUILDER_PRECISIONS, SAMPLES, TASK_SCORES, samples_with
 from workflow.trt.module import resolve_module, tensorrt_identity
 
 MNIST_DATA = "results/data/mnist"
+#: The detection set of the SSD sample: classes.txt and the train/ and test/ folders.
+DETECT_DATA = f"results/data/{config['ssd']['source']}"
 #: "<module> <version>" of the TensorRT that builds engines: a rule param, so a new TensorRT
 #: rebuilds them.
 TENSORRT = tensorrt_identity(config["tensorrt"]["module"])
@@ -27,6 +30,9 @@ TORCH_TRAINED = "|".join(samples_with("train", "torch"))
 ONNX_BUILT = "|".join(samples_with("builder", "onnx"))
 API_BUILT = "|".join(samples_with("builder", "api"))
 REFIT_BUILT = "|".join(samples_with("builder", "refit"))
+#: Samples by task: classifiers read MNIST, detectors a detection set.
+CLASSIFIERS = "|".join(samples_with("task", "classify"))
+DETECTORS = "|".join(samples_with("task", "detect"))
 
 
 wildcard_constraints:
@@ -58,12 +64,16 @@ def final_targets():
         precisions = [
             p for p in config["precisions"] if p in BUILDER_PRECISIONS[builder]
         ]
+        score = TASK_SCORES[SAMPLES[sample]["task"]][0]
         for precision in precisions:
-            targets += [
-                get_engine(sample, precision),
-                f"results/score/{sample}/{precision}/hello.txt",
-                f"results/score/{sample}/{precision}/accuracy.json",
-            ]
+            scored = f"results/score/{sample}/{precision}"
+            targets += [get_engine(sample, precision), f"{scored}/{score}"]
+            if (
+                SAMPLES[sample]["task"] == "detect"
+            ):  # the test scenes with their detections
+                targets.append(f"{scored}/drawn")
+            else:  # the seed's hello world: one digit
+                targets.append(f"{scored}/hello.txt")
         if len(BUILDER_PRECISIONS[builder]) > 1:
             targets.append(f"results/score/{sample}/precisions.json")
         if SAMPLES[sample]["train"] == "keras":  # dumpTFWts of the trained Keras model
@@ -84,6 +94,11 @@ def get_mnist_sources(wildcards):
 def get_mnist_md5(wildcards):
     """Expected md5 of one standard MNIST file."""
     return MNIST_FILES[wildcards.file]
+
+
+def get_voc2007_md5(wildcards):
+    """Expected md5 of one VOC 2007 archive."""
+    return {name: md5 for name, md5 in VOC2007_ARCHIVES.values()}[wildcards.archive]
 
 
 def get_precision_graph(wildcards):
@@ -122,6 +137,40 @@ def get_score_model(wildcards):
         plan = get_engine(wildcards.model, wildcards.precision)
         return {"plan": plan, "meta": f"{plan}.json"}
     return {"onnx": get_precision_graph(wildcards)}
+
+
+def get_precision_scores(wildcards):
+    """The score files of a sample's precisions (accuracy or mAP, by task)."""
+    score = TASK_SCORES[SAMPLES[wildcards.model]["task"]][0]
+    return [
+        f"results/score/{wildcards.model}/{p}/{score}" for p in config["precisions"]
+    ]
+
+
+def get_score_metrics(wildcards):
+    """The metrics compared across a sample's precisions."""
+    return list(TASK_SCORES[SAMPLES[wildcards.model]["task"]][1])
+
+
+def get_graph_nms(wildcards):
+    """NMS thresholds built into the SSD graph; empty when NMS runs on the host (so that
+    changing them does not re-export the graph)."""
+    nms = config["ssd"]["nms"]
+    return (
+        {k: v for k, v in nms.items() if k != "place"}
+        if nms["place"] == "graph"
+        else {}
+    )
+
+
+def get_detect_sources(wildcards):
+    """The downloaded archives a detection set is made from (none for generated scenes)."""
+    if config["ssd"]["source"] == "voc2007":
+        folder = config["ssd"]["voc2007"]["dir"]
+        return {
+            split: f"{folder}/{name}" for split, (name, _) in VOC2007_ARCHIVES.items()
+        }
+    return {}
 
 
 def get_trained_weights(wildcards):

@@ -9,12 +9,12 @@ rule data_download_mnist:
         mem_mb=512,
         runtime=10,
     params:
-        code=code_of("data_download_mnist"),
-        base_url=config["mnist"]["download"]["base_url"],
+        code=code_of("data_download"),
+        url=lambda wildcards: config["mnist"]["download"]["base_url"] + wildcards.file,
         timeout_s=config["mnist"]["download"]["timeout_s"],
         md5=get_mnist_md5,
     script:
-        "../scripts/data_download_mnist.py"
+        "../scripts/data_download.py"
 
 
 rule data_mnist:
@@ -61,3 +61,72 @@ rule data_pgm:
         code=code_of("data_pgm"),
     script:
         "../scripts/data_pgm.py"
+
+
+rule data_shapes:
+    output:
+        train=directory("results/data/shapes/train"),
+        test=directory("results/data/shapes/test"),
+        classes="results/data/shapes/classes.txt",
+    log:
+        "logs/data/shapes.log",
+    benchmark:
+        "benchmarks/data/shapes.tsv"
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=1024,
+        runtime=30,
+    params:
+        code=code_of("data_shapes"),
+        shapes=config["ssd"]["shapes"],
+    script:
+        "../scripts/data_shapes.py"
+
+
+rule data_download_voc2007:
+    output:
+        raw=f"{config['ssd']['voc2007']['dir']}/{{archive}}",
+    log:
+        "logs/data/download_{archive}.log",
+    wildcard_constraints:
+        archive="|".join(re.escape(name) for name, _ in VOC2007_ARCHIVES.values()),
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=2048,
+        runtime=60,
+    params:
+        code=code_of("data_download"),
+        url=lambda wildcards: config["ssd"]["voc2007"]["base_url"] + wildcards.archive,
+        timeout_s=config["ssd"]["voc2007"]["timeout_s"],
+        md5=get_voc2007_md5,
+    script:
+        "../scripts/data_download.py"
+
+
+rule data_voc2007:
+    input:
+        unpack(get_detect_sources),
+    output:
+        train=directory("results/data/voc2007/train"),
+        test=directory("results/data/voc2007/test"),
+        classes="results/data/voc2007/classes.txt",
+    log:
+        "logs/data/voc2007.log",
+    benchmark:
+        "benchmarks/data/voc2007.tsv"
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=120,
+    params:
+        code=code_of("data_voc2007"),
+        base_url=config["ssd"]["voc2007"]["base_url"],
+        limits={
+            "train": config["ssd"]["voc2007"]["train_limit"],
+            "test": config["ssd"]["voc2007"]["test_limit"],
+        },
+    script:
+        "../scripts/data_voc2007.py"

@@ -78,3 +78,31 @@ rule onnx_export_tf:
         batch_size=config["onnx"]["batch_size"],
     script:
         "../scripts/onnx_export_tf.py"
+
+
+rule onnx_export_ssd:
+    input:
+        weights="results/train/{model}/weights.pt",
+        test=f"{DETECT_DATA}/test",
+        classes=f"{DETECT_DATA}/classes.txt",
+    output:
+        onnx="results/onnx/{model}/model.onnx",
+        parity="results/onnx/{model}/model.parity.json",
+    log:
+        "logs/onnx/{model}.ssd.log",
+    wildcard_constraints:
+        model=DETECTORS,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=20,
+    params:
+        code=code_of("onnx_export_ssd"),
+        opset=config["onnx"]["opset"],
+        tolerance=config["onnx"]["tolerance"],
+        batch_size=config["ssd"]["score"]["batch_size"],
+        parity_images=config["ssd"]["score"]["parity_images"],
+        nms=get_graph_nms,
+    script:
+        "../scripts/onnx_export_ssd.py"

@@ -6,6 +6,8 @@ rule score_hello:
         report="results/score/{model}/{precision}/hello.txt",
     log:
         "logs/score/{model}.{precision}.hello.log",
+    wildcard_constraints:
+        model=CLASSIFIERS,
     conda:
         "../environment.yml"
     resources:
@@ -32,6 +34,8 @@ rule score_accuracy:
         "logs/score/{model}.{precision}.accuracy.log",
     benchmark:
         "benchmarks/score/{model}.{precision}.tsv"
+    wildcard_constraints:
+        model=CLASSIFIERS,
     conda:
         "../environment.yml"
     resources:
@@ -50,10 +54,7 @@ rule score_accuracy:
 
 rule score_precisions:
     input:
-        scores=expand(
-            "results/score/{{model}}/{precision}/accuracy.json",
-            precision=config["precisions"],
-        ),
+        scores=get_precision_scores,
     output:
         summary="results/score/{model}/precisions.json",
         plot=report("results/score/{model}/precisions.png", category="Precisions"),
@@ -67,5 +68,63 @@ rule score_precisions:
     params:
         code=code_of("score_precisions"),
         precisions=config["precisions"],
+        metrics=get_score_metrics,
     script:
         "../scripts/score_precisions.py"
+
+
+rule score_detect:
+    input:
+        unpack(get_score_model),
+        test=f"{DETECT_DATA}/test",
+        classes=f"{DETECT_DATA}/classes.txt",
+    output:
+        score="results/score/{model}/{precision}/map.json",
+        detections="results/score/{model}/{precision}/detections.npz",
+    log:
+        "logs/score/{model}.{precision}.map.log",
+    benchmark:
+        "benchmarks/score/{model}.{precision}.tsv"
+    wildcard_constraints:
+        model=DETECTORS,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=30,
+        gpu=get_score_gpus,
+    params:
+        code=code_of("score_detect"),
+        runtime=get_runtime,
+        module=get_score_module,
+        place=config["ssd"]["nms"]["place"],
+        nms={k: v for k, v in config["ssd"]["nms"].items() if k != "place"},
+        iou_threshold=config["ssd"]["score"]["iou_threshold"],
+        batch_size=config["ssd"]["score"]["batch_size"],
+        threads=config["score"]["threads"],
+    script:
+        "../scripts/score_detect.py"
+
+
+rule score_draw:
+    input:
+        detections="results/score/{model}/{precision}/detections.npz",
+        test=f"{DETECT_DATA}/test",
+        classes=f"{DETECT_DATA}/classes.txt",
+    output:
+        drawn=directory("results/score/{model}/{precision}/drawn"),
+    log:
+        "logs/score/{model}.{precision}.draw.log",
+    wildcard_constraints:
+        model=DETECTORS,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=1024,
+        runtime=10,
+    params:
+        code=code_of("score_draw"),
+        images=config["ssd"]["score"]["draw"],
+        threshold=config["ssd"]["score"]["visualize"],
+    script:
+        "../scripts/score_draw.py"

@@ -57,3 +57,27 @@ rule train_keras:
         threads=config["train"]["threads"],
     script:
         "../scripts/train_keras.py"
+
+
+rule train_ssd:
+    input:
+        train=f"{DETECT_DATA}/train",
+        classes=f"{DETECT_DATA}/classes.txt",
+    output:
+        weights="results/train/{model}/weights.pt",
+    log:
+        "logs/train/{model}.log",
+    wildcard_constraints:
+        model="|".join(samples_with("train", "ssd")),
+    cache: True
+    conda:
+        "../environment.yml"
+    threads: config["ssd"]["train"]["threads"]
+    resources:
+        mem_mb=8192,
+        runtime=120,
+    params:
+        code=code_of("train_ssd"),
+        train=config["ssd"]["train"],
+    script:
+        "../scripts/train_ssd.py"

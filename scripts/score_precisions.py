@@ -12,7 +12,7 @@ scores = {
     precision: json.loads(Path(path).read_text())
     for precision, path in zip(snakemake.params.precisions, snakemake.input.scores, strict=True)
 }
-summary = precision_summary(scores)
+summary = precision_summary(scores, snakemake.params.metrics)
 write_json_atomically(snakemake.output.summary, summary)
-title = f"{snakemake.wildcards.model}: accuracy per precision"
+title = f"{snakemake.wildcards.model}: score per precision"
 write_atomically(snakemake.output.plot, plot_precisions(summary, title=title))

@@ -220,7 +220,7 @@ def test_library_change_reruns_exactly_the_jobs_that_use_it(tree, tmp_path):
     assert dry_run() == INT8_ONLY | {"calibrate_table": 2}
     precisions = tree / "workflow/score/precisions.py"
     precisions.write_text(
-        precisions.read_text().replace('ylabel("accuracy (%)")', 'ylabel("top-k (%)")')
+        precisions.read_text().replace('ylabel("score (%)")', 'ylabel("percent")')
     )
     calibrate.write_text(calibrate.read_text().replace("ZERO_RANGE = 1e-9", "ZERO_RANGE = 1e-8"))
     assert dry_run() == {"score_precisions": 2, "all": 1}

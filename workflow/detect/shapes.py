@@ -18,10 +18,12 @@ SIZE = 300
 
 @dataclass(frozen=True)
 class Annotation:
-    """One object: class name and pixel box (xmin, ymin, xmax, ymax), max exclusive."""
+    """One object: class name and pixel box (xmin, ymin, xmax, ymax), max exclusive; a
+    ``difficult`` object (VOC) neither counts as missed nor as a false alarm when scoring."""
 
     name: str
     box: tuple[int, int, int, int]
+    difficult: bool = False
 
 
 def _background(rng: np.random.Generator) -> np.ndarray:

@@ -17,7 +17,7 @@ def voc_xml(filename: str, width: int, height: int, objects: list[Annotation]) -
     for item in objects:
         obj = ET.SubElement(root, "object")
         ET.SubElement(obj, "name").text = item.name
-        ET.SubElement(obj, "difficult").text = "0"
+        ET.SubElement(obj, "difficult").text = str(int(item.difficult))
         box = ET.SubElement(obj, "bndbox")
         for tag, value in zip(("xmin", "ymin", "xmax", "ymax"), item.box, strict=True):
             ET.SubElement(box, tag).text = str(value)
@@ -63,5 +63,8 @@ def read_voc(
             raise FormatError(
                 path, f"{where}: box {box} is empty or outside the {width}x{height} image"
             )
-        objects.append(Annotation(name, box))
+        difficult = (obj.findtext("difficult") or "0").strip()
+        if difficult not in ("0", "1"):
+            raise FormatError(path, f"{where}: <difficult> is {difficult!r}, expected 0 or 1")
+        objects.append(Annotation(name, box, difficult == "1"))
     return (width, height), objects

@@ -19,10 +19,10 @@ def onnx_from_torch(
     sample: np.ndarray,
     *,
     input_name: str,
-    output_name: str,
+    output_name: str | tuple[str, ...],
     opset: int,
 ) -> bytes:
-    """Export a one-input, one-output model to ONNX with a dynamic batch dimension.
+    """Export a one-input model to ONNX with a dynamic batch dimension.
 
     The exporter's per-node metadata (Python stack traces, module paths) is removed so that the
     bytes depend only on the model and the arguments, not on where the code lives.
@@ -31,7 +31,8 @@ def onnx_from_torch(
         model: the model, in eval mode.
         sample: an example input batch (its batch size is irrelevant).
         input_name: name of the graph input.
-        output_name: name of the graph output.
+        output_name: name of the graph output, or a tuple of names for a model returning a
+            tuple of tensors.
         opset: ONNX opset version.
 
     Returns:
@@ -47,7 +48,7 @@ def onnx_from_torch(
             (torch.from_numpy(np.ascontiguousarray(sample[:2], dtype=np.float32)),),
             None,
             input_names=[input_name],
-            output_names=[output_name],
+            output_names=[output_name] if isinstance(output_name, str) else list(output_name),
             dynamic_shapes=({0: batch},),
             opset_version=opset,
             dynamo=True,

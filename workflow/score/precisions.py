@@ -1,55 +1,73 @@
-"""Compare the precisions of one sample, as sampleINT8 does: top-1 and top-5 per precision."""
+"""Compare the precisions of one sample, as sampleINT8 does: its metrics per precision (top-1
+and top-5 for a classifier, mAP for a detector) and each one's drop from FP32."""
 
 import io
 from typing import Any
 
 PRECISION_ORDER = ("fp32", "fp16", "int8")
+#: How each metric is labelled in the plot.
+METRIC_LABELS = {"top1": "top-1", "top5": "top-5", "map": "mAP"}
 
 
-def precision_summary(scores: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Top-1/top-5 per precision and each one's difference to FP32 in percentage points.
+def precision_summary(
+    scores: dict[str, dict[str, Any]], metrics: tuple[str, ...] | list[str] = ("top1", "top5")
+) -> dict[str, Any]:
+    """Metrics per precision and each one's difference to FP32 in percentage points.
 
     Args:
-        scores: accuracy reports (``workflow.score.classify.accuracy``) by precision.
+        scores: score reports by precision (``workflow.score.classify.accuracy`` or
+            ``workflow.score.detect.map_report``), each holding the ``metrics`` as fractions.
+        metrics: the report fields compared.
 
     Returns:
-        ``{"precisions": {p: {"top1", "top5", "count", "top1_drop_points"}}, "reference"}``;
-        the drop is FP32 minus the precision (positive = worse), ``None`` without FP32.
+        ``{"reference", "metrics", "precisions": {p: {"count", <metric>,
+        "<metric>_drop_points"}}}``; a drop is FP32 minus the precision (positive = worse),
+        ``None`` without FP32. ``count`` is the number of test images.
     """
     reference = scores.get("fp32")
     table = {}
     for precision in sorted(scores, key=lambda p: (PRECISION_ORDER + (p,)).index(p)):
         score = scores[precision]
-        drop = None if reference is None else 100.0 * (reference["top1"] - score["top1"])
-        table[precision] = {
-            "count": score["count"],
-            "top1": score["top1"],
-            "top5": score["top5"],
-            "top1_drop_points": drop,
-        }
-    return {"reference": "fp32" if reference else None, "precisions": table}
+        row: dict[str, Any] = {"count": score["count"]}
+        for metric in metrics:
+            row[metric] = score[metric]
+            row[f"{metric}_drop_points"] = (
+                None if reference is None else 100.0 * (reference[metric] - score[metric])
+            )
+        table[precision] = row
+    return {
+        "reference": "fp32" if reference else None,
+        "metrics": list(metrics),
+        "precisions": table,
+    }
 
 
 def plot_precisions(summary: dict[str, Any], *, title: str) -> bytes:
-    """Bar chart of top-1 and top-5 per precision, as PNG bytes (no timestamp inside)."""
+    """Bar chart of each metric per precision, as PNG bytes (no timestamp inside)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = list(summary["precisions"])
-    top1 = [100 * summary["precisions"][p]["top1"] for p in names]
-    top5 = [100 * summary["precisions"][p]["top5"] for p in names]
+    metrics = summary["metrics"]
+    width = 0.8 / len(metrics)
     fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
-    xs = range(len(names))
-    bars1 = ax.bar([x - 0.2 for x in xs], top1, width=0.4, label="top-1")
-    bars5 = ax.bar([x + 0.2 for x in xs], top5, width=0.4, label="top-5")
-    ax.bar_label(bars1, fmt="%.2f", fontsize=8)
-    ax.bar_label(bars5, fmt="%.2f", fontsize=8)
-    ax.set_xticks(list(xs), [p.upper() for p in names])
-    low = min(top1 + top5)
-    ax.set_ylim(max(0.0, low - 5), 100.5)
-    ax.set_ylabel("accuracy (%)")
+    values = []
+    for k, metric in enumerate(metrics):
+        heights = [100 * summary["precisions"][p][metric] for p in names]
+        values += heights
+        offset = (k - (len(metrics) - 1) / 2) * width
+        bars = ax.bar(
+            [x + offset for x in range(len(names))],
+            heights,
+            width=width,
+            label=METRIC_LABELS.get(metric, metric),
+        )
+        ax.bar_label(bars, fmt="%.2f", fontsize=8)
+    ax.set_xticks(list(range(len(names))), [p.upper() for p in names])
+    ax.set_ylim(max(0.0, min(values) - 5), 100.5)
+    ax.set_ylabel("score (%)")
     ax.set_title(title)
     ax.legend(loc="lower right")
     fig.tight_layout()

@@ -1,4 +1,4 @@
-"""Rule data_download_mnist: one standard MNIST file, checked against its md5."""
+"""Rules data_download_mnist and data_download_voc2007: one file, checked against its md5."""
 
 from workflow.data.download import fetch
 from workflow.io import write_atomically
@@ -8,7 +8,7 @@ log_to(snakemake.log[0])
 write_atomically(
     snakemake.output.raw,
     fetch(
-        snakemake.params.base_url + snakemake.wildcards.file,
+        snakemake.params.url,
         snakemake.output.raw,
         md5=snakemake.params.md5,
         timeout_s=snakemake.params.timeout_s,

@@ -1,0 +1,149 @@
+"""Detection datasets on disk: a folder of PPM images, each with a VOC XML annotation beside it.
+
+Layout (the same for the generated scenes and for PASCAL VOC converted by the pipeline)::
+
+    <folder>/classes.txt        class names, one per line; label k (1-based) is line k
+    <folder>/<split>/NNNNNN.ppm 300x300 RGB image (binary PPM, as the seed reads)
+    <folder>/<split>/NNNNNN.xml its annotation (VOC XML, pixel boxes)
+
+Every image must have its annotation and every annotation its image; a missing partner, a
+malformed PPM or XML, an unknown class or a box outside the image stops the read naming the file.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from workflow.detect.evaluate import GroundTruth
+from workflow.detect.shapes import Annotation
+from workflow.errors import DataError, FormatError
+from workflow.formats.pnm import pnm_bytes, read_pnm
+from workflow.formats.voc import read_voc, voc_xml
+from workflow.io import write_atomically
+
+
+@dataclass(frozen=True)
+class DetectionSet:
+    """One split: uint8 images (N, H, W, 3), their annotations and file stems."""
+
+    images: np.ndarray
+    annotations: list[list[Annotation]]
+    names: list[str]
+
+
+def write_classes(path: str | Path, classes: tuple[str, ...] | list[str]) -> None:
+    """Write a dataset's ``classes.txt``."""
+    write_atomically(path, "".join(f"{name}\n" for name in classes))
+
+
+def read_classes(path: str | Path) -> tuple[str, ...]:
+    """Class names of a dataset (its ``classes.txt``).
+
+    Raises:
+        DataError: the file is missing, empty or names a class twice.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "missing", "a dataset folder starts with its classes.txt")
+    names = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if not names or len(set(names)) != len(names):
+        raise DataError(path, f"needs distinct class names, found {names}")
+    return tuple(names)
+
+
+def write_example(
+    folder: str | Path, stem: str, image: np.ndarray, objects: list[Annotation]
+) -> None:
+    """Write one image as ``<stem>.ppm`` and its annotation as ``<stem>.xml``."""
+    folder = Path(folder)
+    height, width = image.shape[:2]
+    write_atomically(folder / f"{stem}.xml", voc_xml(f"{stem}.ppm", width, height, objects))
+    write_atomically(folder / f"{stem}.ppm", pnm_bytes(image))
+
+
+def read_split(folder: str | Path, *, classes: tuple[str, ...]) -> DetectionSet:
+    """Read every PPM of a split folder with its annotation, in name order.
+
+    Raises:
+        DataError: no images, an image without annotation (or the reverse), images of
+            different sizes, or an annotation whose size differs from its image.
+        FormatError: a malformed PPM or XML, an unknown class, a box outside the image.
+    """
+    folder = Path(folder)
+    images_found = sorted(folder.glob("*.ppm")) if folder.is_dir() else []
+    if not images_found:
+        raise DataError(folder, "no .ppm images")
+    stems = {p.stem for p in images_found}
+    orphans = sorted(p.name for p in folder.glob("*.xml") if p.stem not in stems)
+    if orphans:
+        raise DataError(folder / orphans[0], "annotation without an image", "remove it")
+    images, annotations = [], []
+    for path in images_found:
+        xml = path.with_suffix(".xml")
+        if not xml.is_file():
+            raise DataError(path, "image without an annotation", f"add {xml.name}")
+        image = read_pnm(path)
+        if image.ndim != 3:
+            raise FormatError(path, "greyscale image; the detection samples read RGB (P6)")
+        (width, height), objects = read_voc(xml, classes=classes)
+        if (height, width) != image.shape[:2]:
+            raise DataError(
+                xml,
+                f"size {width}x{height}, image {path.name} is {image.shape[1]}x{image.shape[0]}",
+            )
+        if images and image.shape != images[0].shape:
+            raise DataError(path, f"shape {image.shape} differs from {images_found[0].name}'s")
+        images.append(image)
+        annotations.append(objects)
+    return DetectionSet(np.stack(images), annotations, [p.stem for p in images_found])
+
+
+def ground_truths(data: DetectionSet, classes: tuple[str, ...]) -> list[GroundTruth]:
+    """The split's objects as ground truths: boxes relative to the image, labels 1-based."""
+    height, width = data.images.shape[1:3]
+    scale = np.array([width, height, width, height], np.float64)
+    return [
+        GroundTruth(
+            index, classes.index(obj.name) + 1, tuple(np.asarray(obj.box) / scale), obj.difficult
+        )
+        for index, objects in enumerate(data.annotations)
+        for obj in objects
+    ]
+
+
+#: Offset between the seeds of the generated training scenes and the test scenes.
+TEST_SEED_OFFSET = 500_000
+#: Seeds of different dataset seeds are this far apart.
+SEED_STRIDE = 1_000_000
+
+
+def shape_seeds(seed: int, split: str, count: int) -> range:
+    """Scene seeds of a generated split: disjoint between splits and dataset seeds."""
+    if count > TEST_SEED_OFFSET:
+        raise DataError(f"ssd.shapes.{split}", f"{count} scenes; at most {TEST_SEED_OFFSET}")
+    start = seed * SEED_STRIDE + (TEST_SEED_OFFSET if split == "test" else 0)
+    return range(start, start + count)
+
+
+def write_shapes(
+    folder: str | Path, seeds: range, *, max_objects: int, min_size: int, max_size: int
+) -> int:
+    """Generate one scene per seed into ``folder`` (``NNNNNN.ppm`` + ``.xml``, numbered from
+    0); return the number of objects written."""
+    from workflow.detect.shapes import scene
+
+    if not 8 <= min_size <= max_size:
+        raise DataError(
+            "ssd.shapes",
+            f"min_size {min_size}, max_size {max_size}",
+            "need 8 <= min_size <= max_size",
+        )
+    objects = 0
+    for index, scene_seed in enumerate(seeds):
+        image, annotations = scene(
+            scene_seed, max_objects=max_objects, min_size=min_size, max_size=max_size
+        )
+        write_example(folder, f"{index:06d}", image, annotations)
+        objects += len(annotations)
+    return objects

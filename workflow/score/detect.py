@@ -1,0 +1,169 @@
+"""Scoring the SSD: detections over a test set, VOC mAP, and the cross-check with pycocotools."""
+
+import contextlib
+import io
+from typing import Any
+
+import numpy as np
+
+from workflow.detect.evaluate import Detection, GroundTruth, mean_average_precision
+from workflow.detect.postprocess import (
+    BOXES,
+    DETECTIONS,
+    SCORES,
+    NmsParams,
+    host_nms,
+    seed_output,
+)
+from workflow.errors import PipelineError
+from workflow.score.runner import BaseRunner
+
+
+def detect(
+    runner: BaseRunner, inputs: np.ndarray, *, batch_size: int, place: str, params: NmsParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run an active SSD runner over ``inputs`` (N, 3, H, W) and post-process its output.
+
+    Args:
+        place: ``host`` (the graph ends with boxes and scores; NMS here) or ``graph`` (the
+            graph ends with NMS's detections).
+
+    Returns:
+        The seed's output for the whole set: detections (N, keep_top_k, 7) with image ids
+        counted over the set, and keep_count (N,).
+    """
+    (input_name,) = runner.input_metadata()
+    wanted = [BOXES, SCORES] if place == "host" else [DETECTIONS]
+    detections, counts = [], []
+    for start in range(0, len(inputs), batch_size):
+        batch = inputs[start : start + batch_size]
+        result = runner.infer({input_name: batch})
+        missing = [name for name in wanted if name not in result]
+        if missing:
+            raise PipelineError(
+                runner.name,
+                f"no output {missing[0]!r} (it has {sorted(result)}) for NMS on the {place}",
+                "the graph and ssd.nms.place disagree; rebuild the graph",
+            )
+        if place == "host":
+            rows = host_nms(result[BOXES], result[SCORES], params)
+        else:
+            rows = np.asarray(result[DETECTIONS], np.float32).reshape(-1, 7)
+        out, count = seed_output(rows, batch=len(batch), keep_top_k=params.keep_top_k)
+        for image in range(len(batch)):
+            out[image, : count[image], 0] += start
+        detections.append(out)
+        counts.append(count)
+    return np.concatenate(detections), np.concatenate(counts)
+
+
+def detection_list(detections: np.ndarray, counts: np.ndarray) -> list[Detection]:
+    """The kept rows of the seed's output as :class:`Detection` objects."""
+    return [
+        Detection(int(row[0]), int(row[1]), float(row[2]), tuple(float(v) for v in row[3:]))
+        for image, count in enumerate(counts)
+        for row in detections[image, :count]
+    ]
+
+
+def coco_map(
+    detections: list[Detection],
+    truths: list[GroundTruth],
+    *,
+    classes: list[int],
+    images: int,
+    iou_threshold: float,
+    max_detections: int,
+) -> float:
+    """mAP at one IoU threshold computed by pycocotools' COCOeval (the cross-check).
+
+    COCOeval interpolates precision at 101 recall points and matches each detection to the
+    best-overlapping unmatched ground truth; difficult objects are passed as ``iscrowd`` (COCO's
+    way to ignore an object). Classes without ground truth are left out, as in our mAP.
+    """
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    if not detections:  # COCO cannot load an empty result; every AP is 0
+        return 0.0
+
+    def xywh(box: tuple[float, ...]) -> list[float]:
+        return [box[0], box[1], box[2] - box[0], box[3] - box[1]]
+
+    ground = {
+        "images": [{"id": i} for i in range(images)],
+        "categories": [{"id": c} for c in classes],
+        "annotations": [
+            {
+                "id": k + 1,
+                "image_id": g.image,
+                "category_id": g.label,
+                "bbox": xywh(g.box),
+                "area": xywh(g.box)[2] * xywh(g.box)[3],
+                "iscrowd": int(g.difficult),
+            }
+            for k, g in enumerate(truths)
+        ],
+    }
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco = COCO()
+        coco.dataset = ground
+        coco.createIndex()
+        found = coco.loadRes(
+            [
+                {"image_id": d.image, "category_id": d.label, "bbox": xywh(d.box), "score": d.score}
+                for d in detections
+            ]
+        )
+        evaluation = COCOeval(coco, found, "bbox")
+        evaluation.params.iouThrs = np.array([iou_threshold])
+        evaluation.params.maxDets = [1, 10, max_detections]
+        evaluation.params.catIds = classes
+        evaluation.evaluate()
+        evaluation.accumulate()
+    precision = evaluation.eval["precision"][0, :, :, 0, -1]  # recall x class, all areas
+    present = {g.label for g in truths if not g.difficult}
+    per_class = [float(precision[:, k].mean()) for k, c in enumerate(classes) if c in present]
+    return float(np.mean(per_class)) if per_class else 0.0
+
+
+def map_report(
+    detections: list[Detection],
+    truths: list[GroundTruth],
+    *,
+    classes: tuple[str, ...],
+    images: int,
+    iou_threshold: float,
+    max_detections: int,
+) -> dict[str, Any]:
+    """VOC mAP (area and 11-point), per-class AP by name, and pycocotools' mAP beside it."""
+    from importlib.metadata import version
+
+    labels = list(range(1, len(classes) + 1))
+    area = mean_average_precision(detections, truths, classes=labels, iou_threshold=iou_threshold)
+    eleven = mean_average_precision(
+        detections, truths, classes=labels, iou_threshold=iou_threshold, method="11point"
+    )
+    library = coco_map(
+        detections,
+        truths,
+        classes=labels,
+        images=images,
+        iou_threshold=iou_threshold,
+        max_detections=max_detections,
+    )
+    return {
+        "map": area["map"],
+        "map_11point": eleven["map"],
+        "iou_threshold": iou_threshold,
+        "per_class": {classes[int(k) - 1]: ap for k, ap in area["per_class"].items()},
+        "count": images,
+        "objects": sum(not g.difficult for g in truths),
+        "detections": len(detections),
+        "library": {
+            "name": f"pycocotools {version('pycocotools')}",
+            "map": library,
+            "method": "COCOeval at one IoU threshold, 101-point interpolated precision",
+            "difference": abs(library - area["map"]),
+        },
+    }
