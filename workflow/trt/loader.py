@@ -164,12 +164,19 @@ def _build(
     with timed(log, f"{source['path']} | build with {trt.__name__} {trt.__version__}"):
         plan = builder.build_serialized_network(network, config)
     if plan is None:
+        fix = "see the log for the layer that failed"
+        if refittable:
+            fix += "; refittable builds need full TensorRT on a GPU host"
+        if trt.__name__ == "tensorrt_rtx" and _has_layer(trt, network, "NMS"):
+            fix = (
+                "TensorRT-RTX has no kernel for NonMaxSuppression: run NMS on the host "
+                "(ssd.nms.place: host) or build with full TensorRT 10/11 on a GPU host"
+            )
         raise PipelineError(
             source["path"],
             f"{trt.__name__} {trt.__version__} could not build an engine: "
             + ("; ".join(logger.errors) or "no error message"),
-            "see the log for the layer that failed"
-            + ("; refittable builds need full TensorRT on a GPU host" if refittable else ""),
+            fix,
         )
     data = bytes(plan)
     meta = {
@@ -190,6 +197,14 @@ def _build(
     }
     log.info("%s | plan of %d bytes for %s", source["path"], len(data), target)
     return data, meta
+
+
+def _has_layer(trt: ModuleType, network: Any, kind: str) -> bool:
+    """Whether the network has a layer of type ``trt.LayerType.<kind>``."""
+    wanted = getattr(trt.LayerType, kind, None)
+    return wanted is not None and any(
+        network.get_layer(i).type == wanted for i in range(network.num_layers)
+    )
 
 
 def _check_batch(batch: tuple[int, int, int]) -> None:
