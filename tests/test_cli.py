@@ -145,3 +145,55 @@ def test_prepare_batches_from_ppm_folder_and_errors(tmp_path):
         text=True,
     )
     assert mixed.returncode == 2 and "differs from" in mixed.stderr
+
+
+DETECT_TOOL = ROOT / "scripts" / "cli" / "detect_objects.py"
+
+
+def test_detects_objects_and_draws_them(tmp_path):
+    from PIL import Image
+
+    from tests.models.test_ssd import _inputs, _trained_weights
+    from workflow.detect.dataset import write_classes
+    from workflow.detect.shapes import CLASSES, scene
+    from workflow.formats.pnm import pnm_bytes, read_pnm
+    from workflow.models.ssd import export_ssd
+
+    graph, _ = export_ssd(
+        str(_trained_weights(tmp_path)), 5, _inputs(2), opset=18, batch_size=2, tolerance=1e-5
+    )
+    (tmp_path / "ssd.onnx").write_bytes(graph)
+    write_classes(tmp_path / "classes.txt", CLASSES)
+    ppm = tmp_path / "scene.ppm"
+    ppm.write_bytes(pnm_bytes(scene(3, max_objects=3, min_size=40, max_size=90)[0]))
+    common = ["--onnx", tmp_path / "ssd.onnx", "--classes", tmp_path / "classes.txt"]
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(DETECT_TOOL),
+            *map(str, common),
+            "--visualize",
+            "0",
+            "--keep-top-k",
+            "7",
+            "--out",
+            str(tmp_path / "drawn"),
+            str(ppm),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == f"{ppm}: 7 detections at confidence >= 0.0" and len(lines) == 8
+    drawn = read_pnm(tmp_path / "drawn/scene.ppm")
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "drawn/scene.png")), drawn)
+    assert not np.array_equal(drawn, read_pnm(ppm))
+    bad = tmp_path / "small.pgm"
+    bad.write_bytes(pnm_bytes(np.zeros((28, 28), np.uint8)))
+    out = subprocess.run(
+        [sys.executable, str(DETECT_TOOL), *map(str, common), str(bad)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2 and "expected a 300x300 PPM" in out.stderr

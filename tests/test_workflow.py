@@ -10,10 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
 from tests.conftest import ROOT, SHARED_DATA, copy_workflow, planned_jobs, snakemake
+from tests.detect.test_draw import boxes_found
+from workflow.formats.pnm import read_pnm
 from workflow.io import sha256_file
 
 pytestmark = pytest.mark.slow
@@ -39,13 +43,29 @@ DOWNSTREAM_OF_TRAINING = {
     "all": 1,
 }
 INT8_ONLY = {
-    "precision_int8": 2,
-    "engine_build": 2,
+    "precision_int8": 3,
+    "engine_build": 3,
     "score_hello": 2,
     "score_accuracy": 2,
-    "score_precisions": 2,
+    "score_detect": 1,
+    "score_draw": 1,
+    "score_precisions": 3,
     "all": 1,
 }
+#: Everything of the SSD sample after its data.
+SSD_FROM_TRAINING = {
+    "train_ssd": 1,
+    "onnx_export_ssd": 1,
+    "calibrate_table": 1,
+    "precision_fp16": 1,
+    "precision_int8": 1,
+    "engine_build": 3,
+    "score_detect": 3,
+    "score_draw": 3,
+    "score_precisions": 1,
+    "all": 1,
+}
+SSD_SCORES = {"score_detect": 3, "score_draw": 3, "score_precisions": 1, "all": 1}
 #: The real MNIST test set as an "idx" source: first 8,000 images train, last 2,000 test.
 T10K_SOURCE = {
     "source": "idx",
@@ -67,6 +87,8 @@ MAY_DIFFER = {
         f"engines/{s}_int8.plan.json": "records the sha256 of that plan"
         for s in ("mnist", "mnist_tf")
     },
+    "engines/ssd_int8.plan": "as the other INT8 plans (TensorRT-RTX)",
+    "engines/ssd_int8.plan.json": "records the sha256 of that plan",
     "results/train/mnist_tf/model.keras": "Keras writes the save date and zip timestamps into the "
     "archive (the weights inside, the .wts dumped from them and the ONNX are identical)",
 }
@@ -110,6 +132,31 @@ ARTIFACTS = [
     ),
     *(f"results/score/{s}/fp32/{f}" for s in API_SAMPLES for f in ("hello.txt", "accuracy.json")),
     *(f"results/score/{s}/precisions.{x}" for s in ONNX_SAMPLES for x in ("json", "png")),
+    *(
+        f"results/data/shapes/{split}/{i:06d}.{x}"
+        for split in ("train", "test")
+        for i in (0, 15)
+        for x in ("ppm", "xml")
+    ),
+    "results/data/shapes/classes.txt",
+    "results/train/ssd/weights.pt",
+    *(f"results/onnx/ssd/model.{x}" for x in ("onnx", "parity.json")),
+    *(f"results/calibrate/ssd/batches/batch{i}" for i in range(2)),
+    *(f"results/calibrate/ssd/{f}" for f in ("calibration.table", "dynamic_ranges.txt")),
+    *(f"results/precision/ssd/{p}.onnx" for p in ("fp16", "int8")),
+    *(f"engines/ssd_{p}.plan{x}" for p in PRECISIONS for x in ("", ".json")),
+    *(
+        f"results/score/ssd/{p}/{f}"
+        for p in PRECISIONS
+        for f in (
+            "map.json",
+            "detections.npz",
+            "drawn/000000.png",
+            "drawn/000000.ppm",
+            "drawn/drawn.json",
+        )
+    ),
+    *(f"results/score/ssd/precisions.{x}" for x in ("json", "png")),
 ]
 
 
@@ -223,7 +270,7 @@ def test_library_change_reruns_exactly_the_jobs_that_use_it(tree, tmp_path):
         precisions.read_text().replace('ylabel("score (%)")', 'ylabel("percent")')
     )
     calibrate.write_text(calibrate.read_text().replace("ZERO_RANGE = 1e-9", "ZERO_RANGE = 1e-8"))
-    assert dry_run() == {"score_precisions": 2, "all": 1}
+    assert dry_run() == {"score_precisions": 3, "all": 1}
 
 
 def test_dataset_choice_reruns_everything_from_the_data(tree):
@@ -233,7 +280,7 @@ def test_dataset_choice_reruns_everything_from_the_data(tree):
 
 
 def test_tensorrt_choice_rebuilds_the_engines_only(tree):
-    expected = {"engine_build": 6, "engine_build_api": 2, "all": 1}
+    expected = {"engine_build": 9, "engine_build_api": 2, "all": 1}
     assert _dry_run(tree, {"tensorrt": {"module": "tensorrt_rtx"}}) == expected
 
 
@@ -275,6 +322,88 @@ def test_unchanged_tree_reruns_nothing(tree):
 
 def test_training_param_reruns_exactly_its_dependents(tree):
     assert _dry_run(tree, {"train": {"epochs": 4}}) == DOWNSTREAM_OF_TRAINING
+    assert _dry_run(tree, {"ssd": {"train": {"epochs": 2}}}) == SSD_FROM_TRAINING
+    data = {"data_shapes": 1, "calibrate_batches_ppm": 1}
+    assert _dry_run(tree, {"ssd": {"shapes": {"test": 17}}}) == SSD_FROM_TRAINING | data
+
+
+def test_detection_thresholds_rerun_only_what_reads_them(tree):
+    host_nms = {"ssd": {"nms": {"confidence": 0.05}}}
+    assert _dry_run(tree, host_nms) == SSD_SCORES
+    assert _dry_run(tree, {"ssd": {"score": {"visualize": 0.3}}}) == {"score_draw": 3, "all": 1}
+    graph = {"ssd": {"nms": {"place": "graph"}}}
+    after_training = {k: v for k, v in SSD_FROM_TRAINING.items() if k != "train_ssd"}
+    assert _dry_run(tree, graph) == after_training
+
+
+def test_ssd_sample_scores_and_draws_its_detections(tree):
+    for precision in PRECISIONS:
+        meta = json.loads((tree / f"engines/ssd_{precision}.plan.json").read_text())
+        assert [o["name"] for o in meta["outputs"]] == ["boxes", "scores"]
+        assert meta["build"]["profile"]["image"]["opt"] == [8, 3, 300, 300]
+        score = json.loads((tree / f"results/score/ssd/{precision}/map.json").read_text())
+        assert score["count"] == 16 and score["nms"] == "host" and 0 <= score["map"] <= 1
+        assert set(score["per_class"]) == {"circle", "square", "triangle", "diamond", "cross"}
+        assert score["library"]["difference"] < 0.005
+        found = np.load(tree / f"results/score/ssd/{precision}/detections.npz")
+        assert found["detections"].shape == (16, 100, 7) and found["keep_count"].shape == (16,)
+        drawn_dir = tree / f"results/score/ssd/{precision}/drawn"
+        drawn = json.loads((drawn_dir / "drawn.json").read_text())
+        assert drawn.pop("threshold") == 0.5 and sorted(drawn) == ["000000", "000001", "000002"]
+        for index, (name, boxes) in enumerate(sorted(drawn.items())):
+            rows = found["detections"][index, : found["keep_count"][index]]
+            wanted = rows[rows[:, 2] >= 0.5]
+            assert [b["confidence"] for b in boxes] == pytest.approx(wanted[:, 2].tolist())
+            assert [b["label"] for b in boxes] == wanted[:, 1].astype(int).tolist()
+            png = np.asarray(Image.open(drawn_dir / f"{name}.png"))
+            assert np.array_equal(png, read_pnm(drawn_dir / f"{name}.ppm"))
+            boxes_found(png, boxes)
+    parity = json.loads((tree / "results/onnx/ssd/model.parity.json").read_text())
+    assert parity["graph_nms"] is False
+    assert all(parity[o]["max_abs_diff"] <= parity[o]["tolerance"] for o in ("boxes", "scores"))
+    summary = json.loads((tree / "results/score/ssd/precisions.json").read_text())
+    assert summary["metrics"] == ["map"] and set(summary["precisions"]) == set(PRECISIONS)
+
+
+def test_nms_in_the_graph_finds_what_host_nms_finds(tree, tmp_path):
+    tree = _clone(tree, tmp_path)
+    host = np.load(tree / "results/score/ssd/fp32/detections.npz")
+    host_map = json.loads((tree / "results/score/ssd/fp32/map.json").read_text())
+    settings = {"ssd": {"nms": {"place": "graph"}}}
+    _build(tree, "results/score/ssd/fp32/map.json", settings)
+    graph = np.load(tree / "results/score/ssd/fp32/detections.npz")
+    np.testing.assert_array_equal(graph["detections"], host["detections"])
+    np.testing.assert_array_equal(graph["keep_count"], host["keep_count"])
+    graph_map = json.loads((tree / "results/score/ssd/fp32/map.json").read_text())
+    assert graph_map["nms"] == "graph" and graph_map["map"] == host_map["map"]
+    out = _build(tree, "engines/ssd_fp32.plan", settings, check=False)
+    log = (tree / "logs/engine/ssd.fp32.log").read_text()
+    assert out.returncode != 0
+    assert "no kernel for NonMaxSuppression" in log and "ssd.nms.place: host" in log
+
+
+def test_voc2007_without_network_says_where_to_put_the_archives(tree, tmp_path):
+    tree = _clone(tree, tmp_path)
+    voc = {"source": "voc2007", "voc2007": {"base_url": "http://127.0.0.1:9/", "dir": "voc"}}
+    plan = _dry_run(tree, {"ssd": voc})
+    assert plan["data_download_voc2007"] == 2 and plan["data_voc2007"] == 1
+    assert plan["train_ssd"] == 1
+    out = _build(tree, "voc/VOCtest_06-Nov-2007.tar", {"ssd": voc}, check=False)
+    log = (tree / "logs/data/download_VOCtest_06-Nov-2007.tar.log").read_text()
+    assert out.returncode != 0
+    assert "place it at voc/VOCtest_06-Nov-2007.tar (md5 b6e924de25625d8de591ea690078ad9f)" in log
+
+
+def test_a_bad_test_annotation_stops_scoring_with_the_file_named(tree, tmp_path):
+    tree = _clone(tree, tmp_path)
+    xml = tree / "results/data/shapes/test/000003.xml"
+    xml.write_text(re.sub(r"<name>\w+</name>", "<name>hexagon</name>", xml.read_text(), count=1))
+    target = "results/score/ssd/fp32/map.json"
+    args = [target, "--forcerun", "score_detect", "--cores", "1", "--configfile", TINY]
+    out = snakemake(tree, *args, check=False)
+    log = (tree / "logs/score/ssd.fp32.map.log").read_text()
+    assert out.returncode != 0
+    assert "000003.xml" in log and "unknown class 'hexagon'" in log
 
 
 def test_digit_seed_reruns_only_the_hello_world(tree):
@@ -282,18 +411,39 @@ def test_digit_seed_reruns_only_the_hello_world(tree):
 
 
 def test_engine_param_reruns_engines_only(tree):
-    expected = {"engine_build": 6, "engine_build_api": 2, "all": 1}
+    expected = {"engine_build": 9, "engine_build_api": 2, "all": 1}
     assert _dry_run(tree, {"engine": {"workspace_mib": 512}}) == expected
 
 
 def test_calibration_param_recalibrates_and_rebuilds_int8_only(tree):
-    expected = INT8_ONLY | {"calibrate_table": 2}
+    expected = INT8_ONLY | {"calibrate_table": 3}
     assert _dry_run(tree, {"calibration": {"algorithm": "minmax"}}) == expected
-    assert _dry_run(tree, {"calibration": {"batches": 3}}) == expected | {"calibrate_batches": 2}
+    mnist_only = {  # the SSD has its own calibration images
+        "calibrate_batches": 2,
+        "calibrate_table": 2,
+        "precision_int8": 2,
+        "engine_build": 2,
+        "score_hello": 2,
+        "score_accuracy": 2,
+        "score_precisions": 2,
+        "all": 1,
+    }
+    assert _dry_run(tree, {"calibration": {"batches": 3}}) == mnist_only
+    ssd_only = {
+        "calibrate_batches_ppm": 1,
+        "calibrate_table": 1,
+        "precision_int8": 1,
+        "engine_build": 1,
+        "score_detect": 1,
+        "score_draw": 1,
+        "score_precisions": 1,
+        "all": 1,
+    }
+    assert _dry_run(tree, {"ssd": {"calibration": {"batches": 1}}}) == ssd_only
 
 
 def test_dropping_a_precision_reruns_only_the_comparison(tree):
-    assert _dry_run(tree, {"precisions": ["fp32", "int8"]}) == {"score_precisions": 2, "all": 1}
+    assert _dry_run(tree, {"precisions": ["fp32", "int8"]}) == {"score_precisions": 3, "all": 1}
 
 
 def test_int8_from_a_user_range_file_skips_calibration(tree, tmp_path):
@@ -430,12 +580,42 @@ def _precision_bars(work, base_args, label, samples):
             assert drops["fp16"] <= 0.1, (sample, algorithm, drops)
 
 
+def _ssd_bars(work):
+    """The SSD's bars on the default generated scenes: FP32 mAP@0.5 >= 0.80, INT8 within 1
+    point, FP16 within 0.2, and our mAP within 0.005 of pycocotools'."""
+    summary = json.loads((work / "results/score/ssd/precisions.json").read_text())
+    for precision in PRECISIONS:
+        score = json.loads((work / f"results/score/ssd/{precision}/map.json").read_text())
+        print(
+            f"ssd {precision}: mAP@0.5 {score['map']:.4f} (11-point {score['map_11point']:.4f},"
+            f" {score['library']['name']} {score['library']['map']:.4f}) over {score['count']}"
+            f" scenes, drop {summary['precisions'][precision]['map_drop_points']:.3f} points"
+        )
+        assert score["count"] == 300 and score["library"]["difference"] < 0.005, score
+    drops = {p: v["map_drop_points"] for p, v in summary["precisions"].items()}
+    assert summary["precisions"]["fp32"]["map"] >= 0.80
+    assert drops["int8"] <= 1.0 and drops["fp16"] <= 0.2, drops
+
+
 def test_default_config_meets_the_accuracy_bars(tmp_path):
     work = copy_workflow(tmp_path / "default")
     start = time.perf_counter()
+    out = snakemake(work, "engines/ssd_int8.plan", "--cores", "2")
+    print(f"snakemake engines/ssd_int8.plan --cores 2: {time.perf_counter() - start:.1f} s")
+    assert planned_jobs(out.stdout + out.stderr) == {
+        "data_shapes": 1,
+        "train_ssd": 1,
+        "onnx_export_ssd": 1,
+        "calibrate_batches_ppm": 1,
+        "calibrate_table": 1,
+        "precision_int8": 1,
+        "engine_build": 1,
+    }
+    start = time.perf_counter()
     snakemake(work, "--cores", "2")
     elapsed = time.perf_counter() - start
-    print(f"default run: {elapsed:.1f} s")
+    print(f"default run after it: {elapsed:.1f} s")
+    _ssd_bars(work)
     for sample in ("mnist", "mnist_api", "mlp"):
         score = json.loads((work / f"results/score/{sample}/fp32/accuracy.json").read_text())
         print(f"digits {sample} fp32 top-1 {score['top1']:.4f}")
