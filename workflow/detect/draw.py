@@ -86,3 +86,35 @@ def png_bytes(image: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(image, np.uint8), "RGB").save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def draw_detection_set(
+    detections_npz: str, test_folder: str, classes_path: str, *, images: int, threshold: float
+) -> list[tuple[str, np.ndarray, list[dict[str, Any]]]]:
+    """Draw the detections of the first ``images`` test images (the rule score_draw).
+
+    Args:
+        detections_npz: the scores' ``detections.npz`` (seed-form detections, keep counts and
+            the images' file stems).
+        test_folder: the split's folder holding ``<stem>.ppm``.
+        classes_path: the dataset's ``classes.txt``.
+        images: how many images to draw.
+        threshold: the visualisation threshold.
+
+    Returns:
+        Per image: its stem, the drawn uint8 image and what was drawn (:func:`draw_detections`).
+    """
+    from pathlib import Path
+
+    from workflow.detect.dataset import read_classes
+    from workflow.formats.pnm import read_pnm
+
+    classes = read_classes(classes_path)
+    found = np.load(detections_npz)
+    out = []
+    for index, name in enumerate(found["names"][:images]):
+        rows = found["detections"][index, : found["keep_count"][index]]
+        image = read_pnm(Path(test_folder) / f"{name}.ppm")
+        drawn, boxes = draw_detections(image, rows, classes=classes, threshold=threshold)
+        out.append((str(name), drawn, boxes))
+    return out

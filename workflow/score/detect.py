@@ -167,3 +167,55 @@ def map_report(
             "difference": abs(library - area["map"]),
         },
     }
+
+
+def score_detection_set(
+    runner: BaseRunner,
+    test_folder: str,
+    classes_path: str,
+    *,
+    place: str,
+    params: NmsParams,
+    batch_size: int,
+    iou_threshold: float,
+) -> tuple[bytes, dict[str, Any]]:
+    """Detect objects in every image of a test split and score them (the rule score_detect).
+
+    Args:
+        runner: an inactive runner of the SSD graph or engine.
+        test_folder: the split's folder of PPM + XML files.
+        classes_path: the dataset's ``classes.txt``.
+        place: where NMS runs (``host`` or ``graph``), as the graph was exported.
+        params: NMS thresholds.
+        batch_size: images per inference call.
+        iou_threshold: IoU at which a detection matches an object.
+
+    Returns:
+        The seed-form detections as ``.npz`` bytes (``detections`` (N, keep_top_k, 7),
+        ``keep_count`` (N,), ``names`` (N,) file stems) and the :func:`map_report`.
+    """
+    from workflow.data.images import to_nchw
+    from workflow.detect.dataset import ground_truths, read_classes, read_split
+    from workflow.models.ssd import INPUT_OFFSET, INPUT_SCALE
+
+    classes = read_classes(classes_path)
+    data = read_split(test_folder, classes=classes)
+    with runner:
+        detections, counts = detect(
+            runner,
+            to_nchw(data.images, scale=INPUT_SCALE, offset=INPUT_OFFSET),
+            batch_size=batch_size,
+            place=place,
+            params=params,
+        )
+    report = map_report(
+        detection_list(detections, counts),
+        ground_truths(data, classes),
+        classes=classes,
+        images=len(data.images),
+        iou_threshold=iou_threshold,
+        max_detections=params.keep_top_k,
+    )
+    buffer = io.BytesIO()
+    np.savez(buffer, detections=detections, keep_count=counts, names=np.array(data.names))
+    return buffer.getvalue(), report | {"runner": runner.name, "nms": place}
