@@ -56,5 +56,5 @@ def test_ap_methods():
     assert average_precision(recall, precision, method="11point") == pytest.approx(
         (6 * 1.0 + 5 * 0.5) / 11
     )
-    with pytest.raises(PipelineError, match="use area or 11point"):
+    with pytest.raises(PipelineError, match="use area, 11point or 101point"):
         average_precision(recall, precision, method="coco")

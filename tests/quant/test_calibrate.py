@@ -132,3 +132,16 @@ def test_bad_settings(algorithm, bins, message):
             percentile=99.0,
             threads=1,
         )
+
+
+def test_entropy_skips_ranges_that_saturate_most_values():
+    """A ReLU output whose non-zero values all lie far above zero: the divergence of a candidate
+    holding one stray value is 0 (P and Q are the same single spike), which must not win."""
+    from workflow.quant.calibrate import entropy_amax
+
+    rng = np.random.default_rng(0)
+    values = np.concatenate([np.zeros(11000), [0.76], rng.normal(4, 1, 14600).clip(0.8, 6.4)])
+    hist = np.histogram(values, bins=2048, range=(0, values.max()))[0]
+    amax = entropy_amax(hist, float(values.max()))
+    assert (values[values > 0] <= amax).mean() >= 0.5
+    assert amax > 4

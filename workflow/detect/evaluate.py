@@ -4,7 +4,8 @@ A detection is a true positive when its IoU with a not yet matched ground-truth 
 in the same image is at least the threshold (0.5 for VOC), matching in order of decreasing
 score; ground truths marked ``difficult`` neither count as misses nor make false positives.
 AP is the area under the precision-recall curve with precision made monotone (VOC 2010 and
-later), or the 11-point interpolation of VOC 2007 (``method="11point"``).
+later), the 11-point interpolation of VOC 2007 (``method="11point"``) or COCO's 101-point
+interpolation (``method="101point"``, to compare with pycocotools like for like).
 """
 
 from dataclasses import dataclass
@@ -43,8 +44,15 @@ def average_precision(recall: np.ndarray, precision: np.ndarray, *, method: str)
             for t in np.linspace(0, 1, 11)
         ]
         return float(np.mean(points))
+    if method == "101point":  # COCO's: monotone precision read at recall 0, 0.01, ..., 1
+        if not len(recall):
+            return 0.0
+        monotone = np.maximum.accumulate(precision[::-1])[::-1]
+        index = np.searchsorted(recall, np.linspace(0, 1, 101), side="left")
+        found = index < len(recall)
+        return float(np.sum(monotone[index[found]]) / 101)
     if method != "area":
-        raise PipelineError(f"AP method {method!r}", "unknown", "use area or 11point")
+        raise PipelineError(f"AP method {method!r}", "unknown", "use area, 11point or 101point")
     r = np.concatenate([[0.0], recall, [1.0]])
     p = np.concatenate([[0.0], precision, [0.0]])
     p = np.maximum.accumulate(p[::-1])[::-1]

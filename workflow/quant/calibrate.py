@@ -15,6 +15,15 @@ NVIDIA's pytorch-quantization histogram calibrator, the first bin's count is rep
 second's, so that the exact zeros of a ReLU output do not dominate the divergence (measured on
 LeNet: without it the entropy range of the fc1 ReLU falls from 9.6 to 1.2 and INT8 top-1 loses
 0.8 points; with it the loss is within the 0.5-point aim).
+
+One guard is ours: a candidate whose range holds less than ``MIN_KEPT`` (half) of the non-zero
+values is skipped. Below that P is mostly the clipped tail piled into its last bin, and when the
+few values under the candidate sit in that same bin, Q reproduces P exactly and the divergence
+is 0: a degenerate minimum. Measured on the SSD's 1x1 feature map (a ReLU output whose 14,600
+non-zero calibration values all lie above 0.77, max 6.38): without the guard the range was 0.77,
+saturating 99.9% of the values, and INT8 mAP@0.5 fell 1.3 points; with it the range is a
+sensible cut of the real distribution and the loss vanishes. Ranges of tensors whose minimum
+keeps most values (every LeNet tensor) are unchanged.
 """
 
 import logging
@@ -29,6 +38,8 @@ from workflow.logs import timed
 log = logging.getLogger(__name__)
 
 QUANT_LEVELS = 128
+#: Smallest share of the non-zero values an entropy candidate range must hold (see above).
+MIN_KEPT = 0.5
 ALGORITHMS = ("entropy", "minmax", "percentile")
 #: Range given to a tensor that is zero on every calibration image (its scale must be > 0).
 ZERO_RANGE = 1e-8
@@ -129,10 +140,12 @@ def entropy_amax(hist: np.ndarray, amax: float) -> float:
     if amax <= 0 or not hist[1:].any():
         return amax
     counts = hist.astype(np.float64)
+    # smallest i whose bins 1..i-1 hold MIN_KEPT of the non-zero values (bin 0 holds the zeros)
+    first = int(np.searchsorted(np.cumsum(counts[1:]), MIN_KEPT * counts[1:].sum())) + 2
     counts[0] = counts[1]  # the zeros of a ReLU output would otherwise dominate the divergence
     tail = np.concatenate([np.cumsum(counts[::-1])[::-1], [0.0]])  # tail[i] = sum(counts[i:])
     best, best_kl = bins, np.inf
-    for i in range(QUANT_LEVELS, bins + 1):
+    for i in range(max(QUANT_LEVELS, first), bins + 1):
         kept = counts[:i]
         p = kept.copy()
         p[-1] += tail[i]
