@@ -12,6 +12,8 @@ from workflow.trt.module import resolve_module, tensorrt_identity
 MNIST_DATA = "results/data/mnist"
 #: The detection set of the SSD sample: classes.txt and the train/ and test/ folders.
 DETECT_DATA = f"results/data/{config['ssd']['source']}"
+#: The SSD's NMS thresholds (confidence, iou, top_k, keep_top_k), without where NMS runs.
+SSD_NMS = {k: v for k, v in config["ssd"]["nms"].items() if k != "place"}
 #: "<module> <version>" of the TensorRT that builds engines: a rule param, so a new TensorRT
 #: rebuilds them.
 TENSORRT = tensorrt_identity(config["tensorrt"]["module"])
@@ -155,12 +157,7 @@ def get_score_metrics(wildcards):
 def get_graph_nms(wildcards):
     """NMS thresholds built into the SSD graph; empty when NMS runs on the host (so that
     changing them does not re-export the graph)."""
-    nms = config["ssd"]["nms"]
-    return (
-        {k: v for k, v in nms.items() if k != "place"}
-        if nms["place"] == "graph"
-        else {}
-    )
+    return SSD_NMS if config["ssd"]["nms"]["place"] == "graph" else {}
 
 
 def get_detect_sources(wildcards):

@@ -98,7 +98,7 @@ rule score_detect:
         runtime=get_runtime,
         module=get_score_module,
         place=config["ssd"]["nms"]["place"],
-        nms={k: v for k, v in config["ssd"]["nms"].items() if k != "place"},
+        nms=SSD_NMS,
         iou_threshold=config["ssd"]["score"]["iou_threshold"],
         batch_size=config["ssd"]["score"]["batch_size"],
         threads=config["score"]["threads"],
