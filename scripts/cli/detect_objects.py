@@ -24,10 +24,8 @@ from workflow.detect.postprocess import NMS_PLACES, NmsParams
 from workflow.errors import PipelineError
 from workflow.formats.pnm import pnm_bytes, read_pnm
 from workflow.io import write_atomically
-from workflow.models.ssd import INPUT_OFFSET, INPUT_SCALE
+from workflow.models.ssd import INPUT_OFFSET, INPUT_SCALE, INPUT_SIZE
 from workflow.score.detect import detect
-
-SIZE = (300, 300, 3)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         images = []
         for path in args.ppm:
             image = read_pnm(path)
-            if image.shape != SIZE:
+            if image.shape != (INPUT_SIZE, INPUT_SIZE, 3):
                 raise PipelineError(path, f"image is {image.shape}, expected a 300x300 PPM")
             images.append(image)
         params = NmsParams(args.confidence, args.iou, args.top_k, args.keep_top_k)

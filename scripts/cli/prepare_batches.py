@@ -13,13 +13,11 @@ Exit status 2 on bad input, with the reason.
 
 import argparse
 import sys
-from pathlib import Path
 
 from workflow.data.images import read_pnm_folder, to_nchw
 from workflow.errors import PipelineError
 from workflow.formats.idx import read_idx
-from workflow.io import write_atomically
-from workflow.quant.batches import split_into_batches
+from workflow.quant.batches import split_into_batches, write_batch_folder
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,8 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     except PipelineError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    for index, data in enumerate(files):
-        write_atomically(Path(args.out) / f"batch{index}", data)
+    write_batch_folder(args.out, files)
     print(f"{len(files)} batch files of {args.batch_size} images in {args.out}")
     return 0
 

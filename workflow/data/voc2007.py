@@ -18,6 +18,7 @@ import numpy as np
 from workflow.detect.dataset import write_classes, write_example
 from workflow.detect.shapes import Annotation
 from workflow.errors import DataError, FormatError
+from workflow.models.ssd import INPUT_SIZE as SIZE
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,6 @@ VOC_CLASSES = (
     "train", "tvmonitor",
 )  # fmt: skip
 ROOT = "VOCdevkit/VOC2007"
-SIZE = 300
 
 
 def _member(archive: tarfile.TarFile, path: str, tar_path: Path) -> bytes:

@@ -29,8 +29,6 @@ from workflow.errors import PipelineError
 BOXES = "boxes"
 SCORES = "scores"
 DETECTIONS = "detections"
-#: Values per detection: image id, label, confidence, xmin, ymin, xmax, ymax.
-DETECTION_FIELDS = ("image", "label", "confidence", "xmin", "ymin", "xmax", "ymax")
 NMS_PLACES = ("host", "graph")
 
 

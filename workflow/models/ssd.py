@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 INPUT_SCALE = 2 / 255
 INPUT_OFFSET = -1.0
 INPUT_NAME = "image"
+#: Side of the square RGB input, in pixels (the seed's 300x300).
+INPUT_SIZE = 300
 
 
 def ssd_net(num_classes: int, boxes_per_layer: list[int]) -> "torch.nn.Module":

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from workflow.errors import FormatError
+from workflow.io import write_atomically
 
 HEADER = struct.Struct("<4i")
 NAME = re.compile(r"batch(0|[1-9][0-9]*)")
@@ -152,3 +153,10 @@ def split_into_batches(
         )
         for i in range(batches)
     ]
+
+
+def write_batch_folder(folder: str | Path, files: list[bytes]) -> None:
+    """Write batch files (from :func:`split_into_batches`) as ``batch0``, ``batch1``, ... into
+    ``folder``, each atomically."""
+    for index, data in enumerate(files):
+        write_atomically(Path(folder) / f"batch{index}", data)
