@@ -15,13 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
+from workflow.data.detection import DetectionSet
 from workflow.data.images import to_nchw
-from workflow.detect.dataset import DetectionSet, ground_truths, shape_seeds
+from workflow.data.shapes import CLASSES, scene, shape_seeds
+from workflow.detect.evaluate import ground_truths
 from workflow.detect.postprocess import NmsParams
-from workflow.detect.shapes import CLASSES, scene
 from workflow.io import write_atomically
+from workflow.models.checkpoint import state_dict_bytes
 from workflow.models.ssd import INPUT_OFFSET, INPUT_SCALE, export_ssd, train_ssd
-from workflow.models.train import state_dict_bytes
 from workflow.ort.runner import OrtRunner
 from workflow.score.detect import detect, detection_list, map_report
 

@@ -6,6 +6,7 @@ from workflow.data.mnist import MNIST_FILES
 from workflow.data.voc2007 import VOC2007_ARCHIVES
 from workflow.errors import TensorRTUnavailable
 from workflow.fingerprint import code_fingerprint
+from workflow.score.runtimes import RUNNER_MODULES
 from workflow.samples import BUILDER_PRECISIONS, SAMPLES, TASK_SCORES, samples_with
 from workflow.trt.module import resolve_module, tensorrt_identity
 
@@ -44,10 +45,17 @@ wildcard_constraints:
     digit="[0-9]",
 
 
-def code_of(script):
-    """Fingerprint of the library code scripts/<script>.py runs: a rule param, so a change in
-    that code reruns the rule's jobs (and only them, and what depends on them)."""
-    return code_fingerprint(f"{workflow.basedir}/scripts/{script}.py")
+def code_of(script, *modules):
+    """Fingerprint of the library code scripts/<script>.py runs (and of the modules it loads
+    by name): a rule param, so a change in that code reruns the rule's jobs (and only them,
+    and what depends on them)."""
+    return code_fingerprint(f"{workflow.basedir}/scripts/{script}.py", *modules)
+
+
+def score_code(script):
+    """The code fingerprint of a scoring rule: its script and the runner of its runtime only,
+    so that an edit to one backend does not rescore what the other one scored."""
+    return lambda wildcards: code_of(script, RUNNER_MODULES[get_runtime(wildcards)])
 
 
 def get_engine(sample, precision):

@@ -15,7 +15,7 @@ rule score_hello:
         runtime=10,
         gpu=get_score_gpus,
     params:
-        code=code_of("score_hello"),
+        code=score_code("score_hello"),
         runtime=get_runtime,
         module=get_score_module,
         digit_seed=config["score"]["digit_seed"],
@@ -43,7 +43,7 @@ rule score_accuracy:
         runtime=20,
         gpu=get_score_gpus,
     params:
-        code=code_of("score_accuracy"),
+        code=score_code("score_accuracy"),
         runtime=get_runtime,
         module=get_score_module,
         batch_size=config["score"]["batch_size"],
@@ -94,7 +94,7 @@ rule score_detect:
         runtime=30,
         gpu=get_score_gpus,
     params:
-        code=code_of("score_detect"),
+        code=score_code("score_detect"),
         runtime=get_runtime,
         module=get_score_module,
         place=config["ssd"]["nms"]["place"],

@@ -2,8 +2,8 @@
 
 import logging
 
-from workflow.detect.dataset import shape_seeds, write_classes, write_shapes
-from workflow.detect.shapes import CLASSES
+from workflow.data.detection import write_classes
+from workflow.data.shapes import CLASSES, shape_seeds, write_shapes
 from workflow.logs import log_to, timed
 
 log_to(snakemake.log[0])

@@ -3,9 +3,9 @@
 from workflow.data.mnist import read_split, to_input
 from workflow.io import write_atomically, write_json_atomically
 from workflow.logs import log_to
+from workflow.models.checkpoint import load_state_dict
 from workflow.models.export import onnx_from_torch, onnx_parity
 from workflow.models.lenet import INPUT_NAME, OUTPUT_NAME, lenet, with_softmax
-from workflow.models.train import load_state_dict
 
 log_to(snakemake.log[0])
 model = with_softmax(load_state_dict(lenet(), snakemake.input.weights))

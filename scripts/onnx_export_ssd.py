@@ -1,8 +1,8 @@
 """Rule onnx_export_ssd: SSD weights -> ONNX with box decoding (and NMS when ssd.nms.place is
 graph), checked against PyTorch on test scenes."""
 
+from workflow.data.detection import read_classes, read_split
 from workflow.data.images import to_nchw
-from workflow.detect.dataset import read_classes, read_split
 from workflow.detect.postprocess import NmsParams, add_graph_nms
 from workflow.io import write_atomically, write_json_atomically
 from workflow.logs import log_to

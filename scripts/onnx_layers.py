@@ -4,10 +4,10 @@ from workflow.data.mnist import read_split, to_input
 from workflow.formats.wts import read_wts
 from workflow.io import write_atomically, write_json_atomically
 from workflow.logs import log_to
+from workflow.models.checkpoint import load_state_dict
 from workflow.models.export import onnx_parity
 from workflow.models.lenet import with_softmax
 from workflow.models.networks import build_network
-from workflow.models.train import load_state_dict
 from workflow.netdef.layers import describe_layers, layers_for, onnx_from_layers
 
 log_to(snakemake.log[0])

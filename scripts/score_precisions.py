@@ -5,7 +5,7 @@ from pathlib import Path
 
 from workflow.io import write_atomically, write_json_atomically
 from workflow.logs import log_to
-from workflow.score.precisions import plot_precisions, precision_summary
+from workflow.report.precisions import plot_precisions, precision_summary
 
 log_to(snakemake.log[0])
 scores = {

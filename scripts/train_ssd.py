@@ -1,10 +1,10 @@
 """Rule train_ssd: train the SSD on the detection set's training split (seeded)."""
 
-from workflow.detect.dataset import read_classes, read_split
+from workflow.data.detection import read_classes, read_split
 from workflow.io import write_atomically
 from workflow.logs import log_to
+from workflow.models.checkpoint import state_dict_bytes
 from workflow.models.ssd import train_ssd
-from workflow.models.train import state_dict_bytes
 
 log_to(snakemake.log[0])
 classes = read_classes(snakemake.input.classes)

@@ -3,8 +3,9 @@
 from workflow.data.mnist import read_split, to_input
 from workflow.io import write_atomically
 from workflow.logs import log_to
+from workflow.models.checkpoint import state_dict_bytes
 from workflow.models.networks import build_network
-from workflow.models.train import state_dict_bytes, train_classifier
+from workflow.models.train import train_classifier
 
 log_to(snakemake.log[0])
 images, labels = read_split(snakemake.input.images, snakemake.input.labels)

@@ -154,8 +154,8 @@ def test_detects_objects_and_draws_them(tmp_path):
     from PIL import Image
 
     from tests.models.test_ssd import _inputs, _trained_weights
-    from workflow.detect.dataset import write_classes
-    from workflow.detect.shapes import CLASSES, scene
+    from workflow.data.detection import write_classes
+    from workflow.data.shapes import CLASSES, scene
     from workflow.formats.pnm import pnm_bytes, read_pnm
     from workflow.models.ssd import export_ssd
 

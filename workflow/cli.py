@@ -2,7 +2,7 @@
 
 import argparse
 
-from workflow.score.runner import BaseRunner
+from workflow.backend.base import BaseRunner
 from workflow.score.runtimes import make_runner
 
 

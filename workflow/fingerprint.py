@@ -5,8 +5,8 @@ Snakemake reruns a job when its params, inputs, rule code or script change, but 
 change in a module the script imports. Each rule therefore passes, as a param, the fingerprint
 of the ``workflow`` modules its script imports, followed transitively (imports inside functions
 included): a change to one of them changes the param, and Snakemake reruns the job and what
-depends on its outputs. Modules are compared by their syntax tree, so comments and formatting
-do not count; docstrings and code do.
+depends on its outputs. Modules are compared by their syntax tree without docstrings, so
+comments, docstrings and formatting do not count; code does.
 """
 
 import ast
@@ -43,24 +43,48 @@ def _imports(path: Path) -> set[str]:
         else:
             continue
         for name in names:
-            parts = name.split(".")
-            for end in range(1, len(parts) + 1):  # importing a.b.c imports a and a.b too
-                prefix = ".".join(parts[:end])
-                if _module_file(prefix) is not None:
-                    found.add(prefix)
+            found |= _with_parents(name)
     return found
+
+
+def _with_parents(name: str) -> set[str]:
+    """``a.b.c`` and the packages it lies in (importing a.b.c imports a and a.b too), where
+    they are modules of the library."""
+    parts = name.split(".")
+    prefixes = (".".join(parts[:end]) for end in range(1, len(parts) + 1))
+    return {prefix for prefix in prefixes if _module_file(prefix) is not None}
+
+
+def _strip_docstrings(tree: ast.AST) -> ast.AST:
+    """Remove the docstring of the module and of every class and function in ``tree``."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
+                node.body = body[1:] or [ast.Pass()]
+    return tree
 
 
 @cache
 def _tree_digest(path: Path) -> str:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+    return hashlib.sha256(ast.dump(_strip_docstrings(tree)).encode()).hexdigest()
 
 
-def library_modules(script: str | Path) -> list[str]:
-    """All ``workflow`` modules ``script`` imports, directly or through other modules, sorted."""
+def library_modules(script: str | Path, *extra: str) -> list[str]:
+    """All ``workflow`` modules ``script`` imports, directly or through other modules, sorted.
+
+    Args:
+        script: a rule script or any Python file.
+        extra: modules the script loads by name (``importlib``), followed like imports.
+    """
     seen: set[str] = set()
-    todo = sorted(_imports(Path(script)))
+    todo = sorted(_imports(Path(script)).union(*map(_with_parents, extra)))
     while todo:
         name = todo.pop()
         if name in seen:
@@ -70,9 +94,10 @@ def library_modules(script: str | Path) -> list[str]:
     return sorted(seen)
 
 
-def code_fingerprint(script: str | Path) -> str:
-    """A short sha256 of the syntax trees of the library modules ``script`` uses."""
+def code_fingerprint(script: str | Path, *extra: str) -> str:
+    """A short sha256 of the syntax trees of the library modules ``script`` uses (and of the
+    ``extra`` modules it loads by name, with what they import)."""
     digest = hashlib.sha256()
-    for name in library_modules(script):
+    for name in library_modules(script, *extra):
         digest.update(f"{name}:{_tree_digest(_module_file(name))}\n".encode())
     return digest.hexdigest()[:16]

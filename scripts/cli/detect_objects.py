@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from workflow.cli import add_model_options, runner_from_args
+from workflow.data.detection import read_classes
 from workflow.data.images import to_nchw
-from workflow.detect.dataset import read_classes
 from workflow.detect.draw import draw_detections, png_bytes
 from workflow.detect.postprocess import NMS_PLACES, NmsParams
 from workflow.errors import PipelineError

@@ -4,8 +4,8 @@ import tarfile
 import numpy as np
 import pytest
 
+from workflow.data.detection import read_split
 from workflow.data.voc2007 import ROOT, VOC_CLASSES, convert_split
-from workflow.detect.dataset import read_split
 from workflow.errors import DataError, FormatError
 
 

@@ -3,9 +3,9 @@ import pytest
 
 from tests.conftest import TINY_BUILD
 from workflow.data.images import to_nchw
+from workflow.data.shapes import CLASSES, scene
 from workflow.detect.match import match_priors
 from workflow.detect.priors import SEED_CONFIG, grid_anchors, layer_boxes
-from workflow.detect.shapes import CLASSES, scene
 from workflow.errors import PipelineError
 from workflow.models.ssd import (
     INPUT_OFFSET,
@@ -71,7 +71,7 @@ def _trained_weights(tmp_path):
     import torch
 
     from workflow.io import write_atomically
-    from workflow.models.train import state_dict_bytes
+    from workflow.models.checkpoint import state_dict_bytes
 
     torch.manual_seed(0)
     net = ssd_net(len(CLASSES), BOXES)
@@ -91,7 +91,7 @@ def _inputs(count: int) -> np.ndarray:
 def test_folding_batchnorm_keeps_the_outputs(tmp_path):
     import torch
 
-    from workflow.models.train import load_state_dict
+    from workflow.models.checkpoint import load_state_dict
 
     net = load_state_dict(ssd_net(len(CLASSES), BOXES), str(_trained_weights(tmp_path)))
     x = torch.from_numpy(_inputs(2))

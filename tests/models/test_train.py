@@ -5,8 +5,9 @@ import pytest
 
 from workflow.data.mnist import embedded_digits, to_input
 from workflow.errors import PipelineError
+from workflow.models.checkpoint import state_dict_bytes
 from workflow.models.lenet import lenet
-from workflow.models.train import state_dict_bytes, train_classifier
+from workflow.models.train import train_classifier
 
 ARGS = {
     "epochs": 1,

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
+from workflow.backend.base import BaseRunner, TensorSpec
 from workflow.detect.evaluate import Detection, GroundTruth
 from workflow.detect.postprocess import NmsParams
 from workflow.score.detect import coco_map, detect, detection_list, map_report
-from workflow.score.runner import BaseRunner, TensorSpec
 
 CLASSES = ("circle", "square", "triangle")
 

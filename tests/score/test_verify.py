@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, tiny_classifier_bytes
+from workflow.backend.compare import compare
 from workflow.errors import PipelineError
 from workflow.ort.runner import OrtRunner
-from workflow.score.compare import compare
 from workflow.score.verify import feed_from_meta, reference_onnx, verify_engine
 
 

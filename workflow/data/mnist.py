@@ -18,7 +18,10 @@ Three sources, chosen by the config key ``mnist.source``:
 
 import numpy as np
 
+from workflow.data.download import check_md5
+from workflow.data.images import to_nchw
 from workflow.errors import DataError
+from workflow.formats.idx import read_idx
 
 #: Standard MNIST file names and the md5 of each as distributed (gzip).
 MNIST_FILES: dict[str, str] = {
@@ -124,7 +127,6 @@ def check_digits(images: np.ndarray, labels: np.ndarray, *, name: str) -> Split:
 
 def to_input(images: np.ndarray) -> np.ndarray:
     """Turn uint8 images (N, 28, 28) into the network input: float32 (N, 1, 28, 28) in [0, 1]."""
-    from workflow.data.images import to_nchw
 
     return to_nchw(images, scale=1.0 / 255.0, offset=0.0)
 
@@ -146,7 +148,6 @@ def first_of_each_class(labels: np.ndarray) -> list[int]:
 
 def read_split(images_path: str, labels_path: str) -> Split:
     """Read and check one split from IDX image and label files (gzip or raw)."""
-    from workflow.formats.idx import read_idx
 
     images = read_idx(images_path, ndim=3)
     labels = read_idx(labels_path, ndim=1)
@@ -181,8 +182,6 @@ def mnist_splits(
         images, labels = embedded_digits()
         return split_shuffled(images, labels, test_fraction=test_fraction, seed=seed)
     if source == "mnist":
-        from workflow.data.download import check_md5
-
         for name, md5 in MNIST_FILES.items():
             check_md5(files[name], md5, url=base_url + name)
         train, test = (

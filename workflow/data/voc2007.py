@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
-from workflow.detect.dataset import write_classes, write_example
-from workflow.detect.shapes import Annotation
+from workflow.data.detection import IMAGE_SIZE as SIZE
+from workflow.data.detection import write_classes, write_example
 from workflow.errors import DataError, FormatError
-from workflow.models.ssd import INPUT_SIZE as SIZE
+from workflow.formats.voc import Annotation
 
 log = logging.getLogger(__name__)
 

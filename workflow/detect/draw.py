@@ -5,6 +5,9 @@ from typing import Any
 
 import numpy as np
 
+from workflow.data.detection import read_classes
+from workflow.formats.pnm import read_pnm
+
 #: Outline colour of each label (cycled); saturated, so they stand out on the scenes.
 PALETTE = (
     (255, 0, 0),
@@ -106,8 +109,6 @@ def draw_detection_set(
     """
     from pathlib import Path
 
-    from workflow.detect.dataset import read_classes
-    from workflow.formats.pnm import read_pnm
 
     classes = read_classes(classes_path)
     found = np.load(detections_npz)

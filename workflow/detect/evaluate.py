@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from workflow.data.detection import DetectionSet
 from workflow.detect.boxes import iou
 from workflow.errors import PipelineError
 
@@ -124,3 +125,16 @@ def mean_average_precision(
         "iou_threshold": iou_threshold,
         "method": method,
     }
+
+
+def ground_truths(data: DetectionSet, classes: tuple[str, ...]) -> list[GroundTruth]:
+    """The split's objects as ground truths: boxes relative to the image, labels 1-based."""
+    height, width = data.images.shape[1:3]
+    scale = np.array([width, height, width, height], np.float64)
+    return [
+        GroundTruth(
+            index, classes.index(obj.name) + 1, tuple(np.asarray(obj.box) / scale), obj.difficult
+        )
+        for index, objects in enumerate(data.annotations)
+        for obj in objects
+    ]

@@ -1,10 +1,20 @@
 """VOC-style annotation files (one XML file per image), written and read strictly."""
 
 import xml.etree.ElementTree as ET
+from dataclasses import dataclass
 from pathlib import Path
 
-from workflow.detect.shapes import Annotation
 from workflow.errors import FormatError
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """One object: class name and pixel box (xmin, ymin, xmax, ymax), max exclusive; a
+    ``difficult`` object (VOC) neither counts as missed nor as a false alarm when scoring."""
+
+    name: str
+    box: tuple[int, int, int, int]
+    difficult: bool = False
 
 
 def voc_xml(filename: str, width: int, height: int, objects: list[Annotation]) -> str:

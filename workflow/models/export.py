@@ -7,6 +7,7 @@ import numpy as np
 
 from workflow.errors import ToleranceError
 from workflow.logs import timed
+from workflow.ort.loader import session_from_onnx
 
 if TYPE_CHECKING:
     import torch
@@ -136,7 +137,6 @@ def parity_report(
     Raises:
         ToleranceError: the largest absolute difference exceeds ``tolerance``.
     """
-    from workflow.ort.loader import session_from_onnx
 
     session = session_from_onnx(onnx_model)
     got = np.concatenate(

@@ -15,6 +15,7 @@ import numpy as np
 
 from workflow.errors import PipelineError
 from workflow.logs import timed
+from workflow.models.export import parity_report
 
 log = logging.getLogger(__name__)
 TF_HINT = "install the TensorFlow extra: pip install -e '.[tf]'"
@@ -171,7 +172,6 @@ def keras_parity(
     Raises:
         ToleranceError: the largest difference exceeds ``tolerance``.
     """
-    from workflow.models.export import parity_report
 
     expected = model.predict(nhwc(inputs), batch_size=batch_size, verbose=0)
     return parity_report(

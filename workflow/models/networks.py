@@ -3,6 +3,7 @@
 from typing import TYPE_CHECKING
 
 from workflow.errors import PipelineError
+from workflow.models.lenet import lenet
 
 if TYPE_CHECKING:
     import torch
@@ -41,7 +42,6 @@ def build_network(name: str, *, mlp_sizes: list[int]) -> "torch.nn.Module":
     Raises:
         PipelineError: unknown name.
     """
-    from workflow.models.lenet import lenet
 
     if name == "lenet":
         return lenet()

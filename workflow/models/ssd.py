@@ -15,14 +15,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from workflow.detect.priors import SEED_CONFIG, GridAnchorConfig, layer_boxes
+from workflow.data.detection import IMAGE_SIZE
+from workflow.detect.match import match_priors
+from workflow.detect.postprocess import BOXES, SCORES
+from workflow.detect.priors import SEED_CONFIG, GridAnchorConfig, grid_anchors, layer_boxes
 from workflow.errors import PipelineError
+from workflow.formats.voc import Annotation
 from workflow.logs import timed
+from workflow.models.checkpoint import load_state_dict
+from workflow.models.export import onnx_from_torch, parity_report
 
 if TYPE_CHECKING:
     import torch
 
-    from workflow.detect.shapes import Annotation
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +35,8 @@ log = logging.getLogger(__name__)
 INPUT_SCALE = 2 / 255
 INPUT_OFFSET = -1.0
 INPUT_NAME = "image"
-#: Side of the square RGB input, in pixels (the seed's 300x300).
-INPUT_SIZE = 300
+#: Side of the square RGB input, in pixels (the seed's 300x300, the detection sets' size).
+INPUT_SIZE = IMAGE_SIZE
 
 
 def ssd_net(num_classes: int, boxes_per_layer: list[int]) -> "torch.nn.Module":
@@ -214,8 +219,6 @@ def train_ssd(
     """
     import torch
 
-    from workflow.detect.match import match_priors
-    from workflow.detect.priors import grid_anchors
 
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
@@ -295,10 +298,6 @@ def export_ssd(
     """
     import torch
 
-    from workflow.detect.postprocess import BOXES, SCORES
-    from workflow.detect.priors import grid_anchors
-    from workflow.models.export import onnx_from_torch, parity_report
-    from workflow.models.train import load_state_dict
 
     net = load_state_dict(ssd_net(classes, boxes_per_layer()), weights)
     model = ssd_detector(fuse_batchnorm(net), grid_anchors(SEED_CONFIG), SEED_CONFIG.variances)

@@ -5,8 +5,8 @@ from typing import Any
 
 import numpy as np
 
+from workflow.backend.base import BaseRunner, TensorSpec
 from workflow.ort.loader import session_from_onnx
-from workflow.score.runner import BaseRunner, TensorSpec
 
 #: ONNX Runtime's type strings for the tensor types the pipeline feeds.
 ORT_DTYPES = {

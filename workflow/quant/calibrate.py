@@ -34,6 +34,8 @@ import numpy as np
 
 from workflow.errors import PipelineError
 from workflow.logs import timed
+from workflow.ort.loader import session_from_onnx
+from workflow.quant.batches import check_batch_folder, iter_batches
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +82,6 @@ def _run_all(
     model_bytes: bytes, batches: Callable[[], Iterable[np.ndarray]], threads: int
 ) -> Callable[[], Iterable[dict[str, np.ndarray]]]:
     """A re-iterable stream of {tensor: value} per batch, input included."""
-    from workflow.ort.loader import session_from_onnx
 
     model, input_name, names = with_all_outputs(model_bytes)
     session = session_from_onnx(model, threads=threads)
@@ -225,7 +226,6 @@ def calibrate(
 
 def batches_from_folder(folder: str | Path) -> Callable[[], Iterable[np.ndarray]]:
     """A re-iterable source of the images in a folder of batch files (checked first)."""
-    from workflow.quant.batches import check_batch_folder, iter_batches
 
     check_batch_folder(folder)
     return lambda: iter_batches(folder)

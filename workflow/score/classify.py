@@ -2,8 +2,8 @@
 
 import numpy as np
 
+from workflow.backend.base import BaseRunner
 from workflow.errors import PipelineError
-from workflow.score.runner import BaseRunner
 
 #: The seed's ten-level ASCII ramp, darkest last.
 ASCII_RAMP = " .:-=+*#%@"

@@ -6,7 +6,15 @@ from typing import Any
 
 import numpy as np
 
-from workflow.detect.evaluate import Detection, GroundTruth, mean_average_precision
+from workflow.backend.base import BaseRunner
+from workflow.data.detection import read_classes, read_split
+from workflow.data.images import to_nchw
+from workflow.detect.evaluate import (
+    Detection,
+    GroundTruth,
+    ground_truths,
+    mean_average_precision,
+)
 from workflow.detect.postprocess import (
     BOXES,
     DETECTIONS,
@@ -16,7 +24,7 @@ from workflow.detect.postprocess import (
     seed_output,
 )
 from workflow.errors import PipelineError
-from workflow.score.runner import BaseRunner
+from workflow.models.ssd import INPUT_OFFSET, INPUT_SCALE
 
 
 def detect(
@@ -201,10 +209,6 @@ def score_detection_set(
         The seed-form detections as ``.npz`` bytes (``detections`` (N, keep_top_k, 7),
         ``keep_count`` (N,), ``names`` (N,) file stems) and the :func:`map_report`.
     """
-    from workflow.data.images import to_nchw
-    from workflow.detect.dataset import ground_truths, read_classes, read_split
-    from workflow.models.ssd import INPUT_OFFSET, INPUT_SCALE
-
     classes = read_classes(classes_path)
     data = read_split(test_folder, classes=classes)
     with runner:

@@ -1,11 +1,24 @@
-"""Pick the runner for a configured runtime."""
+"""Pick the runner for a configured runtime.
 
+The runner modules are named here, not imported: a scoring job loads only the backend it runs,
+and its rule's code fingerprint (``RUNNER_MODULES``) covers only that backend, so an edit to
+the TensorRT backend reruns no ONNX Runtime scoring and the other way round.
+"""
+
+import importlib
 from collections.abc import Mapping
 
+from workflow.backend.base import BaseRunner
 from workflow.errors import PipelineError
-from workflow.score.runner import BaseRunner
 
-RUNTIMES = ("ort", "trt")
+#: Runtime name -> (module, runner class, model files it needs).
+RUNNERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "ort": ("workflow.ort.runner", "OrtRunner", ("onnx",)),
+    "trt": ("workflow.trt.runner", "TrtRunner", ("plan", "meta")),
+}
+RUNTIMES = tuple(RUNNERS)
+#: The module of each runtime's runner, for the rules' code fingerprints.
+RUNNER_MODULES = {runtime: module for runtime, (module, _, _) in RUNNERS.items()}
 
 
 def make_runner(
@@ -27,14 +40,12 @@ def make_runner(
     Raises:
         PipelineError: unknown runtime, or a file it needs was not given.
     """
-    if runtime == "ort" and "onnx" in files:
-        from workflow.ort.runner import OrtRunner
-
-        return OrtRunner(files["onnx"], threads=threads)
-    if runtime == "trt" and "plan" in files and "meta" in files:
-        from workflow.trt.runner import TrtRunner
-
-        return TrtRunner(files["plan"], files["meta"], module=module)
+    if runtime in RUNNERS and all(key in files for key in RUNNERS[runtime][2]):
+        module_name, class_name, _ = RUNNERS[runtime]
+        runner = getattr(importlib.import_module(module_name), class_name)
+        if runtime == "ort":
+            return runner(files["onnx"], threads=threads)
+        return runner(files["plan"], files["meta"], module=module)
     raise PipelineError(
         f"score.runtime={runtime!r}",
         "unknown runtime or missing model file",

@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
+from workflow.backend.base import BaseRunner
+from workflow.backend.compare import ScoreReport, compare
 from workflow.errors import PipelineError
-from workflow.score.compare import ScoreReport, compare
-from workflow.score.runner import BaseRunner
+from workflow.ort.runner import OrtRunner
 from workflow.trt.runner import TRT_DTYPES
 
 
@@ -65,9 +66,8 @@ def verify_engine(
         candidate: makes the runner under test from (plan path, metadata path); the TensorRT
             runner on a GPU host.
         batch, seed: the inputs (see :func:`feed_from_meta`).
-        atol, rtol: tolerances of :func:`workflow.score.compare.compare`.
+        atol, rtol: tolerances of :func:`workflow.backend.compare.compare`.
     """
-    from workflow.ort.runner import OrtRunner
 
     meta_path = Path(meta_path)
     meta = json.loads(meta_path.read_text(encoding="utf-8"))

@@ -30,7 +30,7 @@ FULL_TRT_NEEDS_GPU = (
 )
 
 
-def _capturing_logger(trt: ModuleType) -> Any:
+def capturing_logger(trt: ModuleType) -> Any:
     """A TensorRT logger that forwards to ``logging`` and keeps the error messages."""
 
     class Capture(trt.ILogger):
@@ -228,7 +228,7 @@ def _start(module: str, batch: tuple[int, int, int]) -> tuple[ModuleType, Any, A
     """Check the profile, import TensorRT; return it with a logger, a builder and a network."""
     _check_batch(batch)
     trt = import_tensorrt(module)
-    logger = _capturing_logger(trt)
+    logger = capturing_logger(trt)
     builder = _builder(trt, logger)
     return trt, logger, builder, strongly_typed_network(trt, builder)
 
@@ -382,7 +382,7 @@ def engine_from_bytes(plan: bytes, *, module: str) -> Any:
         EngineMismatch: the runtime refused the plan (its errors are quoted).
     """
     trt = import_tensorrt(module)
-    logger = _capturing_logger(trt)
+    logger = capturing_logger(trt)
     runtime = trt.Runtime(logger)
     engine = runtime.deserialize_cuda_engine(plan)
     if engine is None:

@@ -18,7 +18,7 @@ import numpy as np
 from workflow.errors import GpuUnavailable, PipelineError
 from workflow.netdef.layers import Layer, populate_network, weights_name
 from workflow.trt.gpu import gpu_info
-from workflow.trt.loader import _capturing_logger, engine_bytes_from_network
+from workflow.trt.loader import capturing_logger, engine_bytes_from_network
 from workflow.trt.module import import_tensorrt
 
 log = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def refit_plan(
         refittable=names,
     )
     trt = import_tensorrt(module)
-    logger = _capturing_logger(trt)
+    logger = capturing_logger(trt)
     engine = trt.Runtime(logger).deserialize_cuda_engine(plan)
     if engine is None:
         raise PipelineError(

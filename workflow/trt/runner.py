@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from workflow.backend.base import BaseRunner, TensorSpec
 from workflow.errors import GpuUnavailable, PipelineError, RunnerError
-from workflow.score.runner import BaseRunner, TensorSpec
 from workflow.trt.gpu import gpu_info
 from workflow.trt.loader import check_engine_meta, engine_from_bytes
 from workflow.trt.module import import_tensorrt

@@ -1,17 +1,11 @@
 import numpy as np
 import pytest
 
-from workflow.detect.dataset import (
-    ground_truths,
-    read_classes,
-    read_split,
-    shape_seeds,
-    write_classes,
-    write_example,
-    write_shapes,
-)
-from workflow.detect.shapes import CLASSES, Annotation
+from workflow.data.detection import read_classes, read_split, write_classes, write_example
+from workflow.data.shapes import CLASSES, shape_seeds, write_shapes
+from workflow.detect.evaluate import ground_truths
 from workflow.errors import DataError, FormatError
+from workflow.formats.voc import Annotation
 
 
 def _image(value: int = 7) -> np.ndarray:

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from workflow.detect.shapes import CLASSES, SIZE, Annotation, scene
+from workflow.data.shapes import CLASSES, SIZE, scene
 from workflow.errors import FormatError
-from workflow.formats.voc import read_voc, voc_xml
+from workflow.formats.voc import Annotation, read_voc, voc_xml
 
 ARGS = {"max_objects": 4, "min_size": 30, "max_size": 150}
 

@@ -1,6 +1,6 @@
 import pytest
 
-from workflow.score.precisions import plot_precisions, precision_summary
+from workflow.report.precisions import plot_precisions, precision_summary
 
 
 def _score(top1, top5=1.0):

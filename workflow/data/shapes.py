@@ -7,23 +7,17 @@ seed, so the dataset is reproducible image by image. Boxes are the tight pixel b
 drawn: (xmin, ymin, xmax, ymax) with xmax/ymax exclusive.
 """
 
-from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from workflow.data.detection import IMAGE_SIZE, write_example
+from workflow.errors import DataError
+from workflow.formats.voc import Annotation
+
 #: Class names; label k (1-based) is CLASSES[k - 1], label 0 is the background.
 CLASSES = ("circle", "square", "triangle", "diamond", "cross")
-SIZE = 300
-
-
-@dataclass(frozen=True)
-class Annotation:
-    """One object: class name and pixel box (xmin, ymin, xmax, ymax), max exclusive; a
-    ``difficult`` object (VOC) neither counts as missed nor as a false alarm when scoring."""
-
-    name: str
-    box: tuple[int, int, int, int]
-    difficult: bool = False
+SIZE = IMAGE_SIZE
 
 
 def _background(rng: np.random.Generator) -> np.ndarray:
@@ -104,3 +98,38 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> floa
     inter = w * h
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / union if union else 0.0
+
+
+#: Offset between the seeds of the generated training scenes and the test scenes.
+TEST_SEED_OFFSET = 500_000
+#: Seeds of different dataset seeds are this far apart.
+SEED_STRIDE = 1_000_000
+
+
+def shape_seeds(seed: int, split: str, count: int) -> range:
+    """Scene seeds of a generated split: disjoint between splits and dataset seeds."""
+    if count > TEST_SEED_OFFSET:
+        raise DataError(f"ssd.shapes.{split}", f"{count} scenes; at most {TEST_SEED_OFFSET}")
+    start = seed * SEED_STRIDE + (TEST_SEED_OFFSET if split == "test" else 0)
+    return range(start, start + count)
+
+
+def write_shapes(
+    folder: str | Path, seeds: range, *, max_objects: int, min_size: int, max_size: int
+) -> int:
+    """Generate one scene per seed into ``folder`` (``NNNNNN.ppm`` + ``.xml``, numbered from
+    0); return the number of objects written."""
+    if not 8 <= min_size <= max_size:
+        raise DataError(
+            "ssd.shapes",
+            f"min_size {min_size}, max_size {max_size}",
+            "need 8 <= min_size <= max_size",
+        )
+    objects = 0
+    for index, scene_seed in enumerate(seeds):
+        image, annotations = scene(
+            scene_seed, max_objects=max_objects, min_size=min_size, max_size=max_size
+        )
+        write_example(folder, f"{index:06d}", image, annotations)
+        objects += len(annotations)
+    return objects

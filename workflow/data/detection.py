@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from workflow.detect.evaluate import GroundTruth
-from workflow.detect.shapes import Annotation
 from workflow.errors import DataError, FormatError
 from workflow.formats.pnm import pnm_bytes, read_pnm
-from workflow.formats.voc import read_voc, voc_xml
+from workflow.formats.voc import Annotation, read_voc, voc_xml
 from workflow.io import write_atomically
+
+#: Side of the square RGB images of every detection set (the seed SSD's 300x300 input).
+IMAGE_SIZE = 300
 
 
 @dataclass(frozen=True)
@@ -97,53 +98,3 @@ def read_split(folder: str | Path, *, classes: tuple[str, ...]) -> DetectionSet:
         images.append(image)
         annotations.append(objects)
     return DetectionSet(np.stack(images), annotations, [p.stem for p in images_found])
-
-
-def ground_truths(data: DetectionSet, classes: tuple[str, ...]) -> list[GroundTruth]:
-    """The split's objects as ground truths: boxes relative to the image, labels 1-based."""
-    height, width = data.images.shape[1:3]
-    scale = np.array([width, height, width, height], np.float64)
-    return [
-        GroundTruth(
-            index, classes.index(obj.name) + 1, tuple(np.asarray(obj.box) / scale), obj.difficult
-        )
-        for index, objects in enumerate(data.annotations)
-        for obj in objects
-    ]
-
-
-#: Offset between the seeds of the generated training scenes and the test scenes.
-TEST_SEED_OFFSET = 500_000
-#: Seeds of different dataset seeds are this far apart.
-SEED_STRIDE = 1_000_000
-
-
-def shape_seeds(seed: int, split: str, count: int) -> range:
-    """Scene seeds of a generated split: disjoint between splits and dataset seeds."""
-    if count > TEST_SEED_OFFSET:
-        raise DataError(f"ssd.shapes.{split}", f"{count} scenes; at most {TEST_SEED_OFFSET}")
-    start = seed * SEED_STRIDE + (TEST_SEED_OFFSET if split == "test" else 0)
-    return range(start, start + count)
-
-
-def write_shapes(
-    folder: str | Path, seeds: range, *, max_objects: int, min_size: int, max_size: int
-) -> int:
-    """Generate one scene per seed into ``folder`` (``NNNNNN.ppm`` + ``.xml``, numbered from
-    0); return the number of objects written."""
-    from workflow.detect.shapes import scene
-
-    if not 8 <= min_size <= max_size:
-        raise DataError(
-            "ssd.shapes",
-            f"min_size {min_size}, max_size {max_size}",
-            "need 8 <= min_size <= max_size",
-        )
-    objects = 0
-    for index, scene_seed in enumerate(seeds):
-        image, annotations = scene(
-            scene_seed, max_objects=max_objects, min_size=min_size, max_size=max_size
-        )
-        write_example(folder, f"{index:06d}", image, annotations)
-        objects += len(annotations)
-    return objects

@@ -1,0 +1,1 @@
+"""Reports across samples and precisions: comparisons, plots, summaries."""
