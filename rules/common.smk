@@ -6,10 +6,14 @@ from workflow.data.mnist import MNIST_FILES
 from workflow.data.voc2007 import VOC2007_ARCHIVES
 from workflow.errors import TensorRTUnavailable
 from workflow.fingerprint import code_fingerprint
+from workflow.samples import TASK_SCORES, load_registry
 from workflow.score.runtimes import RUNNER_MODULES
-from workflow.samples import BUILDER_PRECISIONS, SAMPLES, TASK_SCORES, samples_with
 from workflow.trt.module import resolve_module, tensorrt_identity
 
+#: The sample registry; config key `samples` may name only its rows.
+REGISTRY = load_registry(f"{workflow.basedir}/config/samples.yaml")
+REGISTRY.check_chosen(config["samples"])
+SAMPLES = REGISTRY.samples
 MNIST_DATA = "results/data/mnist"
 #: The detection set of the SSD sample: classes.txt and the train/ and test/ folders.
 DETECT_DATA = f"results/data/{config['ssd']['source']}"
@@ -29,13 +33,21 @@ ENGINE_BUILD = {
 
 
 #: Samples by how they are made (rule-level wildcard constraints pick the rule).
-TORCH_TRAINED = "|".join(samples_with("train", "torch"))
-ONNX_BUILT = "|".join(samples_with("builder", "onnx"))
-API_BUILT = "|".join(samples_with("builder", "api"))
-REFIT_BUILT = "|".join(samples_with("builder", "refit"))
-#: Samples by task: classifiers read MNIST, detectors a detection set.
-CLASSIFIERS = "|".join(samples_with("task", "classify"))
-DETECTORS = "|".join(samples_with("task", "detect"))
+TORCH_TRAINED = "|".join(REGISTRY.with_("train", "torch"))
+KERAS_TRAINED = "|".join(REGISTRY.with_("train", "keras"))
+SSD_TRAINED = "|".join(REGISTRY.with_("train", "ssd"))
+ONNX_BUILT = "|".join(REGISTRY.with_("builder", "onnx"))
+API_BUILT = "|".join(REGISTRY.with_("builder", "api"))
+REFIT_BUILT = "|".join(REGISTRY.with_("builder", "refit"))
+#: Samples by data: classifiers read MNIST, detectors a detection set.
+CLASSIFIERS = "|".join(REGISTRY.with_("data", "mnist"))
+DETECTORS = "|".join(REGISTRY.with_("data", "detect"))
+#: Samples whose ONNX graph is exported from a trained PyTorch LeNet.
+TORCH_ONNX = "|".join(
+    name
+    for name in REGISTRY.with_("builder", "onnx")
+    if SAMPLES[name]["train"] == "torch" and SAMPLES[name]["network"] == "lenet"
+)
 
 
 wildcard_constraints:
@@ -60,35 +72,17 @@ def score_code(script):
 
 def get_engine(sample, precision):
     """The engine of a sample in a precision (a refit sample has one plan)."""
-    if SAMPLES[sample]["builder"] == "refit":
-        return f"engines/{sample}.plan"
-    return f"engines/{sample}_{precision}.plan"
+    return REGISTRY.engine(sample, precision)
 
 
 def final_targets():
-    """Every sample in every precision its builder makes: its engine, its hello-world run and
-    its score; and, for samples built in several precisions, their comparison."""
-    targets = []
-    for sample in config["samples"]:
-        builder = SAMPLES[sample]["builder"]
-        precisions = [
-            p for p in config["precisions"] if p in BUILDER_PRECISIONS[builder]
-        ]
-        score = TASK_SCORES[SAMPLES[sample]["task"]][0]
-        for precision in precisions:
-            scored = f"results/score/{sample}/{precision}"
-            targets += [get_engine(sample, precision), f"{scored}/{score}"]
-            if (
-                SAMPLES[sample]["task"] == "detect"
-            ):  # the test scenes with their detections
-                targets.append(f"{scored}/drawn")
-            else:  # the seed's hello world: one digit
-                targets.append(f"{scored}/hello.txt")
-        if len(BUILDER_PRECISIONS[builder]) > 1:
-            targets.append(f"results/score/{sample}/precisions.json")
-        if SAMPLES[sample]["train"] == "keras":  # dumpTFWts of the trained Keras model
-            targets.append(f"results/weights/{sample}/weights.wts")
-    return targets
+    """Every chosen sample in every precision its builder makes (registry rows): its engine,
+    its hello-world run or drawn detections, its score and the precision comparison."""
+    return [
+        target
+        for sample in config["samples"]
+        for target in REGISTRY.targets(sample, config["precisions"])
+    ]
 
 
 def get_mnist_sources(wildcards):
@@ -149,11 +143,18 @@ def get_score_model(wildcards):
     return {"onnx": get_precision_graph(wildcards)}
 
 
+def get_sample_precisions(wildcards):
+    """The chosen precisions a sample's builder makes."""
+    made = SAMPLES[wildcards.model]["precisions"]
+    return [p for p in config["precisions"] if p in made]
+
+
 def get_precision_scores(wildcards):
     """The score files of a sample's precisions (accuracy or mAP, by task)."""
     score = TASK_SCORES[SAMPLES[wildcards.model]["task"]][0]
     return [
-        f"results/score/{wildcards.model}/{p}/{score}" for p in config["precisions"]
+        f"results/score/{wildcards.model}/{p}/{score}"
+        for p in get_sample_precisions(wildcards)
     ]
 
 

@@ -9,7 +9,7 @@ rule onnx_export:
     log:
         "logs/onnx/{model}.log",
     wildcard_constraints:
-        model="mnist",
+        model=TORCH_ONNX,
     conda:
         "../environment.yml"
     resources:
@@ -65,7 +65,7 @@ rule onnx_export_tf:
     log:
         "logs/onnx/{model}.tf.log",
     wildcard_constraints:
-        model="|".join(samples_with("train", "keras")),
+        model=KERAS_TRAINED,
     conda:
         "../environment.yml"
     resources:

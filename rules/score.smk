@@ -67,7 +67,7 @@ rule score_precisions:
         runtime=5,
     params:
         code=code_of("score_precisions"),
-        precisions=config["precisions"],
+        precisions=get_sample_precisions,
         metrics=get_score_metrics,
     script:
         "../scripts/score_precisions.py"

@@ -39,7 +39,7 @@ rule train_keras:
     log:
         "logs/train/{model}.log",
     wildcard_constraints:
-        model="|".join(samples_with("train", "keras")),
+        model=KERAS_TRAINED,
     cache: True
     conda:
         "../environment.yml"
@@ -68,7 +68,7 @@ rule train_ssd:
     log:
         "logs/train/{model}.log",
     wildcard_constraints:
-        model="|".join(samples_with("train", "ssd")),
+        model=SSD_TRAINED,
     cache: True
     conda:
         "../environment.yml"

@@ -28,7 +28,7 @@ rule weights_tf:
     log:
         "logs/weights/{model}.log",
     wildcard_constraints:
-        model="|".join(samples_with("train", "keras")),
+        model=KERAS_TRAINED,
     conda:
         "../environment.yml"
     resources:

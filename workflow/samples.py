@@ -1,66 +1,100 @@
-"""The samples the pipeline builds, and how each one is made.
+"""The sample registry: which samples exist and how each one is made, read from
+``config/samples.yaml`` and checked against ``config/samples.schema.yaml``.
 
-``builder`` says where an engine comes from: ``onnx`` (the ONNX parser, from a graph exported by
-PyTorch or TensorFlow), ``api`` (the network API, layer by layer from a ``.wts`` file) or
-``refit`` (a refittable engine built with dummy weights and refitted, GPU hosts only).
-``weights`` names the sample whose trained weights it uses. ``task`` is what the sample is
-scored on: ``classify`` (top-1/top-5 on digits) or ``detect`` (mAP on a detection set).
+Each row names the sample's task (``classify``, ``detect``), its data, how it is trained
+(``torch``, ``keras``, ``ssd`` or ``none``), its network, whose trained weights it uses, its
+builder (``onnx``, ``api``, ``refit``), its precisions, the seed samples it covers and a caption.
+The workflow derives its targets and wildcard constraints from these rows.
 """
 
-SAMPLES: dict[str, dict[str, object]] = {
-    "mnist": {
-        "builder": "onnx",
-        "train": "torch",
-        "network": "lenet",
-        "weights": "mnist",
-        "task": "classify",
-    },
-    "mnist_api": {
-        "builder": "api",
-        "train": None,
-        "network": "lenet",
-        "weights": "mnist",
-        "task": "classify",
-    },
-    "mlp": {
-        "builder": "api",
-        "train": "torch",
-        "network": "mlp",
-        "weights": "mlp",
-        "task": "classify",
-    },
-    "mnist_tf": {
-        "builder": "onnx",
-        "train": "keras",
-        "network": "lenet",
-        "weights": "mnist_tf",
-        "task": "classify",
-    },
-    "mnist_refit": {
-        "builder": "refit",
-        "train": None,
-        "network": "lenet",
-        "weights": "mnist",
-        "task": "classify",
-    },
-    "ssd": {
-        "builder": "onnx",
-        "train": "ssd",
-        "network": "ssd",
-        "weights": "ssd",
-        "task": "detect",
-    },
-}
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from workflow.errors import PipelineError
+
+#: The registry and its schema in a checkout.
+REGISTRY = Path(__file__).resolve().parents[1] / "config" / "samples.yaml"
 #: What each task's score file is called and the metrics compared across precisions.
 TASK_SCORES = {"classify": ("accuracy.json", ("top1", "top5")), "detect": ("map.json", ("map",))}
-#: Precisions each builder makes; network-API and refit engines are FP32.
-BUILDER_PRECISIONS = {
-    "onnx": ("fp32", "fp16", "int8"),
-    "api": ("fp32",),
-    "refit": ("fp32",),
-}
 
 
-def samples_with(key: str, *values: object) -> list[str]:
-    """Names of the samples whose ``key`` is one of ``values``."""
-    return [name for name, spec in SAMPLES.items() if spec[key] in values]
+@dataclass(frozen=True)
+class Registry:
+    """The samples by name, each a dict of the registry's fields."""
+
+    samples: dict[str, dict[str, Any]]
+
+    def with_(self, key: str, *values: object) -> list[str]:
+        """Names of the samples whose ``key`` is one of ``values``."""
+        return [name for name, row in self.samples.items() if row[key] in values]
+
+    def check_chosen(self, chosen: list[str], *, key: str = "samples") -> None:
+        """Check that every name in ``chosen`` (config key ``key``) is a registered sample.
+
+        Raises:
+            PipelineError: naming the unknown sample and the registered ones.
+        """
+        unknown = [name for name in chosen if name not in self.samples]
+        if unknown:
+            raise PipelineError(
+                f"config {key}",
+                f"unknown sample(s) {', '.join(unknown)}",
+                f"choose among {', '.join(self.samples)} (config/samples.yaml)",
+            )
+
+    def targets(self, name: str, precisions: list[str]) -> list[str]:
+        """The files ``snakemake`` builds for a sample in the chosen ``precisions``: engines,
+        scores, the hello-world digit or the drawn detections, the precision comparison and,
+        for a Keras sample, its dumpTFWts ``.wts``."""
+        row = self.samples[name]
+        score = TASK_SCORES[row["task"]][0]
+        targets = []
+        for precision in (p for p in precisions if p in row["precisions"]):
+            scored = f"results/score/{name}/{precision}"
+            targets += [self.engine(name, precision), f"{scored}/{score}"]
+            targets.append(f"{scored}/drawn" if row["task"] == "detect" else f"{scored}/hello.txt")
+        if len(row["precisions"]) > 1:
+            targets.append(f"results/score/{name}/precisions.json")
+        if row["train"] == "keras":
+            targets.append(f"results/weights/{name}/weights.wts")
+        return targets
+
+    def engine(self, name: str, precision: str) -> str:
+        """The engine of a sample in a precision (a refit sample has one plan)."""
+        if self.samples[name]["builder"] == "refit":
+            return f"engines/{name}.plan"
+        return f"engines/{name}_{precision}.plan"
+
+
+def load_registry(path: str | Path = REGISTRY) -> Registry:
+    """Read and check the sample registry.
+
+    Args:
+        path: ``samples.yaml``; its schema ``samples.schema.yaml`` lies beside it. Defaults to
+            the checkout's ``config/samples.yaml``.
+
+    Raises:
+        PipelineError: the file breaks its schema (the row and field are named), or a row's
+            ``weights`` names no sample that trains.
+    """
+    import jsonschema
+
+    path = Path(path)
+    rows = yaml.safe_load(path.read_text(encoding="utf-8"))
+    schema = yaml.safe_load(path.with_name("samples.schema.yaml").read_text(encoding="utf-8"))
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(rows), key=str)
+    if errors:
+        where = "/".join(str(p) for p in errors[0].absolute_path) or "top level"
+        raise PipelineError(path, f"{where}: {errors[0].message}", "fix the row (see the schema)")
+    for name, row in rows.items():
+        source = rows.get(row["weights"])
+        if source is None or source["train"] == "none":
+            raise PipelineError(
+                path,
+                f"{name}: weights {row['weights']!r} is no sample that trains",
+                "name a sample whose train is torch, keras or ssd",
+            )
+    return Registry(rows)

@@ -1,0 +1,87 @@
+"""The sample registry: checked rows, derived targets, and a new sample as one row."""
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, copy_workflow, planned_jobs, snakemake
+from workflow.errors import PipelineError
+from workflow.samples import REGISTRY, load_registry
+
+
+def _registry_copy(tmp_path, edit):
+    """A copy of the registry and its schema with ``edit`` applied to the rows."""
+    rows = yaml.safe_load(REGISTRY.read_text())
+    edit(rows)
+    (tmp_path / "samples.yaml").write_text(yaml.safe_dump(rows))
+    (tmp_path / "samples.schema.yaml").write_text(
+        REGISTRY.with_name("samples.schema.yaml").read_text()
+    )
+    return tmp_path / "samples.yaml"
+
+
+def test_registry_rows_and_targets():
+    registry = load_registry()
+    assert set(registry.samples) >= {"mnist", "mnist_api", "mlp", "mnist_tf", "mnist_refit", "ssd"}
+    assert registry.with_("builder", "api") == ["mnist_api", "mlp"]
+    assert registry.targets("mnist_api", ["fp32", "fp16", "int8"]) == [
+        "engines/mnist_api_fp32.plan",
+        "results/score/mnist_api/fp32/accuracy.json",
+        "results/score/mnist_api/fp32/hello.txt",
+    ]
+    ssd = registry.targets("ssd", ["int8"])
+    assert ssd == [
+        "engines/ssd_int8.plan",
+        "results/score/ssd/int8/map.json",
+        "results/score/ssd/int8/drawn",
+        "results/score/ssd/precisions.json",
+    ]
+    assert registry.engine("mnist_refit", "fp32") == "engines/mnist_refit.plan"
+    assert "results/weights/mnist_tf/weights.wts" in registry.targets("mnist_tf", ["fp32"])
+
+
+def test_a_bad_row_is_named(tmp_path):
+    path = _registry_copy(tmp_path, lambda rows: rows["mlp"].update(task="segment"))
+    with pytest.raises(PipelineError, match=r"mlp/task: 'segment' is not one of"):
+        load_registry(path)
+    path = _registry_copy(tmp_path, lambda rows: rows["mlp"].pop("caption"))
+    with pytest.raises(PipelineError, match=r"mlp: 'caption' is a required property"):
+        load_registry(path)
+    path = _registry_copy(tmp_path, lambda rows: rows["mlp"].update(weights="mnist_api"))
+    with pytest.raises(PipelineError, match=r"mlp: weights 'mnist_api' is no sample that trains"):
+        load_registry(path)
+
+
+def test_unknown_chosen_sample_names_the_registry():
+    with pytest.raises(PipelineError) as err:
+        load_registry().check_chosen(["mnist", "resnet9"])
+    assert "unknown sample(s) resnet9" in str(err.value)
+    assert "choose among mnist, mnist_api" in str(err.value)
+
+
+def test_list_samples_cli():
+    tool = [sys.executable, str(ROOT / "scripts/cli/list_samples.py")]
+    out = subprocess.run(
+        [*tool, "--seed", "sampleMLP", "--targets"], capture_output=True, text=True
+    )
+    assert out.returncode == 0
+    assert out.stdout.splitlines()[0].startswith("mlp: ")
+    assert "  snakemake engines/mlp_fp32.plan" in out.stdout
+    bad = subprocess.run([*tool, "nope"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown sample(s) nope" in bad.stderr
+
+
+def test_a_new_sample_is_one_registry_row(tmp_path):
+    """A second LeNet trained in PyTorch, with no rule edited: the DAG plans its whole chain."""
+    work = copy_workflow(tmp_path / "wf")
+    rows = yaml.safe_load((work / "config/samples.yaml").read_text())
+    rows["lenet_b"] = dict(rows["mnist"], weights="lenet_b", caption="A second LeNet.")
+    (work / "config/samples.yaml").write_text(yaml.safe_dump(rows))
+    out = snakemake(work, "-n", "--config", "samples=[lenet_b]")
+    jobs = planned_jobs(out.stdout)
+    assert jobs["train_torch"] == 1 and jobs["onnx_export"] == 1 and jobs["engine_build"] == 3
+    assert "results/train/lenet_b/weights.pt" in out.stdout
+    bad = snakemake(work, "-n", "--config", "samples=[lenet_c]", check=False)
+    assert bad.returncode != 0 and "unknown sample(s) lenet_c" in bad.stdout + bad.stderr
