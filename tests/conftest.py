@@ -84,6 +84,16 @@ def schema_default(*keys: str):
     return node["default"]
 
 
+@pytest.fixture(scope="session")
+def t10k() -> Path:
+    """The real MNIST test set in ``../shared/data/mnist-t10k`` (CI has it beside the clone);
+    tests that read it skip where it is absent, as in a user's clone."""
+    folder = SHARED_DATA / "mnist-t10k"
+    if not (folder / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip(f"{folder} is absent: the real MNIST test set lies beside the project's CI")
+    return folder
+
+
 @pytest.fixture
 def tiny_onnx(tmp_path: Path) -> Path:
     """Path of a tiny ONNX classifier with a dynamic batch."""

@@ -75,11 +75,9 @@ def test_engine_without_gpu_says_so(tiny_engine, tmp_path):
 PREPARE = ROOT / "scripts" / "cli" / "prepare_batches.py"
 
 
-def test_prepare_batches_from_idx_matches_the_rule_format(tmp_path):
-    from tests.conftest import SHARED_DATA
+def test_prepare_batches_from_idx_matches_the_rule_format(tmp_path, t10k):
     from workflow.quant.batches import check_batch_folder, read_batch
 
-    t10k = SHARED_DATA / "mnist-t10k"
     out = subprocess.run(
         [
             sys.executable,

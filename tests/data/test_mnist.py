@@ -3,7 +3,6 @@ import gzip
 import numpy as np
 import pytest
 
-from tests.conftest import SHARED_DATA
 from workflow.data.mnist import (
     MNIST_FILES,
     bilinear_resize,
@@ -18,7 +17,6 @@ from workflow.data.mnist import (
 from workflow.errors import DataError
 from workflow.formats.idx import idx_bytes
 
-T10K = SHARED_DATA / "mnist-t10k"
 SPLIT_ARGS = {"test_fraction": 0.2, "seed": 0, "test_count": 2000, "base_url": "http://x/"}
 
 
@@ -93,10 +91,10 @@ def test_to_input_scales_to_unit_range():
     assert x.shape == (2, 1, 28, 28) and x.dtype == np.float32 and x.max() == 1.0
 
 
-def test_idx_source_splits_the_tail():
+def test_idx_source_splits_the_tail(t10k):
     files = {
-        "images": str(T10K / "t10k-images-idx3-ubyte.gz"),
-        "labels": str(T10K / "t10k-labels-idx1-ubyte.gz"),
+        "images": str(t10k / "t10k-images-idx3-ubyte.gz"),
+        "labels": str(t10k / "t10k-labels-idx1-ubyte.gz"),
     }
     (train_x, train_y), (test_x, test_y) = mnist_splits(source="idx", files=files, **SPLIT_ARGS)
     assert len(train_x) == 8000 and len(test_x) == 2000

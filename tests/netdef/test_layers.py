@@ -1,6 +1,8 @@
 """The layer description: its ONNX graph computes what the trained model computes, and the
 TensorRT network built from it holds exactly the described layers and weights."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -95,7 +97,7 @@ def test_engine_builds_from_the_description(model_and_layers):
 
 
 def test_missing_or_misshapen_blob():
-    with pytest.raises(PipelineError, match="conv1.weight | blob missing"):
+    with pytest.raises(PipelineError, match=re.escape("conv1.weight | blob missing")):
         layers_for("lenet", {}, mlp_sizes=SIZES)
     blobs = {"fc1.weight": np.zeros(10, np.float32)}
     with pytest.raises(PipelineError, match="10 values, the layer needs \\(32, 784\\)"):
