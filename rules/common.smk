@@ -8,6 +8,7 @@ from workflow.errors import TensorRTUnavailable
 from workflow.fingerprint import code_fingerprint
 from workflow.samples import TASK_SCORES, load_registry
 from workflow.score.runtimes import RUNNER_MODULES
+from workflow.trt.config import BuildConfig
 from workflow.trt.module import resolve_module, tensorrt_identity
 
 #: The sample registry; config key `samples` may name only its rows.
@@ -22,14 +23,8 @@ SSD_NMS = {k: v for k, v in config["ssd"]["nms"].items() if k != "place"}
 #: "<module> <version>" of the TensorRT that builds engines: a rule param, so a new TensorRT
 #: rebuilds them.
 TENSORRT = tensorrt_identity(config["tensorrt"]["module"])
-#: Engine build options, handed as one param to every build (keyword arguments of the loaders).
-ENGINE_BUILD = {
-    "module": config["tensorrt"]["module"],
-    "compute_capabilities": config["tensorrt"]["compute_capabilities"],
-    "batch": [config["engine"]["batch"][key] for key in ("min", "opt", "max")],
-    "workspace_mib": config["engine"]["workspace_mib"],
-    "optimization_level": config["engine"]["optimization_level"],
-}
+#: Engine build options, handed as one param to every build (workflow.trt.config.BuildConfig).
+ENGINE_BUILD = BuildConfig.from_config(config).as_params()
 
 
 #: Samples by how they are made (rule-level wildcard constraints pick the rule).

@@ -4,6 +4,7 @@ rule engine_build:
     output:
         plan="engines/{model}_{precision}.plan",
         meta="engines/{model}_{precision}.plan.json",
+        layers="engines/{model}_{precision}.layers.json",
     log:
         "logs/engine/{model}.{precision}.log",
     benchmark:
@@ -31,6 +32,7 @@ rule engine_build_api:
     output:
         plan="engines/{model}_{precision}.plan",
         meta="engines/{model}_{precision}.plan.json",
+        layers="engines/{model}_{precision}.layers.json",
     log:
         "logs/engine/{model}.{precision}.api.log",
     benchmark:
@@ -57,6 +59,7 @@ rule engine_build_api:
 rule engine_refit:
     input:
         wts=get_wts,
+        reference="results/onnx/{model}/model.onnx",
     output:
         plan="engines/{model}.plan",
         meta="engines/{model}.plan.json",

@@ -37,7 +37,7 @@ rule onnx_layers:
     log:
         "logs/onnx/{model}.layers.log",
     wildcard_constraints:
-        model=API_BUILT,
+        model=f"{API_BUILT}|{REFIT_BUILT}",
     conda:
         "../environment.yml"
     resources:

@@ -4,7 +4,9 @@ from workflow.formats.wts import read_wts
 from workflow.io import sha256_file, write_atomically, write_json_atomically
 from workflow.logs import log_to
 from workflow.netdef.layers import check_network, layers_for, populate_network
-from workflow.trt.loader import build_options, engine_bytes_from_network
+from workflow.trt.config import BuildConfig
+from workflow.trt.layers import layer_report, parse_layer_log
+from workflow.trt.loader import engine_bytes_from_network
 
 log_to(snakemake.log[0])
 layers = layers_for(
@@ -16,15 +18,18 @@ layers = layers_for(
 
 def populate(trt, network):
     keep = populate_network(trt, network, layers)
-    check_network(network, layers)  # layer types and weight checksums, before building
+    check_network(network, layers)  # layer types, shapes and weight checksums, before building
     return keep
 
 
-plan, meta = engine_bytes_from_network(
+built = engine_bytes_from_network(
     populate,
     source={"path": snakemake.input.wts, "sha256": sha256_file(snakemake.input.wts)},
-    **build_options(snakemake.params.build),
+    build=BuildConfig.from_params(snakemake.params.build),
 )
-meta["reference_onnx"] = snakemake.input.reference
-write_json_atomically(snakemake.output.meta, meta)
-write_atomically(snakemake.output.plan, plan)
+report = layer_report(parse_layer_log(built.layer_log), onnx_bytes=None, intended="fp32")
+write_json_atomically(snakemake.output.layers, report)
+write_json_atomically(
+    snakemake.output.meta, built.meta | {"reference_onnx": snakemake.input.reference}
+)
+write_atomically(snakemake.output.plan, built.plan)

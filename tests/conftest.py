@@ -156,14 +156,18 @@ def planned_jobs(output: str) -> dict[str, int]:
     return jobs
 
 
-#: Build options of the tiny test engine.
-TINY_BUILD = {
-    "module": "auto",
-    "batch": (1, 4, 8),
-    "workspace_mib": 256,
-    "compute_capabilities": [],
-    "optimization_level": 3,
-}
+def tiny_build(**changes):
+    """Build options of the tiny test engines, with ``changes``."""
+    from workflow.trt.config import BuildConfig
+
+    options = {
+        "module": "auto",
+        "batch": (1, 4, 8),
+        "workspace_mib": 256,
+        "compute_capabilities": (),
+        "optimization_level": 3,
+    }
+    return BuildConfig(**(options | changes))
 
 
 @dataclass(frozen=True)
@@ -185,7 +189,7 @@ def tiny_engine(tmp_path_factory) -> TinyEngine:
     folder = tmp_path_factory.mktemp("engine")
     onnx = folder / "tiny.onnx"
     onnx.write_bytes(tiny_classifier_bytes())
-    plan, meta = engine_bytes_from_onnx(onnx, **TINY_BUILD)
-    (folder / "tiny.plan").write_bytes(plan)
-    write_json_atomically(folder / "tiny.plan.json", meta)
-    return TinyEngine(onnx, folder / "tiny.plan", folder / "tiny.plan.json", meta)
+    built = engine_bytes_from_onnx(onnx, tiny_build())
+    (folder / "tiny.plan").write_bytes(built.plan)
+    write_json_atomically(folder / "tiny.plan.json", built.meta)
+    return TinyEngine(onnx, folder / "tiny.plan", folder / "tiny.plan.json", built.meta)

@@ -6,7 +6,7 @@ import sys
 
 import workflow
 
-HEAVY = ("torch", "tensorrt", "tensorrt_rtx", "onnxruntime", "tensorflow", "cuda")
+HEAVY = ("torch", "tensorrt", "tensorrt_rtx", "onnxruntime", "tensorflow", "cuda", "polygraphy")
 
 
 def test_every_module_imports_without_heavy_libraries():

@@ -4,7 +4,10 @@ Like ``polygraphy run --trt --onnxrt``: for each ``*.plan.json`` in the engines 
 random inputs go through TensorRT and ONNX Runtime, and the max and mean absolute difference of
 every output is reported. Needs a CUDA GPU and TensorRT; elsewhere it says so and exits 2.
 
-    python scripts/cli/verify_engines.py [--engines engines/] [--atol 1e-3] [--rtol 1e-3]
+    python scripts/cli/verify_engines.py [--engines engines/] [--atol A] [--rtol R]
+
+Tolerances follow each engine's precision (FP32 1e-4 abs / 1e-3 rel, FP16 1e-2 / 1e-2, INT8:
+class scores by top-1 agreement of at least 99%, other outputs 5e-2 / 5e-2) unless given.
 
 Exit status 0 when every engine matches, 1 when one differs, 2 when one cannot be run.
 """
@@ -26,8 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engines", type=Path, default=Path("engines"))
     parser.add_argument("--batch", type=int, help="batch size (default: the profile optimum)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--atol", type=float, default=1e-3)
-    parser.add_argument("--rtol", type=float, default=1e-3)
+    parser.add_argument("--atol", type=float, help="absolute tolerance for every engine")
+    parser.add_argument("--rtol", type=float, help="relative tolerance for every engine")
     parser.add_argument("--tensorrt-module", default="auto")
     parser.add_argument("--json", type=Path, help="also write the reports to this file")
     args = parser.parse_args(argv)
@@ -54,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         for item in report.outputs:
             verdict = "ok" if item.passed else "DIFFERS"
             diff = f"max {item.max_abs:.3g} mean {item.mean_abs:.3g}"
+            if item.top1_agreement is not None:
+                diff += f" top-1 agreement {item.top1_agreement:.4f}"
             print(f"{meta.name} {item.name}: {diff} {verdict}")
         status = max(status, 0 if report.passed else 1)
     if args.json:

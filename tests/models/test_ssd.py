@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_BUILD
+from tests.conftest import tiny_build
 from workflow.data.images import to_nchw
 from workflow.data.shapes import CLASSES, scene
 from workflow.detect.match import match_priors
@@ -144,13 +144,14 @@ def test_export_is_checked_and_builds_with_tensorrt_rtx(tmp_path):
     ops = {n.op_type for n in model.graph.node}
     assert "BatchNormalization" not in ops and {"Exp", "Softmax"} <= ops
     (tmp_path / "ssd.onnx").write_bytes(graph)
-    build = TINY_BUILD | {"batch": (1, 2, 4)}
-    plan, meta = engine_bytes_from_onnx(tmp_path / "ssd.onnx", **build)
-    assert [o["name"] for o in meta["outputs"]] == ["boxes", "scores"] and len(plan) > 1e6
+    build = tiny_build(batch=(1, 2, 4))
+    built = engine_bytes_from_onnx(tmp_path / "ssd.onnx", build)
+    assert [o["name"] for o in built.meta["outputs"]] == ["boxes", "scores"]
+    assert len(built.plan) > 1e6
     # NMS inside the graph: TensorRT-RTX 1.7 has no kernel for it; the error says what to do
     (tmp_path / "nms.onnx").write_bytes(add_graph_nms(graph, NmsParams(0.01, 0.45, 100, 100)))
     with pytest.raises(PipelineError, match=r"no kernel for NonMaxSuppression.*place: host"):
-        engine_bytes_from_onnx(tmp_path / "nms.onnx", **build)
+        engine_bytes_from_onnx(tmp_path / "nms.onnx", build)
 
 
 def test_training_is_seeded_and_learns(tmp_path):

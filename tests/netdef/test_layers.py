@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from tests.conftest import TINY_BUILD
+from tests.conftest import tiny_build
 from workflow.errors import PipelineError
 from workflow.formats.wts import read_wts_v1_bytes, wts_v1_bytes
 from workflow.models.export import onnx_parity
@@ -19,6 +19,7 @@ from workflow.netdef.layers import (
     onnx_from_layers,
     populate_network,
 )
+from workflow.trt.layers import layer_report, parse_layer_log
 from workflow.trt.loader import engine_bytes_from_network, strongly_typed_network
 from workflow.trt.module import import_tensorrt
 
@@ -87,13 +88,17 @@ def test_check_network_catches_other_weights(model_and_layers):
 
 def test_engine_builds_from_the_description(model_and_layers):
     _, _, layers = model_and_layers
-    plan, meta = engine_bytes_from_network(
+    built = engine_bytes_from_network(
         lambda trt, network: populate_network(trt, network, layers),
         source={"path": "w.wts", "sha256": "0"},
-        **TINY_BUILD,
+        build=tiny_build(),
     )
-    assert len(plan) > 1000 and meta["inputs"][0]["shape"] == [-1, 1, 28, 28]
-    assert meta["build"]["refittable"] == []
+    assert len(built.plan) > 1000 and built.meta["inputs"][0]["shape"] == [-1, 1, 28, 28]
+    assert built.meta["build"]["refittable"] == []
+    report = layer_report(parse_layer_log(built.layer_log), onnx_bytes=None, intended="fp32")
+    assert {layer["precision"] for layer in report["layers"]} <= {"fp32", None}
+    types = {layer["type"] for layer in report["layers"]}
+    assert types & {"correlation", "gemm", "runtime_fusion"}  # convolutions or matrix products
 
 
 def test_missing_or_misshapen_blob():
@@ -102,3 +107,36 @@ def test_missing_or_misshapen_blob():
     blobs = {"fc1.weight": np.zeros(10, np.float32)}
     with pytest.raises(PipelineError, match="10 values, the layer needs \\(32, 784\\)"):
         layers_for("mlp", blobs, mlp_sizes=SIZES)
+
+
+@pytest.mark.parametrize("change", ["stride", "padding", "window"])
+def test_check_network_catches_other_geometry(change):
+    """A network whose pooling or convolution geometry differs from the description is refused,
+    naming the layer and the values found and expected."""
+    blobs = {
+        "conv1.weight": np.zeros((20, 1, 5, 5), np.float32),
+        "conv1.bias": np.zeros(20, np.float32),
+        "conv2.weight": np.zeros((50, 20, 5, 5), np.float32),
+        "conv2.bias": np.zeros(50, np.float32),
+        "fc1.weight": np.zeros((500, 800), np.float32),
+        "fc1.bias": np.zeros(500, np.float32),
+        "fc2.weight": np.zeros((10, 500), np.float32),
+        "fc2.bias": np.zeros(10, np.float32),
+    }
+    layers = layers_for("lenet", blobs, mlp_sizes=SIZES)
+    trt = import_tensorrt("auto")
+    network = strongly_typed_network(trt, trt.Builder(trt.Logger()))
+    keep = populate_network(trt, network, layers)
+    for index in range(network.num_layers):
+        layer = network.get_layer(index)
+        if change == "window" and layer.type.name == "POOLING":
+            layer.__class__ = trt.IPoolingLayer
+            layer.window_size_nd = (3, 3)
+            break
+        if change in ("stride", "padding") and layer.type.name == "CONVOLUTION":
+            layer.__class__ = trt.IConvolutionLayer
+            setattr(layer, f"{change}_nd", (2, 2) if change == "stride" else (1, 1))
+            break
+    with pytest.raises(PipelineError, match=rf"network layer \d+ \(\w+\) \| is .*'{change}'"):
+        check_network(network, layers)
+    assert keep

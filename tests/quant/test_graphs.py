@@ -7,12 +7,13 @@ import onnx
 import pytest
 from onnx import TensorProto, numpy_helper
 
-from tests.conftest import TINY_BUILD, schema_default, tiny_classifier_bytes, tiny_conv_bytes
+from tests.conftest import schema_default, tiny_build, tiny_classifier_bytes, tiny_conv_bytes
 from workflow.errors import PipelineError
 from workflow.ort.loader import session_from_onnx
 from workflow.quant.calibrate import calibrate
 from workflow.quant.fp16 import fp16_from_fp32
 from workflow.quant.qdq import qdq_from_ranges, quantize_weight
+from workflow.trt.layers import layer_report, parse_layer_log
 from workflow.trt.loader import engine_bytes_from_onnx
 
 FEED = np.random.default_rng(1).normal(size=(16, 1, 4, 4)).astype(np.float32)
@@ -29,10 +30,13 @@ def _ranges(model: bytes) -> dict[str, float]:
     )
 
 
-def _build(model: bytes, tmp_path) -> bytes:
+def _build(model: bytes, tmp_path, precision: str) -> dict:
+    """Build ``model``; return its engine layer report (the plan checked non-trivial)."""
     path = tmp_path / "graph.onnx"
     path.write_bytes(model)
-    return engine_bytes_from_onnx(path, **TINY_BUILD)[0]
+    built = engine_bytes_from_onnx(path, tiny_build())
+    assert len(built.plan) > 1000
+    return layer_report(parse_layer_log(built.layer_log), onnx_bytes=model, intended=precision)
 
 
 @pytest.mark.parametrize("make", [tiny_classifier_bytes, tiny_conv_bytes])
@@ -49,7 +53,10 @@ def test_fp16_graph(make, tmp_path):
     out = _run(fp16)
     assert out.dtype == np.float32
     np.testing.assert_allclose(out, _run(fp32), atol=2e-3)
-    assert len(_build(fp16, tmp_path)) > 1000
+    report = _build(fp16, tmp_path, "fp16")
+    ops = [item["op"] for item in report["compute"]]
+    assert ops == (["Gemm"] if make is tiny_classifier_bytes else ["Conv", "Gemm"])
+    assert report["in_intended"] == report["compute_count"]  # every Conv and Gemm in Half
 
 
 def test_fp16_without_kept_ops_casts_the_output_back():
@@ -75,7 +82,13 @@ def test_int8_graph_placement(tmp_path):
     conv = next(n for n in graph.node if n.op_type == "Conv")
     assert conv.input[0] == "input_int8_dq" and conv.input[2] == "conv.b"
     np.testing.assert_allclose(_run(int8), _run(fp32), atol=0.05)
-    assert len(_build(int8, tmp_path)) > 1000
+    report = _build(int8, tmp_path, "int8")
+    assert [(c["op"], c["precision"]) for c in report["compute"]] == [
+        ("Conv", "int8"),
+        ("Gemm", "int8"),
+    ]
+    fp32_report = _build(fp32, tmp_path, "fp32")
+    assert {c["precision"] for c in fp32_report["compute"]} == {"fp32"}
 
 
 def test_gemm_weight_axis_follows_trans_b():

@@ -83,3 +83,22 @@ def test_script_without_gpu_says_why(tiny_engine, tmp_path):
     )
     assert out.returncode == 2 and "engine execution needs a CUDA GPU" in out.stderr
     assert json.loads((tmp_path / "r.json").read_text()) == {}
+
+
+def test_tolerances_follow_the_engine_precision():
+    from workflow.score.verify import TOLERANCES, engine_precision
+
+    assert engine_precision("engines/mnist_int8.plan.json") == "int8"
+    assert engine_precision("engines/mnist_api_fp32.plan.json") == "fp32"
+    assert engine_precision("engines/mnist_refit.plan.json") == "fp32"
+    assert TOLERANCES["fp16"]["atol"] > TOLERANCES["fp32"]["atol"]
+    ref = {"prob": np.array([[0.1, 0.9], [0.6, 0.4]]), "box": np.zeros((2, 4))}
+    close = {"prob": np.array([[0.3, 0.7], [0.55, 0.45]]), "box": np.full((2, 4), 0.01)}
+    int8 = compare(ref, close, atol=5e-2, rtol=5e-2, min_top1=0.99)
+    prob, box = sorted(int8.outputs, key=lambda o: o.name)[::-1]
+    assert prob.top1_agreement == 1.0 and prob.passed and not prob.max_abs < 0.1
+    assert box.top1_agreement is None or box.passed  # boxes take the element check
+    flipped = {"prob": np.array([[0.6, 0.4], [0.55, 0.45]]), "box": np.zeros((2, 4))}
+    assert not compare(ref, flipped, atol=5e-2, rtol=5e-2, min_top1=0.99).passed
+    far = {"prob": ref["prob"], "box": np.ones((2, 4))}
+    assert not compare(ref, far, atol=5e-2, rtol=5e-2, min_top1=0.99).passed

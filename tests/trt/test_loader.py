@@ -4,12 +4,10 @@ import re
 
 import pytest
 
-from tests.conftest import TINY_BUILD, tiny_classifier_bytes
+from tests.conftest import tiny_build, tiny_classifier_bytes
 from workflow.errors import EngineMismatch, FormatError, PipelineError, TensorRTUnavailable
 from workflow.trt.gpu import GpuInfo
 from workflow.trt.loader import RTX_DEFAULT_CC, check_engine_meta, engine_bytes_from_onnx
-
-BUILD = TINY_BUILD
 
 
 @pytest.fixture(scope="module")
@@ -46,34 +44,36 @@ def test_rtx_builds_ahead_of_time_with_metadata(built):
         "outputs",
         "plan",
     }
+    assert meta["build"]["tf32"] is True  # TensorRT-RTX keeps its default (Polygraphy's
+    # CreateConfig clears TF32 for full TensorRT: FP32 layers then compute in full FP32)
 
 
 def test_chosen_compute_capability_is_recorded(built):
     path, _, _ = built
-    _, meta = engine_bytes_from_onnx(path, **(BUILD | {"compute_capabilities": ["8.6"]}))
-    assert meta["target"]["compute_capabilities"] == ["8.6"]
+    built = engine_bytes_from_onnx(path, tiny_build(compute_capabilities=("8.6",)))
+    assert built.meta["target"]["compute_capabilities"] == ["8.6"]
     with pytest.raises(PipelineError, match="7.0 .*not supported.*choose among .*8.6"):
-        engine_bytes_from_onnx(path, **(BUILD | {"compute_capabilities": ["7.0"]}))
+        engine_bytes_from_onnx(path, tiny_build(compute_capabilities=("7.0",)))
 
 
 @pytest.mark.parametrize("batch", [(0, 1, 2), (4, 2, 8), (1, 9, 8)])
-def test_bad_profile(built, batch):
+def test_bad_profile(batch):
     with pytest.raises(PipelineError, match="min <= opt <= max"):
-        engine_bytes_from_onnx(built[0], **(BUILD | {"batch": batch}))
+        tiny_build(batch=batch)
 
 
 def test_garbage_onnx_names_the_file(tmp_path):
     path = tmp_path / "broken.onnx"
     path.write_bytes(b"not a protobuf")
     with pytest.raises(FormatError, match=re.escape("broken.onnx | ONNX parser failed")):
-        engine_bytes_from_onnx(path, **BUILD)
+        engine_bytes_from_onnx(path, tiny_build())
 
 
 def test_dynamic_dimension_beyond_batch(tmp_path):
     path = tmp_path / "hw.onnx"
     path.write_bytes(tiny_classifier_bytes(dynamic_hw=True))
     with pytest.raises(PipelineError, match="dynamic dimensions .* beyond the batch"):
-        engine_bytes_from_onnx(path, **BUILD)
+        engine_bytes_from_onnx(path, tiny_build())
 
 
 def test_full_tensorrt_refuses_compute_capabilities_before_building(monkeypatch, built):
@@ -83,11 +83,12 @@ def test_full_tensorrt_refuses_compute_capabilities_before_building(monkeypatch,
         __name__ = "tensorrt"
         __version__ = "10.9"
 
+    monkeypatch.setattr(loader, "polygraphy_backend", lambda trt: None)
     with pytest.raises(PipelineError, match="only TensorRT-RTX"):
-        loader._target(FakeTrt, None, ["8.6"])
+        loader._config_loader(FakeTrt, tiny_build(compute_capabilities=("8.6",)), {})
     monkeypatch.setattr(loader, "gpu_info", lambda: (None, "no CUDA driver"))
     with pytest.raises(TensorRTUnavailable, match="no GPU .*GPU host"):
-        loader._target(FakeTrt, None, [])
+        loader._config_loader(FakeTrt, tiny_build(), {})
 
 
 def _check(meta, plan, **overrides):

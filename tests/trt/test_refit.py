@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from tests.conftest import tiny_build
 from workflow.errors import GpuUnavailable, PipelineError
 from workflow.netdef.layers import mlp_layers
 from workflow.trt import refit
@@ -16,11 +17,7 @@ BLOBS = {
 LAYERS = mlp_layers(BLOBS, [784, 4, 10])
 BUILD = {
     "source": {"path": "w.wts", "sha256": "0"},
-    "module": "auto",
-    "batch": (1, 1, 2),
-    "workspace_mib": 64,
-    "compute_capabilities": [],
-    "optimization_level": 0,
+    "build": tiny_build(batch=(1, 1, 2), workspace_mib=64, optimization_level=0),
 }
 
 

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from workflow.backend.compare import compare
 from workflow.errors import ToleranceError
 from workflow.logs import timed
 from workflow.ort.loader import session_from_onnx
@@ -145,15 +146,15 @@ def parity_report(
             for start in range(0, len(inputs), batch_size)
         ]
     )
-    diff = np.abs(got.astype(np.float64) - expected)
+    (diff,) = compare({output_name: expected}, {output_name: got}, atol=tolerance, rtol=0.0).outputs
     report = {
         "count": int(len(inputs)),
-        "max_abs_diff": float(diff.max()),
-        "mean_abs_diff": float(diff.mean()),
+        "max_abs_diff": diff.max_abs,
+        "mean_abs_diff": diff.mean_abs,
         "tolerance": float(tolerance),
     }
     log.info("onnx parity with %s | %s", framework, report)
-    if report["max_abs_diff"] > tolerance:
+    if not diff.passed:
         raise ToleranceError(
             "onnx export",
             f"ONNX Runtime and {framework} differ by up to {report['max_abs_diff']:.3g} over "

@@ -251,8 +251,9 @@ def checksum(array: np.ndarray) -> str:
 
 def describe_layers(layers: list[Layer]) -> list[dict[str, Any]]:
     """What the TensorRT network built from ``layers`` must contain, layer by layer: the
-    TensorRT layer type and the checksums of the weights, in the form :func:`describe_network`
-    gives."""
+    TensorRT layer type, the output shape (batch -1), the kernel, stride and padding of
+    convolutions and poolings, and the checksums of the weights, in the form
+    :func:`describe_network` gives."""
     kinds = {
         "conv": ["CONVOLUTION"],
         "maxpool": ["POOLING"],
@@ -261,40 +262,62 @@ def describe_layers(layers: list[Layer]) -> list[dict[str, Any]]:
         "relu": ["ACTIVATION"],
         "softmax": ["SOFTMAX"],
     }
+    shape = list(layers[0].params["shape"])  # (C, H, W) of the input
     rows: list[dict[str, Any]] = []
     for layer in layers[1:]:
         sums = []
+        geometry: dict[str, Any] = {}
         if layer.op == "conv":
             sums = [checksum(layer.weights["weight"]), checksum(layer.weights["bias"])]
+            out, _, kh, kw = layer.weights["weight"].shape
+            shape = [out, shape[1] - kh + 1, shape[2] - kw + 1]
+            geometry = {"kernel": [kh, kw], "stride": [1, 1], "padding": [0, 0]}
+        elif layer.op == "maxpool":
+            window = layer.params["window"]
+            shape = [shape[0], shape[1] // window, shape[2] // window]
+            geometry = {"window": [window, window], "stride": [window, window], "padding": [0, 0]}
+        elif layer.op == "flatten":
+            shape = [int(np.prod(shape))]
+        elif layer.op == "dense":
+            shape = [layer.weights["weight"].shape[0]]
         for index, kind in enumerate(kinds[layer.op]):
-            row: dict[str, Any] = {"type": kind}
+            row: dict[str, Any] = {"type": kind, "shape": [-1, *shape]} | geometry
             if layer.op == "conv":
                 row["weights"] = sums
             if layer.op == "dense" and kind == "CONSTANT":
                 key = "weight" if index == 0 else "bias"
                 value = layer.weights["weight"].T if key == "weight" else layer.weights["bias"]
                 row["weights"] = [checksum(value)]
+                row["shape"] = list(value.shape) if key == "weight" else [1, shape[0]]
             rows.append(row)
     return rows
 
 
 def describe_network(network: Any) -> list[dict[str, Any]]:
-    """Layer type, name, output shape and weight checksums of a TensorRT network definition."""
+    """Layer type, name, output shape, convolution and pooling geometry (kernel or window,
+    stride, padding) and weight checksums of a TensorRT network definition."""
     rows = []
     for index in range(network.num_layers):
         layer = network.get_layer(index)
-        row: dict[str, Any] = {
-            "type": layer.type.name,
-            "name": layer.name,
-            "shape": list(layer.get_output(0).shape),
-        }
+        try:
+            shape = list(layer.get_output(0).shape)
+        except RuntimeError:  # TensorRT cannot infer it: an earlier layer made it inconsistent
+            shape = None
+        row: dict[str, Any] = {"type": layer.type.name, "name": layer.name, "shape": shape}
         kind = layer.type.name
         if kind == "CONVOLUTION":
             layer.__class__ = _class_for(layer, "IConvolutionLayer")
             row["weights"] = [checksum(np.asarray(layer.kernel)), checksum(np.asarray(layer.bias))]
+            row["kernel"] = list(layer.kernel_size_nd)
+        elif kind == "POOLING":
+            layer.__class__ = _class_for(layer, "IPoolingLayer")
+            row["window"] = list(layer.window_size_nd)
         elif kind == "CONSTANT":
             layer.__class__ = _class_for(layer, "IConstantLayer")
             row["weights"] = [checksum(np.asarray(layer.weights))]
+        if kind in ("CONVOLUTION", "POOLING"):
+            row["stride"] = list(layer.stride_nd)
+            row["padding"] = list(layer.padding_nd)
         rows.append(row)
     return rows
 
@@ -323,7 +346,8 @@ def check_network(network: Any, layers: list[Layer]) -> list[dict[str, Any]]:
         :func:`describe_network` of the network.
 
     Raises:
-        PipelineError: naming the first layer whose type or weights differ.
+        PipelineError: naming the first layer whose type, output shape, kernel or window,
+            stride, padding or weights differ.
     """
     found = describe_network(network)
     expected = describe_layers(layers)

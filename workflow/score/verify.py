@@ -50,14 +50,33 @@ def feed_from_meta(meta: dict[str, Any], *, batch: int | None, seed: int) -> dic
     return feed
 
 
+#: Tolerances of an engine against the graph it was built from, by the engine's precision:
+#: FP32 (TF32 off) agrees to float rounding; FP16 to half precision; an INT8 engine fuses and
+#: accumulates differently from ONNX Runtime's Q/DQ emulation, so its class scores are judged
+#: by top-1 agreement and its other outputs by a loose element check.
+TOLERANCES: dict[str, dict[str, float]] = {
+    "fp32": {"atol": 1e-4, "rtol": 1e-3},
+    "fp16": {"atol": 1e-2, "rtol": 1e-2},
+    "int8": {"atol": 5e-2, "rtol": 5e-2, "min_top1": 0.99},
+}
+
+
+def engine_precision(meta_path: str | Path) -> str:
+    """The precision of an engine from its file name ``<sample>_<precision>.plan.json``; a
+    refit engine (``<sample>.plan.json``) is FP32."""
+    stem = Path(meta_path).name.removesuffix(".plan.json")
+    tail = stem.rsplit("_", 1)[-1]
+    return tail if tail in TOLERANCES else "fp32"
+
+
 def verify_engine(
     meta_path: str | Path,
     *,
     candidate: Callable[[Path, Path], BaseRunner],
     batch: int | None,
     seed: int,
-    atol: float,
-    rtol: float,
+    atol: float | None = None,
+    rtol: float | None = None,
 ) -> ScoreReport:
     """Run an engine and its reference graph on the same inputs and compare the outputs.
 
@@ -66,7 +85,9 @@ def verify_engine(
         candidate: makes the runner under test from (plan path, metadata path); the TensorRT
             runner on a GPU host.
         batch, seed: the inputs (see :func:`feed_from_meta`).
-        atol, rtol: tolerances of :func:`workflow.backend.compare.compare`.
+        atol, rtol: tolerances of :func:`workflow.backend.compare.compare`. Defaults to the
+            :data:`TOLERANCES` of the engine's precision (INT8 also judges class scores by
+            top-1 agreement).
     """
 
     meta_path = Path(meta_path)
@@ -77,4 +98,11 @@ def verify_engine(
     plan = meta_path.with_name(meta_path.name.removesuffix(".json"))
     with candidate(plan, meta_path) as runner:
         got = runner.infer(dict(feed))
-    return compare(expected, got, atol=atol, rtol=rtol)
+    tolerance = TOLERANCES[engine_precision(meta_path)]
+    return compare(
+        expected,
+        got,
+        atol=tolerance["atol"] if atol is None else atol,
+        rtol=tolerance["rtol"] if rtol is None else rtol,
+        min_top1=tolerance.get("min_top1"),
+    )

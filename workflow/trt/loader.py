@@ -1,20 +1,28 @@
 """Build, serialize, describe and deserialize TensorRT engines.
 
 One strongly typed build path serves TensorRT 10, 11 and TensorRT-RTX: the precision of every
-tensor comes from the ONNX graph (FP16 casts, INT8 Q/DQ), never from builder flags.
+tensor comes from the ONNX graph (FP16 casts, INT8 Q/DQ), never from builder flags. The build
+config and the build itself are Polygraphy's loaders (``CreateConfig`` / ``CreateConfigRTX``
+with the optimization profile, ``EngineBytesFromNetwork``); the builder and network are made
+here with our own logger, so that the builder's errors are quoted in our exceptions and its
+DETAILED engine layer log is kept for the layer report (Polygraphy's loaders log through one
+global logger and hand back neither).
 """
 
 import hashlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from workflow.errors import EngineMismatch, FormatError, PipelineError, TensorRTUnavailable
 from workflow.logs import timed
+from workflow.trt.config import BuildConfig
 from workflow.trt.gpu import GpuInfo, gpu_info
-from workflow.trt.module import import_tensorrt
+from workflow.trt.layers import LAYERS_HEADER
+from workflow.trt.module import import_tensorrt, polygraphy_backend
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +39,14 @@ FULL_TRT_NEEDS_GPU = (
 
 
 def capturing_logger(trt: ModuleType) -> Any:
-    """A TensorRT logger that forwards to ``logging`` and keeps the error messages."""
+    """A TensorRT logger that forwards to ``logging``, keeps the error messages (``.errors``)
+    and the builder's engine layer block (``.layer_log``, logged with DETAILED profiling)."""
 
     class Capture(trt.ILogger):
         def __init__(self) -> None:
             trt.ILogger.__init__(self)
             self.errors: list[str] = []
+            self.layer_log = ""
 
         def log(self, severity: Any, msg: str) -> None:
             if severity in (trt.ILogger.Severity.INTERNAL_ERROR, trt.ILogger.Severity.ERROR):
@@ -45,9 +55,24 @@ def capturing_logger(trt: ModuleType) -> Any:
             elif severity == trt.ILogger.Severity.WARNING:
                 log.warning("tensorrt | %s", msg)
             else:
+                if msg.startswith(LAYERS_HEADER):
+                    self.layer_log = msg
                 log.debug("tensorrt | %s", msg)
 
     return Capture()
+
+
+@dataclass(frozen=True)
+class BuiltEngine:
+    """A serialized engine, its metadata and the builder's engine layer log.
+
+    ``layer_log`` is the ``Layers:`` message of a DETAILED build (see
+    :func:`workflow.trt.layers.parse_layer_log`); empty when the builder printed none.
+    """
+
+    plan: bytes
+    meta: dict[str, Any]
+    layer_log: str
 
 
 def _network_io(network: Any, *, inputs: bool) -> list[dict[str, Any]]:
@@ -58,31 +83,32 @@ def _network_io(network: Any, *, inputs: bool) -> list[dict[str, Any]]:
     ]
 
 
-def _target(trt: ModuleType, config: Any, compute_capabilities: list[str]) -> dict[str, Any]:
-    """Set the build target on ``config`` and describe it for the metadata."""
+def _config_loader(trt: ModuleType, build: BuildConfig, kwargs: dict[str, Any]) -> tuple[Any, dict]:
+    """Polygraphy's config loader for this TensorRT and the target it builds for."""
+    polygraphy_backend(trt)
     if trt.__name__ == "tensorrt_rtx":
-        if compute_capabilities:
-            config.num_compute_capabilities = len(compute_capabilities)
-            for index, cc in enumerate(compute_capabilities):
-                member = "SM" + cc.replace(".", "")
-                if member not in trt.ComputeCapability.__members__:
-                    raise PipelineError(
-                        f"tensorrt.compute_capabilities: {cc}",
-                        "not supported by this TensorRT-RTX",
-                        "choose among "
-                        + ", ".join(
-                            m[2:-1] + "." + m[-1]
-                            for m in trt.ComputeCapability.__members__
-                            if m.startswith("SM")
-                        ),
-                    )
-                config.set_compute_capability(trt.ComputeCapability.__members__[member], index)
-        return {
+        from polygraphy.backend.tensorrt_rtx import CreateConfigRTX
+
+        supported = [m for m in trt.ComputeCapability.__members__ if m.startswith("SM")]
+        targets = []
+        for cc in build.compute_capabilities:
+            if "SM" + cc.replace(".", "") not in supported:
+                raise PipelineError(
+                    f"tensorrt.compute_capabilities: {cc}",
+                    "not supported by this TensorRT-RTX",
+                    "choose among " + ", ".join(m[2:-1] + "." + m[-1] for m in supported),
+                )
+            major, minor = cc.split(".")
+            targets.append((int(major), int(minor)))
+        target = {
             "kind": "ahead-of-time",
             "gpu": None,
-            "compute_capabilities": list(compute_capabilities) or RTX_DEFAULT_CC,
+            "compute_capabilities": list(build.compute_capabilities) or RTX_DEFAULT_CC,
         }
-    if compute_capabilities:
+        return CreateConfigRTX(compute_capabilities=targets or None, **kwargs), target
+    from polygraphy.backend.trt import CreateConfig
+
+    if build.compute_capabilities:
         raise PipelineError(
             "tensorrt.compute_capabilities",
             "only TensorRT-RTX builds for chosen compute capabilities",
@@ -93,7 +119,8 @@ def _target(trt: ModuleType, config: Any, compute_capabilities: list[str]) -> di
         raise TensorRTUnavailable(
             f"tensorrt {trt.__version__}", f"no GPU ({reason})", FULL_TRT_NEEDS_GPU
         )
-    return {"kind": "gpu", "gpu": gpu.name, "compute_capabilities": [gpu.compute_capability]}
+    target = {"kind": "gpu", "gpu": gpu.name, "compute_capabilities": [gpu.compute_capability]}
+    return CreateConfig(**kwargs), target
 
 
 def _builder(trt: ModuleType, logger: Any) -> Any:
@@ -117,39 +144,16 @@ def strongly_typed_network(trt: ModuleType, builder: Any) -> Any:
     return builder.create_network(flags)
 
 
-def _build(
-    trt: ModuleType,
-    builder: Any,
-    network: Any,
-    logger: Any,
-    *,
-    source: dict[str, str],
-    batch: tuple[int, int, int],
-    workspace_mib: int,
-    compute_capabilities: list[str],
-    optimization_level: int,
-    refittable: list[str] | None = None,
-) -> tuple[bytes, dict[str, Any]]:
-    """Build a populated network into a plan; return it with its metadata."""
-    refittable = refittable or []
-    low, opt, high = batch
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mib << 20)
-    config.builder_optimization_level = optimization_level
-    if refittable:  # only the named weights may be refitted
-        config.set_flag(trt.BuilderFlag.REFIT_INDIVIDUAL)
-        for name in refittable:
-            if not network.mark_weights_refittable(name):
-                raise PipelineError(name, "no weights of that name in the network")
-    target = _target(trt, config, compute_capabilities)
-    profile = builder.create_optimization_profile()
+def _profile_shapes(network: Any, build: BuildConfig, path: str) -> dict[str, dict[str, list]]:
+    """min/opt/max shapes of every input: the batch range on a dynamic first dimension."""
+    low, opt, high = build.batch
     shapes: dict[str, dict[str, list[int]]] = {}
     for index in range(network.num_inputs):
         tensor = network.get_input(index)
         dims = list(tensor.shape)
         if any(d < 0 for d in dims[1:]):
             raise PipelineError(
-                source["path"],
+                path,
                 f"input {tensor.name!r} has dynamic dimensions {dims} beyond the batch",
                 "export the graph with a fixed shape except the first dimension",
             )
@@ -159,11 +163,49 @@ def _build(
             "opt": [opt, *rest] if dims[0] < 0 else dims,
             "max": [high, *rest] if dims[0] < 0 else dims,
         }
-        profile.set_shape(tensor.name, *(shapes[tensor.name][k] for k in ("min", "opt", "max")))
-    config.add_optimization_profile(profile)
-    with timed(log, f"{source['path']} | build with {trt.__name__} {trt.__version__}"):
-        plan = builder.build_serialized_network(network, config)
-    if plan is None:
+    return shapes
+
+
+def _build(
+    trt: ModuleType,
+    builder: Any,
+    network: Any,
+    logger: Any,
+    *,
+    source: dict[str, str],
+    build: BuildConfig,
+    refittable: list[str] | None = None,
+) -> BuiltEngine:
+    """Build a populated network into a plan with Polygraphy's config and build loaders."""
+    refittable = refittable or []
+    for name in refittable:  # only the named weights may be refitted
+        if not network.mark_weights_refittable(name):
+            raise PipelineError(name, "no weights of that name in the network")
+    shapes = _profile_shapes(network, build, source["path"])
+    backend = polygraphy_backend(trt)
+    profile = backend.Profile()
+    for name, shape in shapes.items():
+        profile.add(name, shape["min"], shape["opt"], shape["max"])
+    create_config, target = _config_loader(
+        trt,
+        build,
+        {
+            "profiles": [profile],
+            "memory_pool_limits": {trt.MemoryPoolType.WORKSPACE: build.workspace_mib << 20},
+            "builder_optimization_level": build.optimization_level,
+            "profiling_verbosity": trt.ProfilingVerbosity.DETAILED,
+        },
+    )
+    from polygraphy.exception import PolygraphyException
+
+    try:
+        config = create_config(builder, network)
+        if refittable:
+            config.set_flag(trt.BuilderFlag.REFIT_INDIVIDUAL)
+        tf32 = bool(config.get_flag(trt.BuilderFlag.TF32))
+        with timed(log, f"{source['path']} | build with {trt.__name__} {trt.__version__}"):
+            data = bytes(backend.EngineBytesFromNetwork((builder, network), config=config)())
+    except PolygraphyException as err:
         fix = "see the log for the layer that failed"
         if refittable:
             fix += "; refittable builds need full TensorRT on a GPU host"
@@ -175,10 +217,9 @@ def _build(
         raise PipelineError(
             source["path"],
             f"{trt.__name__} {trt.__version__} could not build an engine: "
-            + ("; ".join(logger.errors) or "no error message"),
+            + ("; ".join(logger.errors) or str(err)),
             fix,
-        )
-    data = bytes(plan)
+        ) from err
     meta = {
         "format": META_FORMAT,
         "tensorrt": {"module": trt.__name__, "version": trt.__version__},
@@ -186,9 +227,10 @@ def _build(
         "source": source,
         "build": {
             "strongly_typed": True,
+            "tf32": tf32,
             "refittable": refittable,
-            "workspace_mib": workspace_mib,
-            "optimization_level": optimization_level,
+            "workspace_mib": build.workspace_mib,
+            "optimization_level": build.optimization_level,
             "profile": shapes,
         },
         "inputs": _network_io(network, inputs=True),
@@ -196,7 +238,7 @@ def _build(
         "plan": {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()},
     }
     log.info("%s | plan of %d bytes for %s", source["path"], len(data), target)
-    return data, meta
+    return BuiltEngine(data, meta, logger.layer_log)
 
 
 def _has_layer(trt: ModuleType, network: Any, kind: str) -> bool:
@@ -207,120 +249,66 @@ def _has_layer(trt: ModuleType, network: Any, kind: str) -> bool:
     )
 
 
-def _check_batch(batch: tuple[int, int, int]) -> None:
-    low, opt, high = batch
-    if not 1 <= low <= opt <= high:
-        raise PipelineError("engine.batch", f"need 1 <= min <= opt <= max, got {batch}")
-
-
-def build_options(params: dict[str, Any]) -> dict[str, Any]:
-    """Keyword arguments of the loaders from the rules' ``build`` param (lists become tuples)."""
-    return {
-        "module": params["module"],
-        "batch": tuple(params["batch"]),
-        "workspace_mib": params["workspace_mib"],
-        "compute_capabilities": list(params["compute_capabilities"]),
-        "optimization_level": params["optimization_level"],
-    }
-
-
-def _start(module: str, batch: tuple[int, int, int]) -> tuple[ModuleType, Any, Any, Any]:
-    """Check the profile, import TensorRT; return it with a logger, a builder and a network."""
-    _check_batch(batch)
+def _start(module: str) -> tuple[ModuleType, Any, Any, Any]:
+    """Import TensorRT; return it with a logger, a builder and an empty network."""
     trt = import_tensorrt(module)
     logger = capturing_logger(trt)
     builder = _builder(trt, logger)
     return trt, logger, builder, strongly_typed_network(trt, builder)
 
 
-def engine_bytes_from_onnx(
-    onnx_path: str | Path,
-    *,
-    module: str,
-    batch: tuple[int, int, int],
-    workspace_mib: int,
-    compute_capabilities: list[str],
-    optimization_level: int,
-) -> tuple[bytes, dict[str, Any]]:
+def engine_bytes_from_onnx(onnx_path: str | Path, build: BuildConfig) -> BuiltEngine:
     """Parse an ONNX file and build a serialized, strongly typed TensorRT engine.
 
     Args:
         onnx_path: the ONNX graph; its precision is the engine's precision.
-        module: ``auto``, ``tensorrt`` or ``tensorrt_rtx``.
-        batch: (min, opt, max) batch size of the optimization profile, applied to every input
-            whose first dimension is dynamic.
-        workspace_mib: builder workspace limit in MiB.
-        compute_capabilities: TensorRT-RTX targets such as ``"8.6"``; empty for the builder's
-            default (full TensorRT always builds for the GPU it runs on).
-        optimization_level: builder optimization level 0..5.
+        build: the build options.
 
     Returns:
-        The plan bytes and its metadata (TensorRT flavour and version, target, sha256 of the
-        source graph, build options, inputs and outputs). The metadata holds no timestamp.
+        The plan, its metadata (TensorRT flavour and version, target, sha256 of the source
+        graph, build options, inputs and outputs; no timestamp) and the builder's layer log.
 
     Raises:
         TensorRTUnavailable: no TensorRT, or full TensorRT without a GPU.
         FormatError: the ONNX parser rejects the graph.
-        PipelineError: a dynamic dimension other than the batch, a bad profile, or a failed
-            build (the builder's own errors are quoted).
+        PipelineError: a dynamic dimension other than the batch, or a failed build (the
+            builder's own errors are quoted).
     """
     onnx_path = Path(onnx_path)
-    trt, logger, builder, network = _start(module, batch)
+    trt, logger, builder, network = _start(build.module)
     parser = trt.OnnxParser(network, logger)
     data = onnx_path.read_bytes()
     if not parser.parse(data, str(onnx_path)):
         errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
         raise FormatError(onnx_path, "ONNX parser failed: " + "; ".join(errors))
     source = {"path": str(onnx_path), "sha256": hashlib.sha256(data).hexdigest()}
-    return _build(
-        trt,
-        builder,
-        network,
-        logger,
-        source=source,
-        batch=batch,
-        workspace_mib=workspace_mib,
-        compute_capabilities=compute_capabilities,
-        optimization_level=optimization_level,
-    )
+    return _build(trt, builder, network, logger, source=source, build=build)
 
 
 def engine_bytes_from_network(
     populate: Callable[[ModuleType, Any], Any],
     *,
     source: dict[str, str],
-    module: str,
-    batch: tuple[int, int, int],
-    workspace_mib: int,
-    compute_capabilities: list[str],
-    optimization_level: int,
+    build: BuildConfig,
     refittable: list[str] | None = None,
-) -> tuple[bytes, dict[str, Any]]:
+) -> BuiltEngine:
     """Build an engine from a network defined with the TensorRT network API (no parser).
 
     Args:
         populate: called with the TensorRT module and an empty strongly typed network; adds
             the layers, inputs and outputs; what it returns is kept alive during the build.
         source: ``{"path", "sha256"}`` of what the network was made from (e.g. a ``.wts`` file).
+        build: the build options.
         refittable: names of weights to make refittable (``BuilderFlag.REFIT_INDIVIDUAL``);
             a refittable build needs full TensorRT on a GPU host (TensorRT-RTX 1.7 refuses it on
             CPU).
 
-    Other arguments and the return value are as for :func:`engine_bytes_from_onnx`.
+    The return value is as for :func:`engine_bytes_from_onnx`.
     """
-    trt, logger, builder, network = _start(module, batch)
+    trt, logger, builder, network = _start(build.module)
     keep_alive = populate(trt, network)
     result = _build(
-        trt,
-        builder,
-        network,
-        logger,
-        source=source,
-        batch=batch,
-        workspace_mib=workspace_mib,
-        compute_capabilities=compute_capabilities,
-        optimization_level=optimization_level,
-        refittable=refittable,
+        trt, builder, network, logger, source=source, build=build, refittable=refittable
     )
     del keep_alive
     return result

@@ -7,6 +7,8 @@ into rule params (a new TensorRT rebuilds the engines) and ``snakemake -n`` stay
 import importlib
 import importlib.metadata
 import importlib.util
+import os
+import sys
 from types import ModuleType
 
 from workflow.errors import TensorRTUnavailable
@@ -15,7 +17,7 @@ from workflow.errors import TensorRTUnavailable
 MODULES = ("tensorrt", "tensorrt_rtx")
 INSTALL_HINT = (
     "install TensorRT-RTX (builds ahead of time, no GPU needed): pip install -e '.[rtx]'; "
-    "or full TensorRT on a GPU host: pip install -e '.[trt]' "
+    "or full TensorRT on a GPU host: pip install -e '.[trt10]' or '.[trt11]' "
     "(its wheels come from NVIDIA's package index)"
 )
 
@@ -79,3 +81,27 @@ def import_tensorrt(choice: str) -> ModuleType:
         return importlib.import_module(name)
     except (ImportError, OSError) as err:
         raise TensorRTUnavailable(name, f"import failed ({err})", INSTALL_HINT) from err
+
+
+def polygraphy_backend(trt: ModuleType) -> ModuleType:
+    """Polygraphy's TensorRT backend (``polygraphy.backend.trt``), driving the module ``trt``.
+
+    Polygraphy picks TensorRT or TensorRT-RTX once, from ``POLYGRAPHY_USE_TENSORRT_RTX``, when
+    its backend is first imported; this sets that choice to match ``trt`` before the import.
+
+    Raises:
+        TensorRTUnavailable: Polygraphy's backend was already loaded for the other module.
+    """
+    import polygraphy.config as polygraphy_config
+
+    want = trt.__name__ == "tensorrt_rtx"
+    if "polygraphy.backend.trt" in sys.modules and polygraphy_config.USE_TENSORRT_RTX != want:
+        loaded = "tensorrt_rtx" if polygraphy_config.USE_TENSORRT_RTX else "tensorrt"
+        raise TensorRTUnavailable(
+            trt.__name__,
+            f"Polygraphy's TensorRT backend is already loaded for {loaded} in this process",
+            "use one TensorRT module per process (tensorrt.module)",
+        )
+    os.environ["POLYGRAPHY_USE_TENSORRT_RTX"] = "1" if want else "0"
+    polygraphy_config.USE_TENSORRT_RTX = want
+    return importlib.import_module("polygraphy.backend.trt")

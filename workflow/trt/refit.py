@@ -17,6 +17,7 @@ import numpy as np
 
 from workflow.errors import GpuUnavailable, PipelineError
 from workflow.netdef.layers import Layer, populate_network, weights_name
+from workflow.trt.config import BuildConfig
 from workflow.trt.gpu import gpu_info
 from workflow.trt.loader import capturing_logger, engine_bytes_from_network
 from workflow.trt.module import import_tensorrt
@@ -53,11 +54,7 @@ def refit_plan(
     *,
     layer_name: str,
     source: dict[str, str],
-    module: str,
-    batch: tuple[int, int, int],
-    workspace_mib: int,
-    compute_capabilities: list[str],
-    optimization_level: int,
+    build: BuildConfig,
 ) -> tuple[bytes, dict[str, Any]]:
     """Build a refittable engine with dummy weights for one layer, refit it, serialize it.
 
@@ -83,17 +80,14 @@ def refit_plan(
             f"a refittable build and the refit need a CUDA GPU and full TensorRT ({reason})",
             "run this target on a GPU host; weights to refit were checked: " + ", ".join(names),
         )
-    plan, meta = engine_bytes_from_network(
+    built = engine_bytes_from_network(
         lambda trt, network: populate_network(trt, network, dummy),
         source=source,
-        module=module,
-        batch=batch,
-        workspace_mib=workspace_mib,
-        compute_capabilities=compute_capabilities,
-        optimization_level=optimization_level,
+        build=build,
         refittable=names,
     )
-    trt = import_tensorrt(module)
+    plan, meta = built.plan, built.meta
+    trt = import_tensorrt(build.module)
     logger = capturing_logger(trt)
     engine = trt.Runtime(logger).deserialize_cuda_engine(plan)
     if engine is None:

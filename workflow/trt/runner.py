@@ -1,4 +1,4 @@
-"""TensorRT runner: deserialize a checked plan and execute it with cuda-python buffers.
+"""TensorRT runner: check a plan's metadata, deserialize it and execute it with Polygraphy.
 
 Needs a CUDA GPU. On a machine without one, :meth:`TrtRunner.activate` stops with
 :class:`~workflow.errors.GpuUnavailable` before touching TensorRT; everything up to that point
@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 
 from workflow.backend.base import BaseRunner, TensorSpec
-from workflow.errors import GpuUnavailable, PipelineError, RunnerError
+from workflow.errors import GpuUnavailable, RunnerError
 from workflow.trt.gpu import gpu_info
 from workflow.trt.loader import check_engine_meta, engine_from_bytes
-from workflow.trt.module import import_tensorrt
+from workflow.trt.module import import_tensorrt, polygraphy_backend
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +30,6 @@ TRT_DTYPES = {
     "bool": np.dtype(np.bool_),
     "uint8": np.dtype(np.uint8),
 }
-
-
-def _cuda(result: tuple[Any, ...]) -> Any:
-    """Unpack a cuda-python ``(error, value...)`` tuple; raise on error."""
-    from cuda.bindings import runtime as cudart
-
-    err, *values = result
-    if err != cudart.cudaError_t.cudaSuccess:
-        raise PipelineError("cuda", cudart.cudaGetErrorString(err)[1].decode())
-    return values[0] if len(values) == 1 else tuple(values)
 
 
 def read_meta(meta_path: str | Path) -> dict[str, Any]:
@@ -60,7 +50,12 @@ def io_specs(meta: dict[str, Any]) -> list[TensorSpec]:
 
 
 class TrtRunner(BaseRunner):
-    """Runs a serialized TensorRT engine on GPU 0.
+    """Runs a serialized TensorRT engine on GPU 0 through Polygraphy's ``TrtRunner``.
+
+    The plan's metadata is checked against this machine first (TensorRT flavour and version,
+    compute capability, sha256); then Polygraphy's runner, NVIDIA's tested one, executes it:
+    device buffers, the stream, input shapes (checked), and outputs whose shape is only known
+    after execution (e.g. graph NMS's ``(-1, 7)``) through its output allocator.
 
     Args:
         plan_path: the ``.plan`` file.
@@ -74,9 +69,7 @@ class TrtRunner(BaseRunner):
         self.meta = read_meta(meta_path)
         self.module = module
         self.engine: Any = None
-        self.context: Any = None
-        self.stream: Any = None
-        self.buffers: dict[str, tuple[int, int]] = {}  # name -> (device pointer, bytes)
+        self.runner: Any = None
 
     def _activate(self) -> None:
         gpu, reason = gpu_info()
@@ -98,35 +91,17 @@ class TrtRunner(BaseRunner):
             version=trt.__version__,
             gpu=gpu,
         )
-        from cuda.bindings import runtime as cudart
-
+        backend = polygraphy_backend(trt)
         self.engine = engine_from_bytes(plan, module=self.module)
-        self.context = self.engine.create_execution_context()
-        self.stream = _cuda(cudart.cudaStreamCreate())
+        self.runner = backend.TrtRunner(self.engine, name=self.name)
+        self.runner.activate()
         log.info("%s | active on %s (%s)", self.name, gpu.name, gpu.compute_capability)
 
     def _input_metadata(self) -> list[TensorSpec]:
         return io_specs(self.meta)
 
-    def _buffer(self, name: str, nbytes: int) -> int:
-        """Device buffer of at least ``nbytes`` for tensor ``name``, grown when needed."""
-        from cuda.bindings import runtime as cudart
-
-        pointer, size = self.buffers.get(name, (0, 0))
-        if size < nbytes:
-            if pointer:
-                _cuda(cudart.cudaFree(pointer))
-            pointer, size = int(_cuda(cudart.cudaMalloc(max(nbytes, 1)))), nbytes
-            self.buffers[name] = (pointer, size)
-        return pointer
-
     def _infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from cuda.bindings import runtime as cudart
-
-        h2d = cudart.cudaMemcpyKind.cudaMemcpyHostToDevice
-        d2h = cudart.cudaMemcpyKind.cudaMemcpyDeviceToHost
-        hosts = {name: np.ascontiguousarray(array) for name, array in feed.items()}
-        for name, array in hosts.items():
+        for name, array in feed.items():
             low, _, high = self.engine.get_tensor_profile_shape(name, 0)
             if not all(a <= s <= b for a, s, b in zip(low, array.shape, high, strict=True)):
                 raise RunnerError(
@@ -135,35 +110,13 @@ class TrtRunner(BaseRunner):
                     f"{tuple(low)}..{tuple(high)}",
                     "rebuild with a wider engine.batch range",
                 )
-            self.context.set_input_shape(name, array.shape)
-            pointer = self._buffer(name, array.nbytes)
-            _cuda(
-                cudart.cudaMemcpyAsync(pointer, array.ctypes.data, array.nbytes, h2d, self.stream)
-            )
-            self.context.set_tensor_address(name, pointer)
-        outputs: dict[str, np.ndarray] = {}
-        for index in range(self.engine.num_io_tensors):
-            name = self.engine.get_tensor_name(index)
-            if name in hosts:
-                continue
-            dtype = TRT_DTYPES[self.engine.get_tensor_dtype(name).name.lower()]
-            host = np.empty(tuple(self.context.get_tensor_shape(name)), dtype=dtype)
-            self.context.set_tensor_address(name, self._buffer(name, host.nbytes))
-            outputs[name] = host
-        if not self.context.execute_async_v3(int(self.stream)):
-            raise PipelineError(self.name, "execute_async_v3 failed", "see the TensorRT log")
-        for name, host in outputs.items():
-            pointer = self.buffers[name][0]
-            _cuda(cudart.cudaMemcpyAsync(host.ctypes.data, pointer, host.nbytes, d2h, self.stream))
-        _cuda(cudart.cudaStreamSynchronize(self.stream))
-        return outputs
+        outputs = self.runner.infer({k: np.ascontiguousarray(v) for k, v in feed.items()})
+        # Polygraphy reuses its host buffers from call to call: hand out copies
+        return {name: np.array(value, copy=True) for name, value in outputs.items()}
 
     def _deactivate(self) -> None:
-        from cuda.bindings import runtime as cudart
-
-        for pointer, _ in self.buffers.values():
-            cudart.cudaFree(pointer)
-        self.buffers.clear()
-        if self.stream is not None:
-            cudart.cudaStreamDestroy(self.stream)
-        self.stream = self.context = self.engine = None
+        try:
+            if self.runner is not None:
+                self.runner.deactivate()
+        finally:
+            self.runner = self.engine = None
