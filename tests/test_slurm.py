@@ -50,31 +50,35 @@ def _config(folder):
     return str(path)
 
 
-def test_mnist_chain_on_slurm_equals_a_local_run(cluster, tmp_path):
-    local = copy_workflow(tmp_path / "local")
-    snakemake(local, "--cores", "2", "--configfile", _config(local))
-    remote = copy_workflow(tmp_path / "slurm")
+@pytest.fixture(scope="module")
+def remote(cluster, tmp_path_factory):
+    """The MNIST chain built through SLURM, with its output; the GPU test reuses its data and
+    training."""
+    work = copy_workflow(tmp_path_factory.mktemp("slurm-run") / "slurm")
     start = time.perf_counter()
     out = snakemake(
-        remote,
+        work,
         "--profile",
         "profiles/slurm",
         *FAST_POLLING,
         "--configfile",
-        _config(remote),
+        _config(work),
         timeout=900,
     )
     print(f"MNIST chain on SLURM: {time.perf_counter() - start:.1f} s")
-    assert (
-        out.stdout.count("submitted with SLURM jobid")
-        + out.stderr.count("submitted with SLURM jobid")
-        >= 6
-    )
+    return work, out.stdout + out.stderr
+
+
+def test_mnist_chain_on_slurm_equals_a_local_run(remote, tmp_path):
+    work, output = remote
+    local = copy_workflow(tmp_path / "local")
+    snakemake(local, "--cores", "2", "--configfile", _config(local))
+    assert output.count("submitted with SLURM jobid") >= 6
     for artifact in (
         "results/score/mnist/fp32/accuracy.json",
         "results/onnx/mnist/model.parity.json",
     ):
-        assert json.loads((remote / artifact).read_text()) == json.loads(
+        assert json.loads((work / artifact).read_text()) == json.loads(
             (local / artifact).read_text()
         )
     for artifact in (
@@ -82,11 +86,11 @@ def test_mnist_chain_on_slurm_equals_a_local_run(cluster, tmp_path):
         "results/onnx/mnist/model.onnx",
         "engines/mnist_fp32.plan",
     ):
-        assert (remote / artifact).read_bytes() == (local / artifact).read_bytes()
+        assert (work / artifact).read_bytes() == (local / artifact).read_bytes()
 
 
-def test_gpu_job_is_scheduled_on_the_gpu_less_node(cluster, tmp_path):
-    work = copy_workflow(tmp_path / "gpu")
+def test_gpu_job_is_scheduled_on_the_gpu_less_node(remote):
+    work, _ = remote
     out = snakemake(
         work,
         "engines/mnist_refit.plan",

@@ -1,8 +1,12 @@
-"""The workflow passes Snakemake's linter, snakefmt and ruff."""
+"""The workflow passes Snakemake's linter, snakefmt and ruff; downloads stay out of git."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+import yaml
 
 from tests.conftest import ROOT, copy_workflow, snakemake
 
@@ -19,3 +23,20 @@ def test_snakefmt_and_ruff_are_clean():
     for command in ([str(BIN / "snakefmt"), "--check", *files], [str(BIN / "ruff"), "check", "."]):
         result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_download_folders_are_ignored_by_git():
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    schema = yaml.safe_load((ROOT / "config" / "config.schema.yaml").read_text())["properties"]
+    folders = [
+        schema["mnist"]["properties"]["download"]["properties"]["dir"]["default"],
+        schema["ssd"]["properties"]["voc2007"]["properties"]["dir"]["default"],
+    ]
+    assert all(folder.startswith("resources/") for folder in folders)
+    for folder in folders:
+        probe = f"{folder}/archive.tar"
+        result = subprocess.run(["git", "check-ignore", "-q", probe], cwd=ROOT)
+        assert result.returncode == 0, f"{probe} is not ignored by .gitignore"
+    kept = subprocess.run(["git", "check-ignore", "-q", "resources/README.md"], cwd=ROOT)
+    assert kept.returncode == 1  # the README is tracked

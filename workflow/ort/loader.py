@@ -40,5 +40,8 @@ def session_from_onnx(
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    import os
+    lvl = os.environ.get("X_ORT_LEVEL")
+    if lvl: options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, lvl)
     source = model if isinstance(model, bytes) else str(model)
     return ort.InferenceSession(source, sess_options=options, providers=providers)

@@ -1,0 +1,97 @@
+"""The accuracy bars on the default config and on the real MNIST test set.
+
+These run the full default workflow (the SSD trains for minutes), so they are not part of the
+default test run: ``pytest -m accuracy`` runs them (about 15 minutes on 2 cores). CI runs the
+tiny config's chains instead; the README records the numbers these tests print.
+"""
+
+import json
+import time
+
+import pytest
+
+from tests.conftest import copy_workflow, planned_jobs, snakemake
+from tests.workflow.conftest import PRECISIONS, overlay
+
+pytestmark = [pytest.mark.slow, pytest.mark.accuracy]
+ALGORITHMS = ("entropy", "minmax", "percentile")
+
+
+def _precision_bars(work, base_args, label, samples):
+    """Run every calibrator on a built tree; check the INT8 and FP16 bars of each sample."""
+    for algorithm in ALGORITHMS:
+        settings = overlay(work, {"calibration": {"algorithm": algorithm}})
+        snakemake(work, "--cores", "2", *base_args, settings)
+        for sample in samples:
+            summary = json.loads((work / f"results/score/{sample}/precisions.json").read_text())
+            top1 = {p: v["top1"] for p, v in summary["precisions"].items()}
+            drops = {p: v["top1_drop_points"] for p, v in summary["precisions"].items()}
+            print(f"{label} {sample} {algorithm}: top-1 {top1} drop (points) {drops}")
+            assert drops["int8"] <= 1.0, (sample, algorithm, drops)
+            assert drops["fp16"] <= 0.1, (sample, algorithm, drops)
+
+
+def _ssd_bars(work):
+    """The SSD's bars on the default generated scenes: FP32 mAP@0.5 >= 0.80, INT8 within 1
+    point, FP16 within 0.2, and our mAP within 0.005 of pycocotools'."""
+    summary = json.loads((work / "results/score/ssd/precisions.json").read_text())
+    for precision in PRECISIONS:
+        score = json.loads((work / f"results/score/ssd/{precision}/map.json").read_text())
+        print(
+            f"ssd {precision}: mAP@0.5 {score['map']:.4f} (11-point {score['map_11point']:.4f},"
+            f" {score['library']['name']} {score['library']['map']:.4f}) over {score['count']}"
+            f" scenes, drop {summary['precisions'][precision]['map_drop_points']:.3f} points"
+        )
+        assert score["count"] == 300 and score["library"]["difference"] < 0.005, score
+    drops = {p: v["map_drop_points"] for p, v in summary["precisions"].items()}
+    assert summary["precisions"]["fp32"]["map"] >= 0.80
+    assert drops["int8"] <= 1.0 and drops["fp16"] <= 0.2, drops
+
+
+def test_default_config_meets_the_accuracy_bars(tmp_path):
+    work = copy_workflow(tmp_path / "default")
+    start = time.perf_counter()
+    out = snakemake(work, "engines/ssd_int8.plan", "--cores", "2")
+    print(f"snakemake engines/ssd_int8.plan --cores 2: {time.perf_counter() - start:.1f} s")
+    assert planned_jobs(out.stdout + out.stderr) == {
+        "data_shapes": 1,
+        "train_ssd": 1,
+        "onnx_export_ssd": 1,
+        "calibrate_batches_ppm": 1,
+        "calibrate_table": 1,
+        "precision_int8": 1,
+        "engine_build": 1,
+    }
+    start = time.perf_counter()
+    snakemake(work, "--cores", "2")
+    print(f"default run after it: {time.perf_counter() - start:.1f} s")
+    _ssd_bars(work)
+    for sample in ("mnist", "mnist_api", "mlp"):
+        score = json.loads((work / f"results/score/{sample}/fp32/accuracy.json").read_text())
+        print(f"digits {sample} fp32 top-1 {score['top1']:.4f}")
+        assert score["top1"] >= 0.97, sample
+    assert "PASSED" in (work / "results/score/mnist/fp32/hello.txt").read_text()
+    with_tf = overlay(work, {"samples": ["mnist", "mnist_api", "mlp", "mnist_tf"]})
+    base = ["--configfile", "config/config.yaml", with_tf]
+    snakemake(work, "--cores", "2", *base)
+    keras = json.loads((work / "results/score/mnist_tf/fp32/accuracy.json").read_text())
+    print(f"digits mnist_tf (Keras) fp32 top-1 {keras['top1']:.4f}")
+    assert keras["top1"] >= 0.97
+    _precision_bars(work, base, "digits", ["mnist", "mnist_tf"])
+
+
+def test_real_mnist_first_8000_train_last_2000_test(tmp_path, t10k):
+    work = copy_workflow(tmp_path / "t10k")
+    source = {
+        "source": "idx",
+        "idx": {
+            "images": str(t10k / "t10k-images-idx3-ubyte.gz"),
+            "labels": str(t10k / "t10k-labels-idx1-ubyte.gz"),
+        },
+    }  # test_count 2000 by default
+    base = ["--configfile", "config/config.yaml", overlay(work, {"mnist": source})]
+    snakemake(work, "--cores", "2", *base)
+    score = json.loads((work / "results/score/mnist/fp32/accuracy.json").read_text())
+    print(f"real MNIST t10k split: top-1 {score['top1']:.4f} over {score['count']}")
+    assert score["count"] == 2000 and score["top1"] >= 0.97
+    _precision_bars(work, base, "t10k", ["mnist"])

@@ -1,0 +1,211 @@
+"""You change X, these jobs rerun: each row of the README's rebuild table, through real
+``snakemake -n`` runs on the built tiny tree."""
+
+import shutil
+
+import pytest
+
+from tests.conftest import ROOT, planned_jobs, snakemake
+from tests.workflow.conftest import TINY, clone, dry_run
+
+pytestmark = pytest.mark.slow
+#: The tiny config's samples trained on digits: two built through ONNX (PyTorch, Keras) in
+#: three precisions, two through the network API (LeNet from the PyTorch weights, the MLP) in
+#: FP32.
+DOWNSTREAM_OF_TRAINING = {
+    "train_torch": 2,
+    "train_keras": 1,
+    "weights_torch": 2,
+    "weights_tf": 1,
+    "onnx_export": 1,
+    "onnx_export_tf": 1,
+    "onnx_layers": 2,
+    "calibrate_table": 2,
+    "precision_fp16": 2,
+    "precision_int8": 2,
+    "engine_build": 6,
+    "engine_build_api": 2,
+    "score_hello": 8,
+    "score_accuracy": 8,
+    "score_precisions": 2,
+    "all": 1,
+}
+#: The same for the PyTorch-trained samples only (mnist, its network-API twin, the MLP).
+DOWNSTREAM_OF_TORCH_TRAINING = {
+    "train_torch": 2,
+    "weights_torch": 2,
+    "onnx_export": 1,
+    "onnx_layers": 2,
+    "calibrate_table": 1,
+    "precision_fp16": 1,
+    "precision_int8": 1,
+    "engine_build": 3,
+    "engine_build_api": 2,
+    "score_hello": 5,
+    "score_accuracy": 5,
+    "score_precisions": 1,
+    "all": 1,
+}
+INT8_ONLY = {
+    "precision_int8": 3,
+    "engine_build": 3,
+    "score_hello": 2,
+    "score_accuracy": 2,
+    "score_detect": 1,
+    "score_draw": 1,
+    "score_precisions": 3,
+    "all": 1,
+}
+#: Everything of the SSD sample after its data.
+SSD_FROM_TRAINING = {
+    "train_ssd": 1,
+    "onnx_export_ssd": 1,
+    "calibrate_table": 1,
+    "precision_fp16": 1,
+    "precision_int8": 1,
+    "engine_build": 3,
+    "score_detect": 3,
+    "score_draw": 3,
+    "score_precisions": 1,
+    "all": 1,
+}
+SSD_SCORES = {"score_detect": 3, "score_draw": 3, "score_precisions": 1, "all": 1}
+ENGINES_ONLY = {"engine_build": 9, "engine_build_api": 2, "all": 1}
+
+
+@pytest.fixture
+def library_copy(tree, tmp_path):
+    """A clone of the tree with a private copy of the library, and its dry run."""
+    work = clone(tree, tmp_path)
+    shutil.copytree(ROOT / "workflow", work / "workflow")
+    env = {"PYTHONPATH": str(work)}
+
+    def plan():
+        return planned_jobs(snakemake(work, "-n", "--configfile", TINY, env=env).stdout)
+
+    return work, plan
+
+
+def _edit(path, old, new):
+    text = path.read_text()
+    assert old in text, (path, old)
+    path.write_text(text.replace(old, new, 1))
+
+
+def test_unchanged_tree_reruns_nothing(tree):
+    out = snakemake(tree, "-n", "--configfile", TINY)
+    assert planned_jobs(out.stdout) == {}
+
+
+def test_library_change_reruns_exactly_the_jobs_that_use_it(library_copy):
+    work, plan = library_copy
+    assert plan() == {}
+    calibrate = work / "workflow/quant/calibrate.py"
+    calibrate.write_text(calibrate.read_text() + "\n# a comment changes no code\n")
+    assert plan() == {}
+    _edit(calibrate, "ZERO_RANGE = 1e-8", "ZERO_RANGE = 1e-9")
+    assert plan() == INT8_ONLY | {"calibrate_table": 3}
+    _edit(calibrate, "ZERO_RANGE = 1e-9", "ZERO_RANGE = 1e-8")
+    _edit(work / "workflow/report/precisions.py", 'ylabel("score (%)")', 'ylabel("percent")')
+    assert plan() == {"score_precisions": 3, "all": 1}
+
+
+def test_a_docstring_edit_reruns_nothing(library_copy):
+    work, plan = library_copy
+    for module in ("io.py", "errors.py", "data/mnist.py", "models/train.py"):
+        path = work / "workflow" / module
+        text = path.read_text()
+        start = text.index('"""') + 3
+        path.write_text(text[:start] + "Edited. " + text[start:])
+    assert plan() == {}
+
+
+def test_the_mnist_trainer_reruns_nothing_of_the_ssd_or_voc(library_copy):
+    work, plan = library_copy
+    _edit(work / "workflow/models/train.py", "log.info(", "log.warning(")
+    assert plan() == DOWNSTREAM_OF_TORCH_TRAINING  # no SSD job, no Keras job
+
+
+def test_the_tensorrt_backend_reruns_no_onnx_runtime_scoring(library_copy):
+    work, plan = library_copy
+    _edit(work / "workflow/trt/runner.py", "log.info(", "log.warning(")
+    assert plan() == {}  # scoring runs ONNX Runtime here; engine builds do not run engines
+    _edit(work / "workflow/trt/loader.py", "log.info(", "log.warning(")
+    assert plan() == ENGINES_ONLY
+
+
+def test_dataset_choice_reruns_everything_from_the_data(tree, tmp_path):
+    files = {"images": tmp_path / "images.gz", "labels": tmp_path / "labels.gz"}
+    for path in files.values():
+        path.touch()  # a dry run plans from the files; it does not read them
+    source = {"source": "idx", "idx": {key: str(path) for key, path in files.items()}}
+    expected = DOWNSTREAM_OF_TRAINING | {"data_mnist": 1, "data_pgm": 1, "calibrate_batches": 2}
+    assert dry_run(tree, {"mnist": source}) == expected
+
+
+def test_tensorrt_choice_rebuilds_the_engines_only(tree):
+    assert dry_run(tree, {"tensorrt": {"module": "tensorrt_rtx"}}) == ENGINES_ONLY
+
+
+def test_training_param_reruns_exactly_its_dependents(tree):
+    assert dry_run(tree, {"train": {"epochs": 4}}) == DOWNSTREAM_OF_TRAINING
+    assert dry_run(tree, {"ssd": {"train": {"epochs": 2}}}) == SSD_FROM_TRAINING
+    data = {"data_shapes": 1, "calibrate_batches_ppm": 1}
+    assert dry_run(tree, {"ssd": {"shapes": {"test": 17}}}) == SSD_FROM_TRAINING | data
+
+
+def test_detection_thresholds_rerun_only_what_reads_them(tree):
+    host_nms = {"ssd": {"nms": {"confidence": 0.05}}}
+    assert dry_run(tree, host_nms) == SSD_SCORES
+    assert dry_run(tree, {"ssd": {"score": {"visualize": 0.3}}}) == {"score_draw": 3, "all": 1}
+    graph = {"ssd": {"nms": {"place": "graph"}}}
+    after_training = {k: v for k, v in SSD_FROM_TRAINING.items() if k != "train_ssd"}
+    assert dry_run(tree, graph) == after_training
+
+
+def test_digit_seed_reruns_only_the_hello_world(tree):
+    assert dry_run(tree, {"score": {"digit_seed": 7}}) == {"score_hello": 8, "all": 1}
+
+
+def test_engine_param_reruns_engines_only(tree):
+    assert dry_run(tree, {"engine": {"workspace_mib": 512}}) == ENGINES_ONLY
+
+
+def test_calibration_param_recalibrates_and_rebuilds_int8_only(tree):
+    expected = INT8_ONLY | {"calibrate_table": 3}
+    assert dry_run(tree, {"calibration": {"algorithm": "minmax"}}) == expected
+    mnist_only = {  # the SSD has its own calibration images
+        "calibrate_batches": 2,
+        "calibrate_table": 2,
+        "precision_int8": 2,
+        "engine_build": 2,
+        "score_hello": 2,
+        "score_accuracy": 2,
+        "score_precisions": 2,
+        "all": 1,
+    }
+    assert dry_run(tree, {"calibration": {"batches": 3}}) == mnist_only
+    ssd_only = {
+        "calibrate_batches_ppm": 1,
+        "calibrate_table": 1,
+        "precision_int8": 1,
+        "engine_build": 1,
+        "score_detect": 1,
+        "score_draw": 1,
+        "score_precisions": 1,
+        "all": 1,
+    }
+    assert dry_run(tree, {"ssd": {"calibration": {"batches": 1}}}) == ssd_only
+
+
+def test_dropping_a_precision_reruns_only_the_comparison(tree):
+    assert dry_run(tree, {"precisions": ["fp32", "int8"]}) == {"score_precisions": 3, "all": 1}
+
+
+def test_bad_config_stops_with_the_key_named(tree):
+    out = snakemake(tree, "-n", "--configfile", TINY, "--config", "trian=1", check=False)
+    assert out.returncode != 0 and "'trian' was unexpected" in out.stdout + out.stderr
+    out = snakemake(
+        tree, "-n", "--configfile", TINY, "--config", "train={'epochs': 'x'}", check=False
+    )
+    assert out.returncode != 0 and "'x' is not of type 'integer'" in out.stdout + out.stderr
