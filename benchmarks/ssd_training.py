@@ -1,5 +1,5 @@
 """SSD on the generated shape scenes: training time and mAP@0.5 for a training-set size and an
-epoch count (how the defaults ssd.shapes.train = 2000 and ssd.train.epochs = 8 were chosen).
+epoch count (how the defaults data.detect.shapes.train = 2000 and train.ssd.epochs = 8 were chosen).
 
     .venv/bin/python benchmarks/ssd_training.py [--train 2000] [--test 300] [--epochs 8]
 

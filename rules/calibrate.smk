@@ -15,8 +15,9 @@ rule calibrate_batches:
         runtime=10,
     params:
         code=code_of("calibrate_batches"),
-        batch_size=config["calibration"]["batch_size"],
-        batches=config["calibration"]["batches"],
+        reproducible=REPRODUCIBLE,
+        batch_size=config["calibration"]["images"]["mnist"]["batch_size"],
+        batches=config["calibration"]["images"]["mnist"]["batches"],
     script:
         "../scripts/calibrate_batches.py"
 
@@ -37,8 +38,9 @@ rule calibrate_batches_ppm:
         runtime=10,
     params:
         code=code_of("calibrate_batches_ppm"),
-        batch_size=config["ssd"]["calibration"]["batch_size"],
-        batches=config["ssd"]["calibration"]["batches"],
+        reproducible=REPRODUCIBLE,
+        batch_size=config["calibration"]["images"]["detect"]["batch_size"],
+        batches=config["calibration"]["images"]["detect"]["batches"],
     script:
         "../scripts/calibrate_batches_ppm.py"
 
@@ -61,6 +63,7 @@ rule calibrate_table:
         runtime=30,
     params:
         code=code_of("calibrate_table"),
+        reproducible=REPRODUCIBLE,
         algorithm=config["calibration"]["algorithm"],
         bins=config["calibration"]["bins"],
         percentile=config["calibration"]["percentile"],

@@ -1,25 +1,32 @@
 # All Snakefile-side Python: targets, input functions, wildcard constraints.
 # Input functions only build paths; no torch or TensorRT is imported here.
+import os
 import re
 
 from workflow.data.mnist import MNIST_FILES
 from workflow.data.voc2007 import VOC2007_ARCHIVES
 from workflow.errors import TensorRTUnavailable
 from workflow.fingerprint import code_fingerprint
+from workflow.repro import job_environment
 from workflow.samples import TASK_SCORES, load_registry
 from workflow.score.runtimes import RUNNER_MODULES
 from workflow.trt.config import BuildConfig
 from workflow.trt.module import resolve_module, tensorrt_identity
 
+#: strict or native (workflow/repro.py): what every job's environment pins, set here so that
+#: it is in place before a job loads any numeric library; a rule param of every rule that
+#: computes floats, so switching it reruns them.
+REPRODUCIBLE = config["reproducible"]
+os.environ.update(job_environment(REPRODUCIBLE))
 #: The sample registry; config key `samples` may name only its rows.
 REGISTRY = load_registry(f"{workflow.basedir}/config/samples.yaml")
 REGISTRY.check_chosen(config["samples"])
 SAMPLES = REGISTRY.samples
 MNIST_DATA = "results/data/mnist"
 #: The detection set of the SSD sample: classes.txt and the train/ and test/ folders.
-DETECT_DATA = f"results/data/{config['ssd']['source']}"
+DETECT_DATA = f"results/data/{config['data']['detect']['source']}"
 #: The SSD's NMS thresholds (confidence, iou, top_k, keep_top_k), without where NMS runs.
-SSD_NMS = {k: v for k, v in config["ssd"]["nms"].items() if k != "place"}
+SSD_NMS = {k: v for k, v in config["nms"].items() if k != "place"}
 #: "<module> <version>" of the TensorRT that builds engines: a rule param, so a new TensorRT
 #: rebuilds them.
 TENSORRT = tensorrt_identity(config["tensorrt"]["module"])
@@ -82,7 +89,7 @@ def final_targets():
 
 def get_mnist_sources(wildcards):
     """Input files of the MNIST data stage for the configured source."""
-    cfg = config["mnist"]
+    cfg = config["data"]["mnist"]
     if cfg["source"] == "mnist":
         return {name: f"{cfg['download']['dir']}/{name}" for name in MNIST_FILES}
     if cfg["source"] == "idx":
@@ -161,13 +168,13 @@ def get_score_metrics(wildcards):
 def get_graph_nms(wildcards):
     """NMS thresholds built into the SSD graph; empty when NMS runs on the host (so that
     changing them does not re-export the graph)."""
-    return SSD_NMS if config["ssd"]["nms"]["place"] == "graph" else {}
+    return SSD_NMS if config["nms"]["place"] == "graph" else {}
 
 
 def get_detect_sources(wildcards):
     """The downloaded archives a detection set is made from (none for generated scenes)."""
-    if config["ssd"]["source"] == "voc2007":
-        folder = config["ssd"]["voc2007"]["dir"]
+    if config["data"]["detect"]["source"] == "voc2007":
+        folder = config["data"]["detect"]["voc2007"]["dir"]
         return {
             split: f"{folder}/{name}" for split, (name, _) in VOC2007_ARCHIVES.items()
         }

@@ -1,6 +1,6 @@
 rule data_download_mnist:
     output:
-        raw=f"{config['mnist']['download']['dir']}/{{file}}",
+        raw=f"{config['data']['mnist']['download']['dir']}/{{file}}",
     log:
         "logs/data/download_{file}.log",
     conda:
@@ -10,8 +10,9 @@ rule data_download_mnist:
         runtime=10,
     params:
         code=code_of("data_download"),
-        url=lambda wildcards: config["mnist"]["download"]["base_url"] + wildcards.file,
-        timeout_s=config["mnist"]["download"]["timeout_s"],
+        url=lambda wildcards: config["data"]["mnist"]["download"]["base_url"]
+        + wildcards.file,
+        timeout_s=config["data"]["mnist"]["download"]["timeout_s"],
         md5=get_mnist_md5,
     script:
         "../scripts/data_download.py"
@@ -35,11 +36,12 @@ rule data_mnist:
         runtime=10,
     params:
         code=code_of("data_mnist"),
-        source=config["mnist"]["source"],
-        seed=config["mnist"]["seed"],
-        test_fraction=config["mnist"]["test_fraction"],
-        test_count=config["mnist"]["idx"]["test_count"],
-        base_url=config["mnist"]["download"]["base_url"],
+        reproducible=REPRODUCIBLE,
+        source=config["data"]["mnist"]["source"],
+        seed=config["data"]["mnist"]["seed"],
+        test_fraction=config["data"]["mnist"]["test_fraction"],
+        test_count=config["data"]["mnist"]["idx"]["test_count"],
+        base_url=config["data"]["mnist"]["download"]["base_url"],
     script:
         "../scripts/data_mnist.py"
 
@@ -59,6 +61,7 @@ rule data_pgm:
         runtime=5,
     params:
         code=code_of("data_pgm"),
+        reproducible=REPRODUCIBLE,
     script:
         "../scripts/data_pgm.py"
 
@@ -79,14 +82,15 @@ rule data_shapes:
         runtime=30,
     params:
         code=code_of("data_shapes"),
-        shapes=config["ssd"]["shapes"],
+        reproducible=REPRODUCIBLE,
+        shapes=config["data"]["detect"]["shapes"],
     script:
         "../scripts/data_shapes.py"
 
 
 rule data_download_voc2007:
     output:
-        raw=f"{config['ssd']['voc2007']['dir']}/{{archive}}",
+        raw=f"{config['data']['detect']['voc2007']['dir']}/{{archive}}",
     log:
         "logs/data/download_{archive}.log",
     wildcard_constraints:
@@ -98,8 +102,9 @@ rule data_download_voc2007:
         runtime=60,
     params:
         code=code_of("data_download"),
-        url=lambda wildcards: config["ssd"]["voc2007"]["base_url"] + wildcards.archive,
-        timeout_s=config["ssd"]["voc2007"]["timeout_s"],
+        url=lambda wildcards: config["data"]["detect"]["voc2007"]["base_url"]
+        + wildcards.archive,
+        timeout_s=config["data"]["detect"]["voc2007"]["timeout_s"],
         md5=get_voc2007_md5,
     script:
         "../scripts/data_download.py"
@@ -123,10 +128,11 @@ rule data_voc2007:
         runtime=120,
     params:
         code=code_of("data_voc2007"),
-        base_url=config["ssd"]["voc2007"]["base_url"],
+        reproducible=REPRODUCIBLE,
+        base_url=config["data"]["detect"]["voc2007"]["base_url"],
         limits={
-            "train": config["ssd"]["voc2007"]["train_limit"],
-            "test": config["ssd"]["voc2007"]["test_limit"],
+            "train": config["data"]["detect"]["voc2007"]["train_limit"],
+            "test": config["data"]["detect"]["voc2007"]["test_limit"],
         },
     script:
         "../scripts/data_voc2007.py"

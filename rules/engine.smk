@@ -19,6 +19,7 @@ rule engine_build:
         gpu=get_engine_gpus(),
     params:
         code=code_of("engine_build"),
+        reproducible=REPRODUCIBLE,
         tensorrt=TENSORRT,
         build=ENGINE_BUILD,
     script:
@@ -48,8 +49,9 @@ rule engine_build_api:
         gpu=get_engine_gpus(),
     params:
         code=code_of("engine_build_api"),
+        reproducible=REPRODUCIBLE,
         network=get_network,
-        mlp_sizes=config["mlp"]["sizes"],
+        mlp_sizes=config["networks"]["mlp"]["sizes"],
         tensorrt=TENSORRT,
         build=ENGINE_BUILD,
     script:
@@ -75,8 +77,9 @@ rule engine_refit:
         gpu=1,
     params:
         code=code_of("engine_refit"),
+        reproducible=REPRODUCIBLE,
         network=get_network,
-        mlp_sizes=config["mlp"]["sizes"],
+        mlp_sizes=config["networks"]["mlp"]["sizes"],
         layer=config["refit"]["layer"],
         tensorrt=TENSORRT,
         build=ENGINE_BUILD,

@@ -17,6 +17,7 @@ rule onnx_export:
         runtime=20,
     params:
         code=code_of("onnx_export"),
+        reproducible=REPRODUCIBLE,
         opset=config["onnx"]["opset"],
         tolerance=config["onnx"]["tolerance"],
         batch_size=config["onnx"]["batch_size"],
@@ -45,8 +46,9 @@ rule onnx_layers:
         runtime=20,
     params:
         code=code_of("onnx_layers"),
+        reproducible=REPRODUCIBLE,
         network=get_network,
-        mlp_sizes=config["mlp"]["sizes"],
+        mlp_sizes=config["networks"]["mlp"]["sizes"],
         opset=config["onnx"]["opset"],
         tolerance=config["onnx"]["tolerance"],
         batch_size=config["onnx"]["batch_size"],
@@ -73,6 +75,7 @@ rule onnx_export_tf:
         runtime=20,
     params:
         code=code_of("onnx_export_tf"),
+        reproducible=REPRODUCIBLE,
         opset=config["onnx"]["opset"],
         tolerance=config["onnx"]["tolerance"],
         batch_size=config["onnx"]["batch_size"],
@@ -99,10 +102,11 @@ rule onnx_export_ssd:
         runtime=20,
     params:
         code=code_of("onnx_export_ssd"),
+        reproducible=REPRODUCIBLE,
         opset=config["onnx"]["opset"],
         tolerance=config["onnx"]["tolerance"],
-        batch_size=config["ssd"]["score"]["batch_size"],
-        parity_images=config["ssd"]["score"]["parity_images"],
+        batch_size=config["score"]["detect"]["batch_size"],
+        parity_images=config["onnx"]["parity_images"],
         nms=get_graph_nms,
     script:
         "../scripts/onnx_export_ssd.py"

@@ -12,6 +12,7 @@ rule precision_fp16:
         runtime=10,
     params:
         code=code_of("precision_fp16"),
+        reproducible=REPRODUCIBLE,
         keep_fp32=config["fp16"]["keep_fp32"],
     script:
         "../scripts/precision_fp16.py"
@@ -32,6 +33,7 @@ rule precision_int8:
         runtime=10,
     params:
         code=code_of("precision_int8"),
+        reproducible=REPRODUCIBLE,
         source=config["calibration"]["source"],
         algorithm=config["calibration"]["algorithm"],
     script:

@@ -16,9 +16,10 @@ rule score_hello:
         gpu=get_score_gpus,
     params:
         code=score_code("score_hello"),
+        reproducible=REPRODUCIBLE,
         runtime=get_runtime,
         module=get_score_module,
-        digit_seed=config["score"]["digit_seed"],
+        digit_seed=config["score"]["classify"]["digit_seed"],
     script:
         "../scripts/score_hello.py"
 
@@ -44,9 +45,10 @@ rule score_accuracy:
         gpu=get_score_gpus,
     params:
         code=score_code("score_accuracy"),
+        reproducible=REPRODUCIBLE,
         runtime=get_runtime,
         module=get_score_module,
-        batch_size=config["score"]["batch_size"],
+        batch_size=config["score"]["classify"]["batch_size"],
         threads=config["score"]["threads"],
     script:
         "../scripts/score_accuracy.py"
@@ -67,6 +69,7 @@ rule score_precisions:
         runtime=5,
     params:
         code=code_of("score_precisions"),
+        reproducible=REPRODUCIBLE,
         precisions=get_sample_precisions,
         metrics=get_score_metrics,
     script:
@@ -95,12 +98,13 @@ rule score_detect:
         gpu=get_score_gpus,
     params:
         code=score_code("score_detect"),
+        reproducible=REPRODUCIBLE,
         runtime=get_runtime,
         module=get_score_module,
-        place=config["ssd"]["nms"]["place"],
+        place=config["nms"]["place"],
         nms=SSD_NMS,
-        iou_threshold=config["ssd"]["score"]["iou_threshold"],
-        batch_size=config["ssd"]["score"]["batch_size"],
+        iou_threshold=config["score"]["detect"]["iou_threshold"],
+        batch_size=config["score"]["detect"]["batch_size"],
         threads=config["score"]["threads"],
     script:
         "../scripts/score_detect.py"
@@ -124,7 +128,8 @@ rule score_draw:
         runtime=10,
     params:
         code=code_of("score_draw"),
-        images=config["ssd"]["score"]["draw"],
-        threshold=config["ssd"]["score"]["visualize"],
+        reproducible=REPRODUCIBLE,
+        images=config["score"]["detect"]["draw"],
+        threshold=config["score"]["detect"]["visualize"],
     script:
         "../scripts/score_draw.py"

@@ -11,21 +11,22 @@ rule train_torch:
     cache: True
     conda:
         "../environment.yml"
-    threads: config["train"]["threads"]
+    threads: config["train"]["classifier"]["threads"]
     resources:
         mem_mb=4096,
         runtime=60,
     params:
         code=code_of("train_torch"),
-        seed=config["train"]["seed"],
-        epochs=config["train"]["epochs"],
-        batch_size=config["train"]["batch_size"],
-        learning_rate=config["train"]["learning_rate"],
-        momentum=config["train"]["momentum"],
-        weight_decay=config["train"]["weight_decay"],
-        threads=config["train"]["threads"],
+        reproducible=REPRODUCIBLE,
+        seed=config["train"]["classifier"]["seed"],
+        epochs=config["train"]["classifier"]["epochs"],
+        batch_size=config["train"]["classifier"]["batch_size"],
+        learning_rate=config["train"]["classifier"]["learning_rate"],
+        momentum=config["train"]["classifier"]["momentum"],
+        weight_decay=config["train"]["classifier"]["weight_decay"],
+        threads=config["train"]["classifier"]["threads"],
         network=get_network,
-        mlp_sizes=config["mlp"]["sizes"],
+        mlp_sizes=config["networks"]["mlp"]["sizes"],
     script:
         "../scripts/train_torch.py"
 
@@ -43,18 +44,19 @@ rule train_keras:
     cache: True
     conda:
         "../environment.yml"
-    threads: config["train"]["threads"]
+    threads: config["train"]["classifier"]["threads"]
     resources:
         mem_mb=4096,
         runtime=60,
     params:
         code=code_of("train_keras"),
-        seed=config["train"]["seed"],
-        epochs=config["train"]["epochs"],
-        batch_size=config["train"]["batch_size"],
-        learning_rate=config["train"]["keras_learning_rate"],
-        momentum=config["train"]["momentum"],
-        threads=config["train"]["threads"],
+        reproducible=REPRODUCIBLE,
+        seed=config["train"]["classifier"]["seed"],
+        epochs=config["train"]["classifier"]["epochs"],
+        batch_size=config["train"]["classifier"]["batch_size"],
+        learning_rate=config["train"]["classifier"]["keras_learning_rate"],
+        momentum=config["train"]["classifier"]["momentum"],
+        threads=config["train"]["classifier"]["threads"],
     script:
         "../scripts/train_keras.py"
 
@@ -72,12 +74,13 @@ rule train_ssd:
     cache: True
     conda:
         "../environment.yml"
-    threads: config["ssd"]["train"]["threads"]
+    threads: config["train"]["ssd"]["threads"]
     resources:
         mem_mb=8192,
         runtime=120,
     params:
         code=code_of("train_ssd"),
-        train=config["ssd"]["train"],
+        reproducible=REPRODUCIBLE,
+        train=config["train"]["ssd"],
     script:
         "../scripts/train_ssd.py"

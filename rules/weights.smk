@@ -15,6 +15,7 @@ rule weights_torch:
         runtime=10,
     params:
         code=code_of("weights_torch"),
+        reproducible=REPRODUCIBLE,
     script:
         "../scripts/weights_torch.py"
 
@@ -36,5 +37,6 @@ rule weights_tf:
         runtime=10,
     params:
         code=code_of("weights_tf"),
+        reproducible=REPRODUCIBLE,
     script:
         "../scripts/weights_tf.py"

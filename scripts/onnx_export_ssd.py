@@ -1,4 +1,4 @@
-"""Rule onnx_export_ssd: SSD weights -> ONNX with box decoding (and NMS when ssd.nms.place is
+"""Rule onnx_export_ssd: SSD weights -> ONNX with box decoding (and NMS when nms.place is
 graph), checked against PyTorch on test scenes."""
 
 from workflow.data.detection import read_classes, read_split

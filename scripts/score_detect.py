@@ -3,6 +3,7 @@
 from workflow.detect.postprocess import NmsParams
 from workflow.io import write_atomically, write_json_atomically
 from workflow.logs import log_to
+from workflow.repro import settings
 from workflow.score.detect import score_detection_set
 from workflow.score.runtimes import make_runner
 
@@ -20,4 +21,8 @@ found, report = score_detection_set(
     iou_threshold=params.iou_threshold,
 )
 write_atomically(snakemake.output.detections, found)
-write_json_atomically(snakemake.output.score, report | {"runtime": params.runtime})
+reproducibility = settings(threads=params.threads)
+write_json_atomically(
+    snakemake.output.score,
+    report | {"runtime": params.runtime, "reproducibility": reproducibility},
+)

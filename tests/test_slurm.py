@@ -17,7 +17,7 @@ from tests.conftest import ROOT, copy_workflow, snakemake
 
 pytestmark = pytest.mark.slow
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
-SMALL = {"samples": ["mnist"], "precisions": ["fp32"], "train": {"epochs": 3}}
+SMALL = {"samples": ["mnist"], "precisions": ["fp32"], "train": {"classifier": {"epochs": 3}}}
 FAST_POLLING = [
     "--slurm-init-seconds-before-status-checks",
     "1",

@@ -29,9 +29,10 @@ def test_download_folders_are_ignored_by_git():
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("not a git checkout")
     schema = yaml.safe_load((ROOT / "config" / "config.schema.yaml").read_text())["properties"]
+    data = schema["data"]["properties"]
     folders = [
-        schema["mnist"]["properties"]["download"]["properties"]["dir"]["default"],
-        schema["ssd"]["properties"]["voc2007"]["properties"]["dir"]["default"],
+        data["mnist"]["properties"]["download"]["properties"]["dir"]["default"],
+        data["detect"]["properties"]["voc2007"]["properties"]["dir"]["default"],
     ]
     assert all(folder.startswith("resources/") for folder in folders)
     for folder in folders:

@@ -7,7 +7,7 @@ Prints every detection above the visualisation threshold, e.g.
 
 and, with --out, writes each image with its boxes drawn as <name>.ppm and <name>.png. The
 preprocessing is the pipeline's (values scaled to [-1, 1]); --nms graph is for graphs exported
-with ssd.nms.place: graph. Exit status 0 on success, 2 on bad input.
+with nms.place: graph. Exit status 0 on success, 2 on bad input.
 """
 
 import argparse

@@ -114,5 +114,5 @@ def test_detect_numbers_images_over_the_whole_set():
         )
     assert out.shape == (5, 10, 7) and counts.tolist() == [2] * 5
     assert [d.image for d in detection_list(out, counts)] == [i for i in range(5) for _ in "ab"]
-    with _Fixed(boxes, scores) as runner, pytest.raises(Exception, match="ssd.nms.place"):
+    with _Fixed(boxes, scores) as runner, pytest.raises(Exception, match="nms.place"):
         detect(runner, images, batch_size=2, place="graph", params=NmsParams(0.0, 0.5, 10, 10))

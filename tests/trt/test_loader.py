@@ -43,6 +43,7 @@ def test_rtx_builds_ahead_of_time_with_metadata(built):
         "inputs",
         "outputs",
         "plan",
+        "reproducibility",
     }
     assert meta["build"]["tf32"] is True  # TensorRT-RTX keeps its default (Polygraphy's
     # CreateConfig clears TF32 for full TensorRT: FP32 layers then compute in full FP32)

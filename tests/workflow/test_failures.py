@@ -54,7 +54,7 @@ def test_nms_in_the_graph_finds_what_host_nms_finds(tree, tmp_path):
     work = clone(tree, tmp_path)
     host = np.load(work / "results/score/ssd/fp32/detections.npz")
     host_map = json.loads((work / "results/score/ssd/fp32/map.json").read_text())
-    settings = {"ssd": {"nms": {"place": "graph"}}}
+    settings = {"nms": {"place": "graph"}}
     build(work, "results/score/ssd/fp32/map.json", settings)
     graph = np.load(work / "results/score/ssd/fp32/detections.npz")
     np.testing.assert_array_equal(graph["detections"], host["detections"])
@@ -64,16 +64,16 @@ def test_nms_in_the_graph_finds_what_host_nms_finds(tree, tmp_path):
     out = build(work, "engines/ssd_fp32.plan", settings, check=False)
     log = (work / "logs/engine/ssd.fp32.log").read_text()
     assert out.returncode != 0
-    assert "no kernel for NonMaxSuppression" in log and "ssd.nms.place: host" in log
+    assert "no kernel for NonMaxSuppression" in log and "nms.place: host" in log
 
 
 def test_voc2007_without_network_says_where_to_put_the_archives(tree, tmp_path):
     work = clone(tree, tmp_path)
     voc = {"source": "voc2007", "voc2007": {"base_url": "http://127.0.0.1:9/", "dir": "voc"}}
-    plan = dry_run(work, {"ssd": voc})
+    plan = dry_run(work, {"data": {"detect": voc}})
     assert plan["data_download_voc2007"] == 2 and plan["data_voc2007"] == 1
     assert plan["train_ssd"] == 1
-    out = build(work, "voc/VOCtest_06-Nov-2007.tar", {"ssd": voc}, check=False)
+    out = build(work, "voc/VOCtest_06-Nov-2007.tar", {"data": {"detect": voc}}, check=False)
     log = (work / "logs/data/download_VOCtest_06-Nov-2007.tar.log").read_text()
     assert out.returncode != 0
     assert "place it at voc/VOCtest_06-Nov-2007.tar (md5 b6e924de25625d8de591ea690078ad9f)" in log
@@ -121,7 +121,7 @@ def test_training_killed_midway_leaves_nothing_and_reruns(tree, tmp_path):
     work = clone(tree, tmp_path)
     target = "results/train/mnist/weights.pt"
     (work / target).unlink()
-    long = overlay(work, {"train": {"epochs": 12}})
+    long = overlay(work, {"train": {"classifier": {"epochs": 12}}})
     args = [target, "--cores", "2", "--configfile", TINY, long]
     exe = Path(sys.executable).with_name("snakemake")
     job = subprocess.Popen(

@@ -140,7 +140,7 @@ def test_dataset_choice_reruns_everything_from_the_data(tree, tmp_path):
         path.touch()  # a dry run plans from the files; it does not read them
     source = {"source": "idx", "idx": {key: str(path) for key, path in files.items()}}
     expected = DOWNSTREAM_OF_TRAINING | {"data_mnist": 1, "data_pgm": 1, "calibrate_batches": 2}
-    assert dry_run(tree, {"mnist": source}) == expected
+    assert dry_run(tree, {"data": {"mnist": source}}) == expected
 
 
 def test_tensorrt_choice_rebuilds_the_engines_only(tree):
@@ -148,23 +148,26 @@ def test_tensorrt_choice_rebuilds_the_engines_only(tree):
 
 
 def test_training_param_reruns_exactly_its_dependents(tree):
-    assert dry_run(tree, {"train": {"epochs": 4}}) == DOWNSTREAM_OF_TRAINING
-    assert dry_run(tree, {"ssd": {"train": {"epochs": 2}}}) == SSD_FROM_TRAINING
+    assert dry_run(tree, {"train": {"classifier": {"epochs": 4}}}) == DOWNSTREAM_OF_TRAINING
+    assert dry_run(tree, {"train": {"ssd": {"epochs": 2}}}) == SSD_FROM_TRAINING
     data = {"data_shapes": 1, "calibrate_batches_ppm": 1}
-    assert dry_run(tree, {"ssd": {"shapes": {"test": 17}}}) == SSD_FROM_TRAINING | data
+    shapes = {"data": {"detect": {"shapes": {"test": 17}}}}
+    assert dry_run(tree, shapes) == SSD_FROM_TRAINING | data
 
 
 def test_detection_thresholds_rerun_only_what_reads_them(tree):
-    host_nms = {"ssd": {"nms": {"confidence": 0.05}}}
+    host_nms = {"nms": {"confidence": 0.05}}
     assert dry_run(tree, host_nms) == SSD_SCORES
-    assert dry_run(tree, {"ssd": {"score": {"visualize": 0.3}}}) == {"score_draw": 3, "all": 1}
-    graph = {"ssd": {"nms": {"place": "graph"}}}
+    visualize = {"score": {"detect": {"visualize": 0.3}}}
+    assert dry_run(tree, visualize) == {"score_draw": 3, "all": 1}
+    graph = {"nms": {"place": "graph"}}
     after_training = {k: v for k, v in SSD_FROM_TRAINING.items() if k != "train_ssd"}
     assert dry_run(tree, graph) == after_training
 
 
 def test_digit_seed_reruns_only_the_hello_world(tree):
-    assert dry_run(tree, {"score": {"digit_seed": 7}}) == {"score_hello": 8, "all": 1}
+    digit = {"score": {"classify": {"digit_seed": 7}}}
+    assert dry_run(tree, digit) == {"score_hello": 8, "all": 1}
 
 
 def test_engine_param_reruns_engines_only(tree):
@@ -184,7 +187,7 @@ def test_calibration_param_recalibrates_and_rebuilds_int8_only(tree):
         "score_precisions": 2,
         "all": 1,
     }
-    assert dry_run(tree, {"calibration": {"batches": 3}}) == mnist_only
+    assert dry_run(tree, {"calibration": {"images": {"mnist": {"batches": 3}}}}) == mnist_only
     ssd_only = {
         "calibrate_batches_ppm": 1,
         "calibrate_table": 1,
@@ -195,7 +198,7 @@ def test_calibration_param_recalibrates_and_rebuilds_int8_only(tree):
         "score_precisions": 1,
         "all": 1,
     }
-    assert dry_run(tree, {"ssd": {"calibration": {"batches": 1}}}) == ssd_only
+    assert dry_run(tree, {"calibration": {"images": {"detect": {"batches": 1}}}}) == ssd_only
 
 
 def test_dropping_a_precision_reruns_only_the_comparison(tree):
@@ -206,6 +209,17 @@ def test_bad_config_stops_with_the_key_named(tree):
     out = snakemake(tree, "-n", "--configfile", TINY, "--config", "trian=1", check=False)
     assert out.returncode != 0 and "'trian' was unexpected" in out.stdout + out.stderr
     out = snakemake(
-        tree, "-n", "--configfile", TINY, "--config", "train={'epochs': 'x'}", check=False
+        tree,
+        "-n",
+        "--configfile",
+        TINY,
+        "--config",
+        "train={'classifier': {'epochs': 'x'}}",
+        check=False,
     )
     assert out.returncode != 0 and "'x' is not of type 'integer'" in out.stdout + out.stderr
+
+
+def test_reproducibility_mode_reruns_every_job_that_computes(tree):
+    everything = planned_jobs(snakemake(tree, "-n", "--forceall", "--configfile", TINY).stdout)
+    assert dry_run(tree, {"reproducible": "native"}) == everything

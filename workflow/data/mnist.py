@@ -1,6 +1,6 @@
 """MNIST-style digits: 28x28 uint8 images with labels 0..9.
 
-Three sources, chosen by the config key ``mnist.source``:
+Three sources, chosen by the config key ``data.mnist.source``:
 
 ``digits`` (the embedded default, no network)
     scikit-learn's bundled handwritten digits: 1,797 real 8x8 images with 17 grey levels
@@ -97,7 +97,8 @@ def split_tail(images: np.ndarray, labels: np.ndarray, *, test_count: int) -> tu
     """
     if not 0 < test_count < len(images):
         raise DataError(
-            "mnist.idx.test_count", f"{test_count} leaves an empty split of {len(images)} images"
+            "data.mnist.idx.test_count",
+            f"{test_count} leaves an empty split of {len(images)} images",
         )
     cut = len(images) - test_count
     return (images[:cut], labels[:cut]), (images[cut:], labels[cut:])
@@ -194,4 +195,4 @@ def mnist_splits(
     if source == "idx":
         images, labels = read_split(files["images"], files["labels"])
         return split_tail(images, labels, test_count=test_count)
-    raise DataError(f"mnist.source={source!r}", "unknown source", "use digits, mnist or idx")
+    raise DataError(f"data.mnist.source={source!r}", "unknown source", "use digits, mnist or idx")

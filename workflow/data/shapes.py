@@ -109,7 +109,9 @@ SEED_STRIDE = 1_000_000
 def shape_seeds(seed: int, split: str, count: int) -> range:
     """Scene seeds of a generated split: disjoint between splits and dataset seeds."""
     if count > TEST_SEED_OFFSET:
-        raise DataError(f"ssd.shapes.{split}", f"{count} scenes; at most {TEST_SEED_OFFSET}")
+        raise DataError(
+            f"data.detect.shapes.{split}", f"{count} scenes; at most {TEST_SEED_OFFSET}"
+        )
     start = seed * SEED_STRIDE + (TEST_SEED_OFFSET if split == "test" else 0)
     return range(start, start + count)
 
@@ -121,7 +123,7 @@ def write_shapes(
     0); return the number of objects written."""
     if not 8 <= min_size <= max_size:
         raise DataError(
-            "ssd.shapes",
+            "data.detect.shapes",
             f"min_size {min_size}, max_size {max_size}",
             "need 8 <= min_size <= max_size",
         )

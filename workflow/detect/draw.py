@@ -109,7 +109,6 @@ def draw_detection_set(
     """
     from pathlib import Path
 
-
     classes = read_classes(classes_path)
     found = np.load(detections_npz)
     out = []

@@ -51,12 +51,12 @@ class NmsParams:
     def __post_init__(self) -> None:
         if not 0 <= self.confidence < 1 or not 0 < self.iou <= 1:
             raise PipelineError(
-                "ssd.nms",
+                "nms",
                 f"confidence {self.confidence} and iou {self.iou}",
                 "need 0 <= confidence < 1 and 0 < iou <= 1",
             )
         if self.top_k < 1 or self.keep_top_k < 1:
-            raise PipelineError("ssd.nms", "top_k and keep_top_k must be at least 1")
+            raise PipelineError("nms", "top_k and keep_top_k must be at least 1")
 
 
 def host_nms(boxes: np.ndarray, scores: np.ndarray, params: NmsParams) -> np.ndarray:

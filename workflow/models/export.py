@@ -9,6 +9,7 @@ from workflow.backend.compare import compare
 from workflow.errors import ToleranceError
 from workflow.logs import timed
 from workflow.ort.loader import session_from_onnx
+from workflow.repro import settings
 
 if TYPE_CHECKING:
     import torch
@@ -152,6 +153,7 @@ def parity_report(
         "max_abs_diff": diff.max_abs,
         "mean_abs_diff": diff.mean_abs,
         "tolerance": float(tolerance),
+        "reproducibility": settings(threads=1),
     }
     log.info("onnx parity with %s | %s", framework, report)
     if not diff.passed:

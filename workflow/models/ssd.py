@@ -219,7 +219,6 @@ def train_ssd(
     """
     import torch
 
-
     torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     torch.manual_seed(seed)
@@ -267,7 +266,7 @@ def train_ssd(
                         raise PipelineError(
                             f"train ssd epoch {epoch + 1}",
                             "the loss is not finite",
-                            "lower ssd.train.learning_rate",
+                            "lower train.ssd.learning_rate",
                         )
                     optimizer.zero_grad()
                     loss.backward()
@@ -297,7 +296,6 @@ def export_ssd(
         ToleranceError: ONNX Runtime and PyTorch differ by more than ``tolerance``.
     """
     import torch
-
 
     net = load_state_dict(ssd_net(classes, boxes_per_layer()), weights)
     model = ssd_detector(fuse_batchnorm(net), grid_anchors(SEED_CONFIG), SEED_CONFIG.variances)

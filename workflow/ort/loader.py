@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workflow.errors import PipelineError
+from workflow.repro import ort_optimization_level
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -22,6 +23,7 @@ def session_from_onnx(
         providers: execution providers in order of preference. Defaults to
             ``["CPUExecutionProvider"]``.
         threads: intra-op threads (results are reproducible for a fixed count). Defaults to 1.
+            The graph optimization level follows the process's reproducibility mode.
 
     Raises:
         PipelineError: a requested provider is not available in this onnxruntime build.
@@ -40,8 +42,8 @@ def session_from_onnx(
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    import os
-    lvl = os.environ.get("X_ORT_LEVEL")
-    if lvl: options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, lvl)
+    # strict reproducibility stops short of the NCHWc layout, whose blocking follows the CPU's
+    # vector width (workflow/repro.py)
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, ort_optimization_level())
     source = model if isinstance(model, bytes) else str(model)
     return ort.InferenceSession(source, sess_options=options, providers=providers)

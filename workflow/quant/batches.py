@@ -144,7 +144,7 @@ def split_into_batches(
         raise FormatError(
             "calibration batches",
             f"{batches} batches of {batch_size} need {need} images, the dataset has {len(images)}",
-            "lower calibration.batches or calibration.batch_size",
+            "lower calibration.images.<dataset>.batches or batch_size",
         )
     return [
         batch_bytes(

@@ -51,7 +51,7 @@ def detect(
             raise PipelineError(
                 runner.name,
                 f"no output {missing[0]!r} (it has {sorted(result)}) for NMS on the {place}",
-                "the graph and ssd.nms.place disagree; rebuild the graph",
+                "the graph and nms.place disagree; rebuild the graph",
             )
         if place == "host":
             rows = host_nms(result[BOXES], result[SCORES], params)

@@ -10,7 +10,9 @@ CPU) logs a ``Layers:`` block at VERBOSE level, one line per engine layer::
 
 :func:`parse_layer_log` turns that block into records; :func:`layer_report` adds the ONNX op
 type of each fused node and, per compute node of the graph (Conv, ConvTranspose, Gemm, MatMul),
-the precision of the engine layer that runs it.
+the precision of the engine layer that runs it: the one compute layer (not a generated
+kernel, a shape or a stream operation) whose fused ONNX nodes include it, or, when several do,
+the one whose fused nodes start with it.
 """
 
 import re
@@ -129,9 +131,9 @@ def layer_report(
     for node, op in ops.items():
         if op not in COMPUTE_OPS:
             continue
-        runs = [
-            r for r in records if r["type"] not in NON_COMPUTE and r["onnx_nodes"][:1] == [node]
-        ]
+        runs = [r for r in records if r["type"] not in NON_COMPUTE and node in r["onnx_nodes"]]
+        if len(runs) > 1:  # fused into several: the layer that starts with it computes it
+            runs = [r for r in runs if r["onnx_nodes"][0] == node]
         if len(runs) != 1:
             raise PipelineError(
                 node,

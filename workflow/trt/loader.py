@@ -19,6 +19,7 @@ from typing import Any
 
 from workflow.errors import EngineMismatch, FormatError, PipelineError, TensorRTUnavailable
 from workflow.logs import timed
+from workflow.repro import settings
 from workflow.trt.config import BuildConfig
 from workflow.trt.gpu import GpuInfo, gpu_info
 from workflow.trt.layers import LAYERS_HEADER
@@ -212,7 +213,7 @@ def _build(
         if trt.__name__ == "tensorrt_rtx" and _has_layer(trt, network, "NMS"):
             fix = (
                 "TensorRT-RTX has no kernel for NonMaxSuppression: run NMS on the host "
-                "(ssd.nms.place: host) or build with full TensorRT 10/11 on a GPU host"
+                "(nms.place: host) or build with full TensorRT 10/11 on a GPU host"
             )
         raise PipelineError(
             source["path"],
@@ -236,6 +237,7 @@ def _build(
         "inputs": _network_io(network, inputs=True),
         "outputs": _network_io(network, inputs=False),
         "plan": {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()},
+        "reproducibility": settings(threads=None),
     }
     log.info("%s | plan of %d bytes for %s", source["path"], len(data), target)
     return BuiltEngine(data, meta, logger.layer_log)
