@@ -2,7 +2,11 @@
 # A single-node SLURM cluster on localhost, for the cluster-execution test.
 #   tests/slurm/cluster.sh up DIR    install (Debian packages) if needed, configure, start;
 #                                    DIR gets the pid files and logs
-#   tests/slurm/cluster.sh down DIR  stop the daemons started by "up", by their pids
+#   tests/slurm/cluster.sh down DIR  stop the daemons started by "up", by their pids, and
+#                                    remove the configuration "up" wrote: with a slurm.conf
+#                                    naming a controller that is gone, every `scontrol` waits
+#                                    9 s, and the SLURM executor plugin runs one each time
+#                                    Snakemake starts (measured: every snakemake -n 9 s slower)
 # The node declares one "gpu" (File=/dev/null) so that jobs asking for gpu=1 can be scheduled
 # on a GPU-less machine; there is no accounting (the executor reads job states with squeue).
 set -euo pipefail
@@ -17,6 +21,9 @@ down() {
             rm -f "$dir/$name.pid"
         fi
     done
+    if grep -qs '^ClusterName=pipeline$' /etc/slurm/slurm.conf; then
+        rm -f /etc/slurm/slurm.conf /etc/slurm/gres.conf
+    fi
 }
 
 if [ "$action" = down ]; then

@@ -11,13 +11,15 @@ import subprocess
 import time
 
 import pytest
-import yaml
 
 from tests.conftest import ROOT, copy_workflow, snakemake
+from tests.workflow.conftest import TINY
 
 pytestmark = pytest.mark.slow
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
-SMALL = {"samples": ["mnist"], "precisions": ["fp32"], "train": {"classifier": {"epochs": 3}}}
+#: The tiny config's MNIST chain in FP32: the same jobs, with the same params, as in the session's
+#: tiny tree, which is the local run the cluster's bytes are compared with.
+SMALL = ["--configfile", TINY, "--config", "samples=[mnist]", "precisions=[fp32]"]
 FAST_POLLING = [
     "--slurm-init-seconds-before-status-checks",
     "1",
@@ -44,35 +46,20 @@ def cluster(tmp_path_factory):
     subprocess.run(["bash", str(CLUSTER), "down", str(state)], timeout=60)
 
 
-def _config(folder):
-    path = folder / "small.yaml"
-    path.write_text(yaml.safe_dump(SMALL))
-    return str(path)
-
-
 @pytest.fixture(scope="module")
 def remote(cluster, tmp_path_factory):
     """The MNIST chain built through SLURM, with its output; the GPU test reuses its data and
     training."""
     work = copy_workflow(tmp_path_factory.mktemp("slurm-run") / "slurm")
     start = time.perf_counter()
-    out = snakemake(
-        work,
-        "--profile",
-        "profiles/slurm",
-        *FAST_POLLING,
-        "--configfile",
-        _config(work),
-        timeout=900,
-    )
+    out = snakemake(work, "--profile", "profiles/slurm", *FAST_POLLING, *SMALL, timeout=900)
     print(f"MNIST chain on SLURM: {time.perf_counter() - start:.1f} s")
     return work, out.stdout + out.stderr
 
 
-def test_mnist_chain_on_slurm_equals_a_local_run(remote, tmp_path):
+def test_mnist_chain_on_slurm_equals_a_local_run(remote, tree):
     work, output = remote
-    local = copy_workflow(tmp_path / "local")
-    snakemake(local, "--cores", "2", "--configfile", _config(local))
+    local = tree  # the session's tiny tree, built locally with the same params
     assert output.count("submitted with SLURM jobid") >= 6
     for artifact in (
         "results/score/mnist/fp32/accuracy.json",
@@ -97,8 +84,7 @@ def test_gpu_job_is_scheduled_on_the_gpu_less_node(remote):
         "--profile",
         "profiles/slurm",
         *FAST_POLLING,
-        "--configfile",
-        _config(work),
+        *SMALL,
         check=False,
         timeout=900,
     )
