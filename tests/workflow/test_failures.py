@@ -14,19 +14,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import snakemake
-from tests.workflow.conftest import TINY, build, clone, dry_run, overlay
+from tests.workflow.conftest import INT8_ONLY, TINY, build, clone, dry_run, overlay
 
 pytestmark = pytest.mark.slow
-INT8_ONLY = {
-    "precision_int8": 3,
-    "engine_build": 3,
-    "score_hello": 2,
-    "score_accuracy": 2,
-    "score_detect": 1,
-    "score_draw": 1,
-    "score_precisions": 3,
-    "all": 1,
-}
 
 
 def test_refit_target_stops_clearly_without_gpu(tree, tmp_path):

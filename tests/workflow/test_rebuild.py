@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from tests.conftest import ROOT, planned_jobs, snakemake
-from tests.workflow.conftest import TINY, clone, dry_run
+from tests.workflow.conftest import INT8_ONLY, TINY, clone, dry_run
 
 pytestmark = pytest.mark.slow
 #: The tiny config's samples trained on digits: two built through ONNX (PyTorch, Keras) in
@@ -44,16 +44,6 @@ DOWNSTREAM_OF_TORCH_TRAINING = {
     "score_hello": 5,
     "score_accuracy": 5,
     "score_precisions": 1,
-    "all": 1,
-}
-INT8_ONLY = {
-    "precision_int8": 3,
-    "engine_build": 3,
-    "score_hello": 2,
-    "score_accuracy": 2,
-    "score_detect": 1,
-    "score_draw": 1,
-    "score_precisions": 3,
     "all": 1,
 }
 #: Everything of the SSD sample after its data.
