@@ -6,7 +6,7 @@ import re
 from workflow.data.mnist import MNIST_FILES
 from workflow.data.voc2007 import VOC2007_ARCHIVES
 from workflow.errors import TensorRTUnavailable
-from workflow.fingerprint import code_fingerprint
+from workflow.fingerprint import code_fingerprint, remember_in
 from workflow.repro import job_environment
 from workflow.samples import TASK_SCORES, load_registry
 from workflow.score.runtimes import RUNNER_MODULES
@@ -57,6 +57,10 @@ wildcard_constraints:
     precision="|".join(config["precisions"]),
     file="|".join(re.escape(name) for name in MNIST_FILES),
     digit="[0-9]",
+
+
+#: Module analyses are remembered between runs (keyed by modification time and size).
+remember_in(".snakemake/code-fingerprints.json")
 
 
 def code_of(script, *modules):

@@ -9,6 +9,7 @@ import importlib.metadata
 import importlib.util
 import os
 import sys
+from pathlib import Path
 from types import ModuleType
 
 from workflow.errors import TensorRTUnavailable
@@ -48,12 +49,22 @@ def resolve_module(choice: str) -> str:
 
 
 def module_version(name: str) -> str | None:
-    """Installed version of the distribution that provides module ``name``, or ``None``."""
-    for dist in importlib.metadata.packages_distributions().get(name, []):
-        try:
-            return importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            continue
+    """Installed version of the distribution that provides module ``name``, or ``None``.
+
+    Looks only at the ``*.dist-info`` folders beside the module whose name starts like it
+    (``tensorrt_rtx_cu13-1.7.1.116.dist-info`` for ``tensorrt_rtx``), reading their file lists:
+    this runs whenever the Snakefile loads, and scanning every installed distribution
+    (``importlib.metadata.packages_distributions``) cost a dry run half a second.
+    """
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.origin:
+        return None
+    site = Path(spec.origin).resolve().parent.parent
+    prefix = name.split("_")[0]
+    for info in sorted(site.glob(f"{prefix}*.dist-info")):
+        dist = importlib.metadata.Distribution.at(info)
+        if any(file.parts and file.parts[0] == name for file in dist.files or []):
+            return dist.version
     return None
 
 
