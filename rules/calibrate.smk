@@ -58,12 +58,17 @@ rule calibrate_table:
         "benchmarks/calibrate/{model}.tsv"
     conda:
         "../environment.yml"
+    # the next batch runs in ONNX Runtime while this one is measured; the threshold search
+    # runs one tensor per thread
+    threads: 2
     resources:
         mem_mb=4096,
         runtime=30,
     params:
         code=code_of("calibrate_table"),
         reproducible=REPRODUCIBLE,
+        # the activations the INT8 graph quantizes; calibrate_table_all measures every tensor
+        scope="quantized",
         algorithm=config["calibration"]["algorithm"],
         bins=config["calibration"]["bins"],
         percentile=config["calibration"]["percentile"],
@@ -71,3 +76,17 @@ rule calibrate_table:
         table_version=config["calibration"]["table_version"],
     script:
         "../scripts/calibrate_table.py"
+
+
+# Every float tensor, as the seed's CalibrationTable lists them; built on request only (no
+# INT8 graph waits for it): snakemake results/calibrate/ssd/calibration_all.table
+use rule calibrate_table as calibrate_table_all with:
+    output:
+        table="results/calibrate/{model}/calibration_all.table",
+        ranges="results/calibrate/{model}/dynamic_ranges_all.txt",
+    log:
+        "logs/calibrate/{model}.table_all.log",
+    benchmark:
+        "benchmarks/calibrate/{model}_all.tsv"
+    params:
+        scope="all",

@@ -3,6 +3,7 @@ import onnx
 import pytest
 
 from tests.conftest import tiny_conv_bytes
+from tests.quant.reference_entropy import entropy_amax_loop
 from workflow.errors import PipelineError
 from workflow.quant.calibrate import (
     ZERO_RANGE,
@@ -11,6 +12,7 @@ from workflow.quant.calibrate import (
     collect_histograms,
     entropy_amax,
     percentile_amax,
+    tensors_to_calibrate,
     with_all_outputs,
 )
 
@@ -24,6 +26,42 @@ def test_every_float_tensor_becomes_an_output():
     assert names == ["input", "conv", "relu", "flat", "logits", "prob"]
     outputs = [o.name for o in onnx.load_from_string(model).graph.output]
     assert sorted(outputs) == sorted(names[1:])
+
+
+def test_only_the_named_tensors_become_outputs():
+    model, input_name, names = with_all_outputs(tiny_conv_bytes(), ["relu", "input"])
+    assert (input_name, names) == ("input", ["input", "relu"])  # graph order, not the caller's
+    outputs = [o.name for o in onnx.load_from_string(model).graph.output]
+    assert sorted(outputs) == ["prob", "relu"]  # the graph's own output stays
+    with pytest.raises(PipelineError, match="no float tensor named 'nope'"):
+        with_all_outputs(tiny_conv_bytes(), ["relu", "nope"])
+
+
+def test_quantized_scope_is_the_inputs_of_conv_and_gemm():
+    assert tensors_to_calibrate(tiny_conv_bytes(), "quantized") == ["input", "flat"]
+    assert tensors_to_calibrate(tiny_conv_bytes(), "all") is None
+    with pytest.raises(PipelineError, match="choose among"):
+        tensors_to_calibrate(tiny_conv_bytes(), "some")
+
+
+def test_a_subset_gets_the_ranges_it_would_get_among_all():
+    settings = dict(algorithm="entropy", bins=256, percentile=99.0, threads=1)
+    every = calibrate(tiny_conv_bytes(), lambda: iter(BATCHES), **settings)
+    tensors = tensors_to_calibrate(tiny_conv_bytes(), "quantized")
+    some = calibrate(tiny_conv_bytes(), lambda: iter(BATCHES), tensors=tensors, **settings)
+    assert some == {name: every[name] for name in tensors}
+    assert calibrate(tiny_conv_bytes(), lambda: iter(BATCHES), workers=2, **settings) == every
+
+
+def test_an_error_while_reading_ahead_reaches_the_caller():
+    def batches():
+        yield BATCHES[0]
+        raise OSError("batch file 2 unreadable")
+
+    with pytest.raises(OSError, match="unreadable"):
+        calibrate(
+            tiny_conv_bytes(), batches, algorithm="minmax", bins=256, percentile=99.0, threads=1
+        )
 
 
 def test_streaming_passes_and_results():
@@ -119,10 +157,14 @@ def test_percentile():
 
 
 @pytest.mark.parametrize(
-    ("algorithm", "bins", "message"),
-    [("mse", 2048, "choose among"), ("entropy", 64, "need at least 128")],
+    ("algorithm", "bins", "workers", "message"),
+    [
+        ("mse", 2048, 1, "choose among"),
+        ("entropy", 64, 1, "need at least 128"),
+        ("entropy", 2048, 0, "need at least 1"),
+    ],
 )
-def test_bad_settings(algorithm, bins, message):
+def test_bad_settings(algorithm, bins, workers, message):
     with pytest.raises(PipelineError, match=message):
         calibrate(
             tiny_conv_bytes(),
@@ -131,7 +173,43 @@ def test_bad_settings(algorithm, bins, message):
             bins=bins,
             percentile=99.0,
             threads=1,
+            workers=workers,
         )
+
+
+def _histogram(values: np.ndarray, bins: int = 2048) -> tuple[np.ndarray, float]:
+    top = float(values.max())
+    return np.bincount(np.minimum((values * bins / top).astype(int), bins - 1), minlength=bins), top
+
+
+def _shapes(rng: np.random.Generator) -> list[tuple[np.ndarray, float]]:
+    """Histograms of the kinds calibration meets, and the corner cases of the search."""
+    relu = np.maximum(rng.normal(size=100_000), 0)
+    outliers = np.abs(rng.normal(size=50_000))
+    outliers[:5] = 60.0
+    shifted = np.concatenate([np.zeros(9000), rng.normal(4, 1, 12_000).clip(0.8, 6.4)])
+    few = np.concatenate([np.zeros(50), rng.uniform(0, 3, 7)])
+    spikes = np.zeros(2048, np.int64)
+    spikes[[0, 1, 700, 2047]] = [5000, 3, 40, 1]
+    first_only = np.zeros(2048, np.int64)
+    first_only[:2] = [10, 4]
+    return [
+        _histogram(relu),
+        _histogram(outliers),
+        _histogram(shifted),
+        _histogram(few),
+        _histogram(rng.exponential(size=30_000) ** 3),
+        _histogram(rng.uniform(0, 1, 500_000), bins=300),  # dense, bins not a multiple of 128
+        (np.full(2048, 100), 8.0),
+        (spikes, 3.0),
+        (first_only, 1.0),
+        (np.zeros(2048, np.int64), 0.0),
+    ]
+
+
+def test_vectorised_search_chooses_the_thresholds_of_the_loop():
+    for hist, top in _shapes(np.random.default_rng(1)):
+        assert entropy_amax(hist, top) == entropy_amax_loop(hist, top), hist.nonzero()
 
 
 def test_entropy_skips_ranges_that_saturate_most_values():

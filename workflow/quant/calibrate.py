@@ -1,16 +1,23 @@
 """Post-training calibration: per-tensor dynamic ranges (amax) of an FP32 graph.
 
-Statistics are collected by running the FP32 graph in ONNX Runtime with every float tensor made
-a graph output, streaming over the calibration batch files: only one batch's activations are in
-memory at a time. Two passes: the first finds each tensor's max |x| (the min-max result); the
+Statistics are collected by running the FP32 graph in ONNX Runtime with the calibrated tensors
+made graph outputs, streaming over the calibration batch files: only one or two batches'
+activations are in memory at a time (the next batch is computed in a second thread while this
+one is measured). Two passes: the first finds each tensor's max |x| (the min-max result); the
 second fills a histogram of |x| over [0, max] per tensor, from which the entropy and percentile
-ranges are chosen.
+ranges are chosen. Which tensors: every float tensor (the seed's CalibrationTable lists them
+all), or only the activations the INT8 graph quantizes (``quant.qdq.quantized_activations``),
+far fewer (SSD: 13 of 76).
 
 Entropy follows TensorRT's entropy calibration (Migacz, "8-bit Inference with TensorRT", 2017):
 for every candidate threshold of ``i`` histogram bins (128 <= i <= bins), the reference
 distribution P is the first ``i`` bins with the outliers beyond folded into the last one; the
 candidate Q is those bins quantized to 128 levels and expanded back over their non-empty bins;
-the threshold with the smallest KL(P || Q) wins. The range is the upper edge of bin ``i``. As in
+the threshold with the smallest KL(P || Q) wins. The range is the upper edge of bin ``i``. The
+search evaluates all candidates at once, a block of candidates sharing ``i // 128`` (hence their
+level boundaries) per numpy call, over the non-empty bins only (an empty bin below ``i - 1``
+adds ``eps * log(eps / eps) = 0``); it gives the thresholds of the candidate-by-candidate loop it
+replaced (kept in the tests as the reference; equal on every MNIST and SSD tensor). As in
 NVIDIA's pytorch-quantization histogram calibrator, the first bin's count is replaced by the
 second's, so that the exact zeros of a ReLU output do not dominate the divergence (measured on
 LeNet: without it the entropy range of the fc1 ReLU falls from 9.6 to 1.2 and INT8 top-1 loses
@@ -27,8 +34,10 @@ keeps most values (every LeNet tensor) are unchanged.
 """
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -36,6 +45,7 @@ from workflow.errors import PipelineError
 from workflow.logs import timed
 from workflow.ort.loader import session_from_onnx
 from workflow.quant.batches import check_batch_folder, iter_batches
+from workflow.quant.qdq import quantized_activations
 
 log = logging.getLogger(__name__)
 
@@ -45,17 +55,36 @@ MIN_KEPT = 0.5
 ALGORITHMS = ("entropy", "minmax", "percentile")
 #: Range given to a tensor that is zero on every calibration image (its scale must be > 0).
 ZERO_RANGE = 1e-8
+#: Mass moved onto every empty bin of P and Q before the divergence (taken from the others).
+SMOOTHING = 1e-4
+#: Stands in for a Q bin that smoothing left at or below 0.
+FLOOR = 1e-12
+#: Values histogrammed per numpy call (its float64 scratch stays in the CPU's cache).
+HISTOGRAM_CHUNK = 1 << 16
+#: The tensor groups ``calibrate`` measures.
+SCOPES = ("all", "quantized")
+
+T = TypeVar("T")
+_END = object()
 
 
-def with_all_outputs(model_bytes: bytes) -> tuple[bytes, str, list[str]]:
-    """Make every float tensor computed by a node a graph output.
+def with_all_outputs(
+    model_bytes: bytes, tensors: Sequence[str] | None = None
+) -> tuple[bytes, str, list[str]]:
+    """Make every float tensor computed by a node (or only ``tensors``) a graph output.
+
+    Args:
+        model_bytes: the FP32 graph (one input).
+        tensors: the tensors to measure (the graph input may be one); ``None``: every float
+            tensor.
 
     Returns:
-        The new model, the name of its (single) input, and the float tensor names in graph
-        order (input first).
+        The new model, the name of its (single) input, and the measured tensor names in graph
+        order (the input first, when measured).
 
     Raises:
-        PipelineError: the graph has more than one input.
+        PipelineError: the graph has more than one input, or ``tensors`` names a tensor that is
+            not a float tensor of the graph.
     """
     import onnx
 
@@ -67,32 +96,54 @@ def with_all_outputs(model_bytes: bytes) -> tuple[bytes, str, list[str]]:
         raise PipelineError("calibration", f"graph has {len(inputs)} inputs, expected 1")
     float_type = onnx.TensorProto.FLOAT
     types = {v.name: v.type.tensor_type.elem_type for v in [*graph.value_info, *graph.output]}
-    existing = {o.name for o in graph.output}
     names = [inputs[0].name]
     for node in graph.node:
-        for name in node.output:
-            if name and types.get(name) == float_type and name not in names:
-                names.append(name)
-                if name not in existing:
-                    graph.output.append(onnx.helper.make_tensor_value_info(name, float_type, None))
+        names += [n for n in node.output if n and types.get(n) == float_type and n not in names]
+    if tensors is not None:
+        missing = sorted(set(tensors) - set(names))
+        if missing:
+            raise PipelineError(
+                "calibration", f"no float tensor named {', '.join(map(repr, missing[:5]))}"
+            )
+        names = [name for name in names if name in set(tensors)]
+    existing = {o.name for o in graph.output}
+    for name in names:
+        if name != inputs[0].name and name not in existing:
+            graph.output.append(onnx.helper.make_tensor_value_info(name, float_type, None))
     return model.SerializeToString(), inputs[0].name, names
 
 
-def _run_all(
-    model_bytes: bytes, batches: Callable[[], Iterable[np.ndarray]], threads: int
-) -> Callable[[], Iterable[dict[str, np.ndarray]]]:
-    """A re-iterable stream of {tensor: value} per batch, input included."""
+def _ahead(items: Iterable[T]) -> Iterator[T]:
+    """The items of ``items``, the next one computed in a thread while the caller uses this one.
 
-    model, input_name, names = with_all_outputs(model_bytes)
+    ONNX Runtime and the batch reads release the GIL, so on two cores the graph runs on batch
+    k + 1 while batch k is measured. An exception in the thread is raised here.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        source = iter(items)
+        pending = pool.submit(next, source, _END)
+        while (item := pending.result()) is not _END:
+            pending = pool.submit(next, source, _END)
+            yield item
+
+
+def activation_stream(
+    model_bytes: bytes,
+    batches: Callable[[], Iterable[np.ndarray]],
+    threads: int,
+    tensors: Sequence[str] | None,
+) -> tuple[Callable[[], Iterable[dict[str, np.ndarray]]], list[str]]:
+    """A re-iterable stream of {tensor: value} per batch, and the measured tensor names."""
+
+    model, input_name, names = with_all_outputs(model_bytes, tensors)
     session = session_from_onnx(model, threads=threads)
-    outputs = names[1:]
+    outputs = [name for name in names if name != input_name]
 
-    def stream() -> Iterable[dict[str, np.ndarray]]:
-        for batch in batches():
-            values = session.run(outputs, {input_name: batch})
-            yield {input_name: batch, **dict(zip(outputs, values, strict=True))}
+    def run(batch: np.ndarray) -> dict[str, np.ndarray]:
+        values = dict(zip(outputs, session.run(outputs, {input_name: batch}), strict=True))
+        return {name: batch if name == input_name else values[name] for name in names}
 
-    return stream
+    return lambda: _ahead(map(run, batches())), names
 
 
 def collect_amax(stream: Iterable[dict[str, np.ndarray]]) -> dict[str, float]:
@@ -100,7 +151,8 @@ def collect_amax(stream: Iterable[dict[str, np.ndarray]]) -> dict[str, float]:
     amax: dict[str, float] = {}
     for values in stream:
         for name, value in values.items():
-            amax[name] = max(amax.get(name, 0.0), float(np.max(np.abs(value), initial=0.0)))
+            top = max(float(value.max(initial=0.0)), -float(value.min(initial=0.0)))
+            amax[name] = max(amax.get(name, 0.0), top)
     return amax
 
 
@@ -109,25 +161,32 @@ def collect_histograms(
 ) -> dict[str, np.ndarray]:
     """Pass 2: histogram of |x| over [0, amax] with ``bins`` equal bins, per tensor."""
     hists = {name: np.zeros(bins, dtype=np.int64) for name in amax}
+    buffer = np.empty(HISTOGRAM_CHUNK, dtype=np.float64)
     for values in stream:
         for name, value in values.items():
             top = amax[name]
             if top <= 0:
                 hists[name][0] += value.size
                 continue
-            index = (np.abs(value, dtype=np.float64) * (bins / top)).astype(np.int64)
-            np.minimum(index, bins - 1, out=index)
-            hists[name] += np.bincount(index.ravel(), minlength=bins)
+            # bin = floor(|x| * bins / top) in float64, a cache-sized chunk at a time (whole
+            # tensors of fresh float64 temporaries made this pass 6x slower on the SSD)
+            flat, scale = value.reshape(-1), bins / top
+            for start in range(0, flat.size, HISTOGRAM_CHUNK):
+                part = buffer[: min(HISTOGRAM_CHUNK, flat.size - start)]
+                np.absolute(flat[start : start + part.size], out=part)
+                part *= scale
+                np.minimum(part, bins - 1, out=part)
+                hists[name] += np.bincount(part.astype(np.intp), minlength=bins)
     return hists
 
 
-def _smooth(dist: np.ndarray, eps: float = 1e-4) -> np.ndarray:
-    """Move ``eps`` of mass onto every empty bin, taken evenly from the others."""
-    zero = dist == 0
-    n_zero = int(zero.sum())
-    if n_zero == 0 or n_zero == dist.size:
-        return dist
-    return dist + eps * zero - (eps * n_zero / (dist.size - n_zero)) * ~zero
+def _smoothing_shift(n_empty: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """What ``_smooth`` takes from every non-empty bin of distributions of ``size`` bins with
+    ``n_empty`` empty ones (0 where none or all are empty, as it leaves those alone)."""
+    shift = np.zeros(n_empty.shape)
+    some = (n_empty > 0) & (n_empty < size)
+    shift[some] = SMOOTHING * n_empty[some] / (size[some] - n_empty[some])
+    return shift
 
 
 def entropy_amax(hist: np.ndarray, amax: float) -> float:
@@ -144,29 +203,56 @@ def entropy_amax(hist: np.ndarray, amax: float) -> float:
     # smallest i whose bins 1..i-1 hold MIN_KEPT of the non-zero values (bin 0 holds the zeros)
     first = int(np.searchsorted(np.cumsum(counts[1:]), MIN_KEPT * counts[1:].sum())) + 2
     counts[0] = counts[1]  # the zeros of a ReLU output would otherwise dominate the divergence
-    tail = np.concatenate([np.cumsum(counts[::-1])[::-1], [0.0]])  # tail[i] = sum(counts[i:])
-    best, best_kl = bins, np.inf
-    for i in range(max(QUANT_LEVELS, first), bins + 1):
-        kept = counts[:i]
-        p = kept.copy()
-        p[-1] += tail[i]
-        nonzero = kept > 0
-        merged = i // QUANT_LEVELS
-        starts = np.arange(QUANT_LEVELS) * merged
-        lengths = np.diff(np.append(starts, i))
-        sums = np.add.reduceat(kept, starts)
-        filled = np.add.reduceat(nonzero.astype(np.float64), starts)
+    total = counts.sum()  # integers: every sum below is exact
+    below = np.concatenate([[0.0], np.cumsum(counts)])  # below[i] = sum(counts[:i])
+    filled_below = np.concatenate([[0], np.cumsum(counts > 0)])  # non-empty bins among them
+    share = counts / total
+    columns = np.flatnonzero(counts)
+    candidates = np.arange(max(QUANT_LEVELS, first), bins + 1)
+    kl = np.full(len(candidates), np.inf)
+    merged = candidates // QUANT_LEVELS
+    for m in np.unique(merged):
+        rows = np.flatnonzero(merged == m)
+        i = candidates[rows]
+        # levels: QUANT_LEVELS runs of m bins, the last one running on to bin i - 1
+        starts = np.arange(QUANT_LEVELS) * m
+        ends = np.tile(np.append(starts[1:], 0), (len(i), 1))
+        ends[:, -1] = i
+        sums = below[ends] - below[starts]
+        filled = (filled_below[ends] - filled_below[starts]).astype(np.float64)
         level = np.divide(sums, filled, out=np.zeros_like(sums), where=filled > 0)
-        q = np.repeat(level, lengths) * nonzero
-        if not q.any():
-            continue
-        p = _smooth(p / p.sum())
-        q = _smooth(q / q.sum())
-        mask = p > 0
-        kl = float(np.sum(p[mask] * np.log(p[mask] / np.where(q[mask] > 0, q[mask], 1e-12))))
-        if kl < best_kl:
-            best, best_kl = i, kl
-    return amax * best / bins
+        q_total = np.einsum("rk,rk->r", level, filled)
+        # P: the first i bins, the tail folded into bin i - 1; Q: the same bins without the
+        # tail, each level's mass spread over its non-empty bins; both normalised and smoothed
+        empty = i - filled_below[i]
+        last = counts[i - 1] + (total - below[i])
+        shift_p = _smoothing_shift(empty - ((last > 0) & (counts[i - 1] == 0)), i)
+        q_level = level / np.where(q_total > 0, q_total, 1.0)[:, None]
+        q_level -= _smoothing_shift(empty, i)[:, None]
+        q_level = np.where(q_level > 0, q_level, FLOOR)
+        # the non-empty bins below i - 1 (an empty one adds eps * log(eps / eps) = 0)
+        cols = columns[: np.searchsorted(columns, i[-1] - 1)]
+        p = share[cols] - shift_p[:, None]
+        inside = (p > 0) & (cols < (i - 1)[:, None])
+        q = q_level[:, np.minimum(cols // m, QUANT_LEVELS - 1)]
+        ratio = np.divide(p, q, out=np.ones_like(p), where=inside)
+        np.log(ratio, out=ratio)
+        ratio *= p
+        divergence = np.sum(ratio, axis=1, where=inside)
+        # bin i - 1
+        p_last = np.where(last > 0, last / total - shift_p, SMOOTHING)
+        q_last = np.where(
+            counts[i - 1] > 0,
+            q_level[np.arange(len(i)), np.minimum((i - 1) // m, QUANT_LEVELS - 1)],
+            SMOOTHING,
+        )
+        positive = p_last > 0
+        p_last = np.where(positive, p_last, 1.0)
+        divergence += np.where(positive, p_last * np.log(p_last / q_last), 0.0)
+        kl[rows] = np.where(q_total > 0, divergence, np.inf)
+    if not np.isfinite(kl).any():
+        return amax
+    return amax * candidates[int(np.argmin(kl))] / bins
 
 
 def percentile_amax(hist: np.ndarray, amax: float, percentile: float) -> float:
@@ -186,8 +272,10 @@ def calibrate(
     bins: int,
     percentile: float,
     threads: int,
+    tensors: Sequence[str] | None = None,
+    workers: int = 1,
 ) -> dict[str, float]:
-    """Dynamic range of every float tensor of an FP32 graph.
+    """Dynamic range of every float tensor of an FP32 graph, or of the ``tensors`` named.
 
     Args:
         model_bytes: the FP32 ONNX graph (one input).
@@ -197,31 +285,58 @@ def calibrate(
         bins: histogram bins (entropy, percentile); at least 128.
         percentile: share of |x| values kept, in percent (percentile).
         threads: ONNX Runtime threads.
+        tensors: the tensors to measure (see ``tensors_to_calibrate``); ``None``: every float
+            tensor.
+        workers: threads of the entropy threshold search (one tensor per thread; the result
+            does not depend on it).
 
     Returns:
         amax per tensor name, graph input first, in graph order. A tensor that is zero on every
         batch gets ``ZERO_RANGE``.
 
     Raises:
-        PipelineError: unknown algorithm or too few bins.
+        PipelineError: unknown algorithm, too few bins, fewer than one worker, or a tensor the
+            graph lacks.
     """
     if algorithm not in ALGORITHMS:
         raise PipelineError(f"calibration.algorithm={algorithm!r}", f"choose among {ALGORITHMS}")
     if bins < QUANT_LEVELS:
         raise PipelineError(f"calibration.bins={bins}", f"need at least {QUANT_LEVELS}")
-    stream = _run_all(model_bytes, batches, threads)
-    with timed(log, f"calibrate | {algorithm}, pass 1 (ranges)"):
+    if workers < 1:
+        raise PipelineError(f"calibration workers={workers}", "need at least 1")
+    stream, names = activation_stream(model_bytes, batches, threads, tensors)
+    with timed(log, f"calibrate | {algorithm}, {len(names)} tensors, pass 1 (ranges)"):
         amax = collect_amax(stream())
     if algorithm != "minmax":
         with timed(log, f"calibrate | {algorithm}, pass 2 (histograms of {bins} bins)"):
             hists = collect_histograms(stream(), amax, bins=bins)
         if algorithm == "entropy":
-            amax = {name: entropy_amax(hists[name], top) for name, top in amax.items()}
+            with (
+                timed(log, f"calibrate | {algorithm}, threshold search, {workers} threads"),
+                ThreadPoolExecutor(max_workers=workers) as pool,
+            ):
+                found = pool.map(entropy_amax, [hists[name] for name in amax], amax.values())
+                amax = dict(zip(amax, found, strict=True))
         else:
             amax = {
                 name: percentile_amax(hists[name], top, percentile) for name, top in amax.items()
             }
     return {name: (top if top > 0 else ZERO_RANGE) for name, top in amax.items()}
+
+
+def tensors_to_calibrate(model_bytes: bytes, scope: str) -> list[str] | None:
+    """The tensors a calibration of ``scope`` measures: ``all`` (every float tensor, as the
+    seed's CalibrationTable lists them: ``None``) or ``quantized`` (the activations the INT8
+    graph quantizes).
+
+    Raises:
+        PipelineError: unknown scope.
+    """
+    if scope == "all":
+        return None
+    if scope == "quantized":
+        return quantized_activations(model_bytes)
+    raise PipelineError(f"calibration scope {scope!r}", f"choose among {SCOPES}")
 
 
 def batches_from_folder(folder: str | Path) -> Callable[[], Iterable[np.ndarray]]:

@@ -45,6 +45,30 @@ def quantize_weight(weight: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarr
     return q, scale
 
 
+def _quantized_slots(node) -> range:
+    """The input slots of a node that get Q/DQ: activation and weight of Conv, Gemm, MatMul."""
+    return range(min(2, len(node.input))) if node.op_type in QUANTIZED_OPS else range(0)
+
+
+def quantized_activations(model_bytes: bytes) -> list[str]:
+    """The activations whose dynamic ranges the INT8 graph needs, in graph order.
+
+    These are the non-constant inputs of every Conv, Gemm and MatMul: the only tensors
+    ``qdq_from_ranges`` quantizes, hence the only ones calibration must measure for it.
+    """
+    import onnx
+
+    graph = onnx.load_from_string(model_bytes).graph
+    constants = {init.name for init in graph.initializer}
+    names = [
+        node.input[slot]
+        for node in graph.node
+        for slot in _quantized_slots(node)
+        if node.input[slot] not in constants
+    ]
+    return list(dict.fromkeys(names))
+
+
 def qdq_from_ranges(model_bytes: bytes, amax: dict[str, float], *, source: str) -> bytes:
     """Insert Q/DQ for the activation and weight inputs of every Conv, Gemm and MatMul.
 
@@ -76,12 +100,13 @@ def qdq_from_ranges(model_bytes: bytes, amax: dict[str, float], *, source: str) 
         )
     initializers = {init.name: init for init in graph.initializer}
     new_nodes, new_inits = [], []
-    quantized_activations: dict[str, str] = {}
+    activation_dq: dict[str, str] = {}
     count = 0
     for node in graph.node:
-        if node.op_type in QUANTIZED_OPS:
+        slots = _quantized_slots(node)
+        if slots:
             count += 1
-            for slot in range(min(2, len(node.input))):
+            for slot in slots:
                 name = node.input[slot]
                 if name in initializers:
                     weight = numpy_helper.to_array(initializers[name])
@@ -104,7 +129,7 @@ def qdq_from_ranges(model_bytes: bytes, amax: dict[str, float], *, source: str) 
                     )
                     node.input[slot] = out
                     continue
-                if name not in quantized_activations:
+                if name not in activation_dq:
                     if name not in amax:
                         raise PipelineError(
                             source,
@@ -122,8 +147,8 @@ def qdq_from_ranges(model_bytes: bytes, amax: dict[str, float], *, source: str) 
                         helper.make_node("QuantizeLinear", [name, *args], [f"{base}_q"]),
                         helper.make_node("DequantizeLinear", [f"{base}_q", *args], [f"{base}_dq"]),
                     ]
-                    quantized_activations[name] = f"{base}_dq"
-                node.input[slot] = quantized_activations[name]
+                    activation_dq[name] = f"{base}_dq"
+                node.input[slot] = activation_dq[name]
         new_nodes.append(node)
     if not count:
         raise PipelineError(source, "the graph has no Conv, Gemm or MatMul to quantize")
@@ -134,5 +159,5 @@ def qdq_from_ranges(model_bytes: bytes, amax: dict[str, float], *, source: str) 
     del graph.initializer[:]
     graph.initializer.extend(kept + new_inits)
     onnx.checker.check_model(model, full_check=True)
-    log.info("int8 | %d layers quantized, %d activations", count, len(quantized_activations))
+    log.info("int8 | %d layers quantized, %d activations", count, len(activation_dq))
     return model.SerializeToString()
