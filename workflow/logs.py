@@ -5,6 +5,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -32,15 +33,27 @@ def log_to(path: str | Path | None, level: int = logging.INFO) -> None:
     sys.excepthook = excepthook
 
 
+@dataclass
+class Duration:
+    """How long a :func:`timed` step took, in seconds (set when the step ends)."""
+
+    seconds: float = 0.0
+
+
 @contextmanager
-def timed(log: logging.Logger, what: str) -> Iterator[None]:
+def timed(log: logging.Logger, what: str) -> Iterator[Duration]:
     """Log the start and the end of a long step, with its duration in seconds.
 
     Args:
         log: logger to write to.
         what: subject of the step, e.g. ``"results/onnx/mnist/model.onnx | export"``.
+
+    Yields:
+        The step's :class:`Duration`, filled in when the step ends.
     """
     log.info("%s | start", what)
+    duration = Duration()
     start = time.perf_counter()
-    yield
-    log.info("%s | done in %.2f s", what, time.perf_counter() - start)
+    yield duration
+    duration.seconds = time.perf_counter() - start
+    log.info("%s | done in %.2f s", what, duration.seconds)

@@ -34,8 +34,9 @@ keeps most values (every LeNet tensor) are unchanged.
 """
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
@@ -65,7 +66,7 @@ HISTOGRAM_CHUNK = 1 << 16
 SCOPES = ("all", "quantized")
 
 T = TypeVar("T")
-_END = object()
+R = TypeVar("R")
 
 
 def with_all_outputs(
@@ -113,18 +114,21 @@ def with_all_outputs(
     return model.SerializeToString(), inputs[0].name, names
 
 
-def _ahead(items: Iterable[T]) -> Iterator[T]:
-    """The items of ``items``, the next one computed in a thread while the caller uses this one.
+def _ahead(make: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
+    """``make(item)`` for each item, in order, computed by ``workers`` threads ahead of the caller.
 
-    ONNX Runtime and the batch reads release the GIL, so on two cores the graph runs on batch
-    k + 1 while batch k is measured. An exception in the thread is raised here.
+    ONNX Runtime releases the GIL and one session serves concurrent runs, so on two cores two
+    batches run at once while the caller measures a third. At most ``workers + 1`` results are
+    held. An exception in a thread is raised here.
     """
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        source = iter(items)
-        pending = pool.submit(next, source, _END)
-        while (item := pending.result()) is not _END:
-            pending = pool.submit(next, source, _END)
-            yield item
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future[R]] = deque()
+        for item in items:
+            pending.append(pool.submit(make, item))
+            if len(pending) > workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def activation_stream(
@@ -132,8 +136,13 @@ def activation_stream(
     batches: Callable[[], Iterable[np.ndarray]],
     threads: int,
     tensors: Sequence[str] | None,
+    workers: int = 1,
 ) -> tuple[Callable[[], Iterable[dict[str, np.ndarray]]], list[str]]:
-    """A re-iterable stream of {tensor: value} per batch, and the measured tensor names."""
+    """A re-iterable stream of {tensor: value} per batch, and the measured tensor names.
+
+    ``workers`` threads run the graph (each run with ``threads`` intra-op threads); each batch's
+    values do not depend on which thread ran it.
+    """
 
     model, input_name, names = with_all_outputs(model_bytes, tensors)
     session = session_from_onnx(model, threads=threads)
@@ -143,7 +152,7 @@ def activation_stream(
         values = dict(zip(outputs, session.run(outputs, {input_name: batch}), strict=True))
         return {name: batch if name == input_name else values[name] for name in names}
 
-    return lambda: _ahead(map(run, batches())), names
+    return lambda: _ahead(run, batches(), workers), names
 
 
 def collect_amax(stream: Iterable[dict[str, np.ndarray]]) -> dict[str, float]:
@@ -274,6 +283,7 @@ def calibrate(
     threads: int,
     tensors: Sequence[str] | None = None,
     workers: int = 1,
+    timings: dict[str, float] | None = None,
 ) -> dict[str, float]:
     """Dynamic range of every float tensor of an FP32 graph, or of the ``tensors`` named.
 
@@ -287,8 +297,11 @@ def calibrate(
         threads: ONNX Runtime threads.
         tensors: the tensors to measure (see ``tensors_to_calibrate``); ``None``: every float
             tensor.
-        workers: threads of the entropy threshold search (one tensor per thread; the result
-            does not depend on it).
+        workers: threads that run the graph on batches side by side and search the entropy
+            thresholds (one tensor per thread); the ranges do not depend on it (the passes
+            reduce with max and integer sums).
+        timings: if given, receives the seconds of each step: ``ranges`` (pass 1),
+            ``histograms`` (pass 2) and ``search`` (the entropy thresholds).
 
     Returns:
         amax per tensor name, graph input first, in graph order. A tensor that is zero on every
@@ -304,19 +317,23 @@ def calibrate(
         raise PipelineError(f"calibration.bins={bins}", f"need at least {QUANT_LEVELS}")
     if workers < 1:
         raise PipelineError(f"calibration workers={workers}", "need at least 1")
-    stream, names = activation_stream(model_bytes, batches, threads, tensors)
-    with timed(log, f"calibrate | {algorithm}, {len(names)} tensors, pass 1 (ranges)"):
+    stream, names = activation_stream(model_bytes, batches, threads, tensors, workers)
+    steps = {} if timings is None else timings
+    with timed(log, f"calibrate | {algorithm}, {len(names)} tensors, pass 1 (ranges)") as step:
         amax = collect_amax(stream())
+    steps["ranges"] = step.seconds
     if algorithm != "minmax":
-        with timed(log, f"calibrate | {algorithm}, pass 2 (histograms of {bins} bins)"):
+        with timed(log, f"calibrate | {algorithm}, pass 2 (histograms of {bins} bins)") as step:
             hists = collect_histograms(stream(), amax, bins=bins)
+        steps["histograms"] = step.seconds
         if algorithm == "entropy":
             with (
-                timed(log, f"calibrate | {algorithm}, threshold search, {workers} threads"),
+                timed(log, f"calibrate | {algorithm}, threshold search, {workers} threads") as step,
                 ThreadPoolExecutor(max_workers=workers) as pool,
             ):
                 found = pool.map(entropy_amax, [hists[name] for name in amax], amax.values())
                 amax = dict(zip(amax, found, strict=True))
+            steps["search"] = step.seconds
         else:
             amax = {
                 name: percentile_amax(hists[name], top, percentile) for name, top in amax.items()
