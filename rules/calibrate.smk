@@ -45,6 +45,30 @@ rule calibrate_batches_ppm:
         "../scripts/calibrate_batches_ppm.py"
 
 
+rule calibrate_batches_queries:
+    input:
+        data=MOVIELENS_DATA,
+    output:
+        batches=directory("results/calibrate/{model}/batches"),
+    log:
+        "logs/calibrate/{model}.batches.log",
+    wildcard_constraints:
+        model=RECOMMENDERS,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=2048,
+        runtime=10,
+    params:
+        code=code_of("calibrate_batches_queries"),
+        reproducible=REPRODUCIBLE,
+        batch_size=config["calibration"]["queries"]["batch_size"],
+        batches=config["calibration"]["queries"]["batches"],
+        seed=config["train"]["ncf"]["seed"],
+    script:
+        "../scripts/calibrate_batches_queries.py"
+
+
 rule calibrate_table:
     input:
         onnx="results/onnx/{model}/model.onnx",

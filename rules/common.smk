@@ -4,6 +4,7 @@ import os
 import re
 
 from workflow.data.mnist import MNIST_FILES
+from workflow.data.movielens import ML1M_ARCHIVE
 from workflow.data.voc2007 import VOC2007_ARCHIVES
 from workflow.errors import TensorRTUnavailable
 from workflow.fingerprint import code_fingerprint, remember_in
@@ -25,6 +26,8 @@ SAMPLES = REGISTRY.samples
 MNIST_DATA = "results/data/mnist"
 #: The detection set of the SSD sample: classes.txt and the train/ and test/ folders.
 DETECT_DATA = f"results/data/{config['data']['detect']['source']}"
+#: The recommenders' interactions (interactions.npz, titles.txt), by source.
+MOVIELENS_DATA = f"results/data/movielens-{config['data']['movielens']['source']}"
 #: The SSD's NMS thresholds (confidence, iou, top_k, keep_top_k), without where NMS runs.
 SSD_NMS = {k: v for k, v in config["nms"].items() if k != "place"}
 #: "<module> <version>" of the TensorRT that builds engines: a rule param, so a new TensorRT
@@ -38,12 +41,14 @@ ENGINE_BUILD = BuildConfig.from_config(config).as_params()
 TORCH_TRAINED = "|".join(REGISTRY.with_("train", "torch"))
 KERAS_TRAINED = "|".join(REGISTRY.with_("train", "keras"))
 SSD_TRAINED = "|".join(REGISTRY.with_("train", "ssd"))
-ONNX_BUILT = "|".join(REGISTRY.with_("builder", "onnx"))
+NCF_TRAINED = "|".join(REGISTRY.with_("train", "ncf"))
+ONNX_BUILT = "|".join(REGISTRY.with_("builder", "onnx", "onnx_topk"))
 API_BUILT = "|".join(REGISTRY.with_("builder", "api"))
 REFIT_BUILT = "|".join(REGISTRY.with_("builder", "refit"))
 #: Samples by data: classifiers read MNIST, detectors a detection set.
 CLASSIFIERS = "|".join(REGISTRY.with_("data", "mnist"))
 DETECTORS = "|".join(REGISTRY.with_("data", "detect"))
+RECOMMENDERS = "|".join(REGISTRY.with_("data", "movielens"))
 #: Samples whose ONNX graph is exported from a trained PyTorch LeNet.
 TORCH_ONNX = "|".join(
     name
@@ -183,6 +188,32 @@ def get_detect_sources(wildcards):
             split: f"{folder}/{name}" for split, (name, _) in VOC2007_ARCHIVES.items()
         }
     return {}
+
+
+def get_movielens_sources(wildcards):
+    """The downloaded archive MovieLens 1M is read from (none for generated interactions)."""
+    cfg = config["data"]["movielens"]
+    if cfg["source"] == "ml-1m":
+        return {"archive": f"{cfg['download']['dir']}/{ML1M_ARCHIVE[0]}"}
+    return {}
+
+
+def get_movielens_generation(wildcards):
+    """The settings of generated interactions; empty for MovieLens 1M (so that they do not
+    rerun it)."""
+    cfg = config["data"]["movielens"]
+    if cfg["source"] != "generated":
+        return {}
+    keys = ("users", "movies", "factors", "interactions", "popularity", "seed")
+    return {key: cfg[key] for key in keys}
+
+
+def get_engine_top_k(wildcards):
+    """The k of the TopK layer an onnx_topk engine gets (0: none), so that changing the
+    cut-off rebuilds only those engines."""
+    if SAMPLES[wildcards.model]["builder"] == "onnx_topk":
+        return config["score"]["recommend"]["k"]
+    return 0
 
 
 def get_trained_weights(wildcards):

@@ -136,3 +136,47 @@ rule data_voc2007:
         },
     script:
         "../scripts/data_voc2007.py"
+
+
+rule data_download_movielens:
+    output:
+        raw=f"{config['data']['movielens']['download']['dir']}/{ML1M_ARCHIVE[0]}",
+    log:
+        "logs/data/download_movielens.log",
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=1024,
+        runtime=30,
+    params:
+        code=code_of("data_download"),
+        url=config["data"]["movielens"]["download"]["url"],
+        timeout_s=config["data"]["movielens"]["download"]["timeout_s"],
+        md5=ML1M_ARCHIVE[1],
+    script:
+        "../scripts/data_download.py"
+
+
+rule data_movielens:
+    input:
+        unpack(get_movielens_sources),
+    output:
+        folder=directory(MOVIELENS_DATA),
+    log:
+        "logs/data/movielens.log",
+    cache: True
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=2048,
+        runtime=20,
+    params:
+        code=code_of("data_movielens"),
+        reproducible=REPRODUCIBLE,
+        source=config["data"]["movielens"]["source"],
+        url=config["data"]["movielens"]["download"]["url"],
+        generate=get_movielens_generation,
+        negatives=config["data"]["movielens"]["negatives"],
+        seed=config["data"]["movielens"]["seed"],
+    script:
+        "../scripts/data_movielens.py"

@@ -22,6 +22,7 @@ rule engine_build:
         reproducible=REPRODUCIBLE,
         tensorrt=TENSORRT,
         build=ENGINE_BUILD,
+        top_k=get_engine_top_k,
     script:
         "../scripts/engine_build.py"
 

@@ -110,3 +110,31 @@ rule onnx_export_ssd:
         nms=get_graph_nms,
     script:
         "../scripts/onnx_export_ssd.py"
+
+
+rule onnx_export_ncf:
+    input:
+        weights=get_trained_weights,
+        data=MOVIELENS_DATA,
+    output:
+        onnx="results/onnx/{model}/model.onnx",
+        parity="results/onnx/{model}/model.parity.json",
+    log:
+        "logs/onnx/{model}.ncf.log",
+    wildcard_constraints:
+        model=RECOMMENDERS,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=20,
+    params:
+        code=code_of("onnx_export_ncf"),
+        reproducible=REPRODUCIBLE,
+        opset=config["onnx"]["opset"],
+        tolerance=config["onnx"]["tolerance"],
+        batch_size=config["score"]["recommend"]["batch_size"],
+        factors=config["train"]["ncf"]["factors"],
+        layers=config["train"]["ncf"]["layers"],
+    script:
+        "../scripts/onnx_export_ncf.py"

@@ -133,3 +133,35 @@ rule score_draw:
         threshold=config["score"]["detect"]["visualize"],
     script:
         "../scripts/score_draw.py"
+
+
+rule score_recommend:
+    input:
+        unpack(get_score_model),
+        data=MOVIELENS_DATA,
+    output:
+        score="results/score/{model}/{precision}/ranking.json",
+        shown="results/score/{model}/{precision}/recommendations.txt",
+    log:
+        "logs/score/{model}.{precision}.ranking.log",
+    benchmark:
+        "benchmarks/score/{model}.{precision}.tsv"
+    wildcard_constraints:
+        model=RECOMMENDERS,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=2048,
+        runtime=20,
+        gpu=get_score_gpus,
+    params:
+        code=score_code("score_recommend"),
+        reproducible=REPRODUCIBLE,
+        runtime=get_runtime,
+        module=get_score_module,
+        k=config["score"]["recommend"]["k"],
+        batch_size=config["score"]["recommend"]["batch_size"],
+        show_users=config["score"]["recommend"]["show_users"],
+        threads=config["score"]["threads"],
+    script:
+        "../scripts/score_recommend.py"

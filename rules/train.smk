@@ -84,3 +84,27 @@ rule train_ssd:
         train=config["train"]["ssd"],
     script:
         "../scripts/train_ssd.py"
+
+
+rule train_ncf:
+    input:
+        data=MOVIELENS_DATA,
+    output:
+        weights="results/train/{model}/weights.pt",
+    log:
+        "logs/train/{model}.log",
+    wildcard_constraints:
+        model=NCF_TRAINED,
+    cache: True
+    conda:
+        "../environment.yml"
+    threads: config["train"]["ncf"]["threads"]
+    resources:
+        mem_mb=4096,
+        runtime=60,
+    params:
+        code=code_of("train_ncf"),
+        reproducible=REPRODUCIBLE,
+        **config["train"]["ncf"],
+    script:
+        "../scripts/train_ncf.py"

@@ -1,4 +1,5 @@
-"""Rule engine_build: ONNX graph -> serialized TensorRT engine, its metadata and layer report."""
+"""Rule engine_build: ONNX graph -> serialized TensorRT engine, its metadata and layer report
+(builder onnx_topk: a TopK layer added to the parsed network)."""
 
 from pathlib import Path
 
@@ -7,10 +8,14 @@ from workflow.logs import log_to
 from workflow.trt.config import BuildConfig
 from workflow.trt.layers import layer_report, parse_layer_log
 from workflow.trt.loader import engine_bytes_from_onnx
+from workflow.trt.topk import add_top_k
 
 log_to(snakemake.log[0])
+top_k = snakemake.params.top_k
 built = engine_bytes_from_onnx(
-    snakemake.input.onnx, BuildConfig.from_params(snakemake.params.build)
+    snakemake.input.onnx,
+    BuildConfig.from_params(snakemake.params.build),
+    edit=(lambda trt, network: add_top_k(trt, network, k=top_k)) if top_k else None,
 )
 layers = layer_report(
     parse_layer_log(built.layer_log),

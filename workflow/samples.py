@@ -1,9 +1,10 @@
 """The sample registry: which samples exist and how each one is made, read from
 ``config/samples.yaml`` and checked against ``config/samples.schema.yaml``.
 
-Each row names the sample's task (``classify``, ``detect``), its data, how it is trained
-(``torch``, ``keras``, ``ssd`` or ``none``), its network, whose trained weights it uses, its
-builder (``onnx``, ``api``, ``refit``), its precisions, the seed samples it covers and a caption.
+Each row names the sample's task (``classify``, ``detect``, ``recommend``), its data, how it is
+trained (``torch``, ``keras``, ``ssd``, ``ncf`` or ``none``), its network, whose trained weights
+it uses, its builder (``onnx``, ``onnx_topk``, ``api``, ``refit``), its precisions, the seed
+samples it covers and a caption.
 The workflow derives its targets and wildcard constraints from these rows.
 """
 
@@ -18,7 +19,14 @@ from workflow.errors import PipelineError
 #: The registry and its schema in a checkout.
 REGISTRY = Path(__file__).resolve().parents[1] / "config" / "samples.yaml"
 #: What each task's score file is called and the metrics compared across precisions.
-TASK_SCORES = {"classify": ("accuracy.json", ("top1", "top5")), "detect": ("map.json", ("map",))}
+TASK_SCORES = {
+    "classify": ("accuracy.json", ("top1", "top5")),
+    "detect": ("map.json", ("map",)),
+    "recommend": ("ranking.json", ("hr", "ndcg")),
+}
+#: What each task shows of one run beside its score: the hello-world digit, the drawn
+#: detections, the recommendations printed for a few users.
+TASK_SHOWS = {"classify": "hello.txt", "detect": "drawn", "recommend": "recommendations.txt"}
 
 
 @dataclass(frozen=True)
@@ -47,15 +55,15 @@ class Registry:
 
     def targets(self, name: str, precisions: list[str]) -> list[str]:
         """The files ``snakemake`` builds for a sample in the chosen ``precisions``: engines,
-        scores, the hello-world digit or the drawn detections, the precision comparison and,
-        for a Keras sample, its dumpTFWts ``.wts``."""
+        scores, what the task shows (``TASK_SHOWS``), the precision comparison and, for a
+        Keras sample, its dumpTFWts ``.wts``."""
         row = self.samples[name]
         score = TASK_SCORES[row["task"]][0]
         targets = []
         for precision in (p for p in precisions if p in row["precisions"]):
             scored = f"results/score/{name}/{precision}"
             targets += [self.engine(name, precision), f"{scored}/{score}"]
-            targets.append(f"{scored}/drawn" if row["task"] == "detect" else f"{scored}/hello.txt")
+            targets.append(f"{scored}/{TASK_SHOWS[row['task']]}")
         if len(row["precisions"]) > 1:
             targets.append(f"results/score/{name}/precisions.json")
         if row["train"] == "keras":
@@ -95,6 +103,6 @@ def load_registry(path: str | Path = REGISTRY) -> Registry:
             raise PipelineError(
                 path,
                 f"{name}: weights {row['weights']!r} is no sample that trains",
-                "name a sample whose train is torch, keras or ssd",
+                "name a sample whose train is not none",
             )
     return Registry(rows)

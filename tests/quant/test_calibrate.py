@@ -21,16 +21,16 @@ BATCHES = [RNG.normal(size=(8, 1, 4, 4)).astype(np.float32) for _ in range(4)]
 
 
 def test_every_float_tensor_becomes_an_output():
-    model, input_name, names = with_all_outputs(tiny_conv_bytes())
-    assert input_name == "input"
+    model, input_names, names = with_all_outputs(tiny_conv_bytes())
+    assert input_names == ["input"]
     assert names == ["input", "conv", "relu", "flat", "logits", "prob"]
     outputs = [o.name for o in onnx.load_from_string(model).graph.output]
     assert sorted(outputs) == sorted(names[1:])
 
 
 def test_only_the_named_tensors_become_outputs():
-    model, input_name, names = with_all_outputs(tiny_conv_bytes(), ["relu", "input"])
-    assert (input_name, names) == ("input", ["input", "relu"])  # graph order, not the caller's
+    model, input_names, names = with_all_outputs(tiny_conv_bytes(), ["relu", "input"])
+    assert (input_names, names) == (["input"], ["input", "relu"])  # graph order
     outputs = [o.name for o in onnx.load_from_string(model).graph.output]
     assert sorted(outputs) == ["prob", "relu"]  # the graph's own output stays
     with pytest.raises(PipelineError, match="no float tensor named 'nope'"):

@@ -17,23 +17,33 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _feeds(inputs: np.ndarray | dict[str, np.ndarray], input_name: str | None) -> dict:
+    """A model's inputs by graph input name: a dict as given, or one float32 array."""
+    if isinstance(inputs, dict):
+        return inputs
+    if input_name is None:
+        raise TypeError("an array input needs its input_name")
+    return {input_name: np.asarray(inputs, dtype=np.float32)}
+
+
 def onnx_from_torch(
     model: "torch.nn.Module",
-    sample: np.ndarray,
+    sample: np.ndarray | dict[str, np.ndarray],
     *,
-    input_name: str,
+    input_name: str | None = None,
     output_name: str | tuple[str, ...],
     opset: int,
 ) -> bytes:
-    """Export a one-input model to ONNX with a dynamic batch dimension.
+    """Export a model to ONNX with a dynamic batch dimension on every input.
 
     The exporter's per-node metadata (Python stack traces, module paths) is removed so that the
     bytes depend only on the model and the arguments, not on where the code lives.
 
     Args:
         model: the model, in eval mode.
-        sample: an example input batch (its batch size is irrelevant).
-        input_name: name of the graph input.
+        sample: an example input batch (its batch size is irrelevant): one float array, or
+            arrays by input name (their dtypes kept) for a model of several inputs.
+        input_name: name of the graph input, for one array.
         output_name: name of the graph output, or a tuple of names for a model returning a
             tuple of tensors.
         opset: ONNX opset version.
@@ -45,14 +55,15 @@ def onnx_from_torch(
     import torch
 
     batch = torch.export.Dim("batch", min=1, max=1 << 16)
+    feeds = _feeds(sample, input_name)
     with timed(log, f"onnx export | opset {opset}"):
         program = torch.onnx.export(
             model,
-            (torch.from_numpy(np.ascontiguousarray(sample[:2], dtype=np.float32)),),
+            tuple(torch.from_numpy(np.ascontiguousarray(v[:2])) for v in feeds.values()),
             None,
-            input_names=[input_name],
+            input_names=list(feeds),
             output_names=[output_name] if isinstance(output_name, str) else list(output_name),
-            dynamic_shapes=({0: batch},),
+            dynamic_shapes=tuple({0: batch} for _ in feeds),
             opset_version=opset,
             dynamo=True,
             verbose=False,
@@ -122,16 +133,17 @@ def onnx_parity(
 def parity_report(
     expected: np.ndarray,
     onnx_model: bytes,
-    inputs: np.ndarray,
+    inputs: np.ndarray | dict[str, np.ndarray],
     *,
-    input_name: str,
+    input_name: str | None = None,
     output_name: str,
     batch_size: int,
     tolerance: float,
     framework: str,
 ) -> dict[str, float | int]:
     """Run the ONNX graph (ONNX Runtime, CPU) on ``inputs`` and compare with ``expected``, the
-    training framework's outputs for the same inputs.
+    training framework's outputs for the same inputs (one array named ``input_name``, or
+    arrays by input name, batched along their first dimension).
 
     Returns:
         ``{"count", "max_abs_diff", "mean_abs_diff", "tolerance"}``.
@@ -141,15 +153,19 @@ def parity_report(
     """
 
     session = session_from_onnx(onnx_model)
+    feeds = _feeds(inputs, input_name)
+    count = len(next(iter(feeds.values())))
     got = np.concatenate(
         [
-            session.run([output_name], {input_name: inputs[start : start + batch_size]})[0]
-            for start in range(0, len(inputs), batch_size)
+            session.run(
+                [output_name], {k: v[start : start + batch_size] for k, v in feeds.items()}
+            )[0]
+            for start in range(0, count, batch_size)
         ]
     )
     (diff,) = compare({output_name: expected}, {output_name: got}, atol=tolerance, rtol=0.0).outputs
     report = {
-        "count": int(len(inputs)),
+        "count": int(count),
         "max_abs_diff": diff.max_abs,
         "mean_abs_diff": diff.mean_abs,
         "tolerance": float(tolerance),
@@ -160,7 +176,7 @@ def parity_report(
         raise ToleranceError(
             "onnx export",
             f"ONNX Runtime and {framework} differ by up to {report['max_abs_diff']:.3g} over "
-            f"{len(inputs)} images, tolerance {tolerance:.3g}",
+            f"{count} inputs, tolerance {tolerance:.3g}",
             "inspect the exported graph, or raise onnx.tolerance if the difference is expected",
         )
     return report

@@ -1,11 +1,17 @@
-"""Calibration batch files in the seed's BatchStream format.
+"""Calibration batch files in the seed's BatchStream format, and feed files for graphs of
+several inputs.
 
-Each file holds one batch: four little-endian int32 ``N C H W``, then ``N*C*H*W`` float32 values
-(C order), then optionally ``N`` float32 labels. A folder holds ``batch0``, ``batch1``, ... with
-no gaps. The reader checks every file against its own header and against the others (same
-dimensions, exact size, labels in all files or in none) before any data is used.
+Each BatchStream file holds one batch: four little-endian int32 ``N C H W``, then ``N*C*H*W``
+float32 values (C order), then optionally ``N`` float32 labels. A folder holds ``batch0``,
+``batch1``, ... with no gaps. The reader checks every file against its own header and against
+the others (same dimensions, exact size, labels in all files or in none) before any data is used.
+
+A graph with several inputs (the recommender: user ids and movie ids) is calibrated from feed
+files instead: ``batch0.npz``, ``batch1.npz``, ... each holding one array per graph input, by
+input name, the same names, dtypes and trailing dimensions in every file.
 """
 
+import io
 import re
 import struct
 from collections.abc import Iterator
@@ -19,6 +25,7 @@ from workflow.io import write_atomically
 
 HEADER = struct.Struct("<4i")
 NAME = re.compile(r"batch(0|[1-9][0-9]*)")
+FEED_NAME = re.compile(r"batch(0|[1-9][0-9]*)\.npz")
 
 
 def batch_bytes(images: np.ndarray, labels: np.ndarray | None = None) -> bytes:
@@ -94,6 +101,25 @@ def read_batch(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     return images.reshape(info.dims).astype(np.float32), labels
 
 
+def _numbered(folder: Path, pattern: re.Pattern[str], what: str, suffix: str) -> list[Path]:
+    """The files of ``folder`` named by ``pattern`` (``batch<k><suffix>``) in order of their
+    number, without gaps."""
+    numbered = {}
+    for path in folder.iterdir() if folder.is_dir() else []:
+        match = pattern.fullmatch(path.name)
+        if match:
+            numbered[int(match.group(1))] = path
+    if not numbered:
+        raise FormatError(folder, f"no {what}")
+    missing = sorted(set(range(max(numbered) + 1)) - set(numbered))
+    if missing:
+        raise FormatError(
+            folder,
+            f"batch{missing[0]}{suffix} is missing but batch{max(numbered)}{suffix} exists",
+        )
+    return [numbered[i] for i in range(len(numbered))]
+
+
 def check_batch_folder(folder: str | Path) -> list[BatchInfo]:
     """Check a folder of batch files; return them in order ``batch0``, ``batch1``, ...
 
@@ -102,17 +128,8 @@ def check_batch_folder(folder: str | Path) -> list[BatchInfo]:
             header, or files that disagree with each other (dimensions, labels).
     """
     folder = Path(folder)
-    numbered = {}
-    for path in folder.iterdir() if folder.is_dir() else []:
-        match = NAME.fullmatch(path.name)
-        if match:
-            numbered[int(match.group(1))] = path
-    if not numbered:
-        raise FormatError(folder, "no batch files (batch0, batch1, ...)")
-    missing = sorted(set(range(max(numbered) + 1)) - set(numbered))
-    if missing:
-        raise FormatError(folder, f"batch{missing[0]} is missing but batch{max(numbered)} exists")
-    infos = [inspect_batch(numbered[i]) for i in range(len(numbered))]
+    paths = _numbered(folder, NAME, "batch files (batch0, batch1, ...)", "")
+    infos = [inspect_batch(path) for path in paths]
     first = infos[0]
     for info in infos[1:]:
         if info.dims != first.dims:
@@ -160,3 +177,51 @@ def write_batch_folder(folder: str | Path, files: list[bytes]) -> None:
     ``folder``, each atomically."""
     for index, data in enumerate(files):
         write_atomically(Path(folder) / f"batch{index}", data)
+
+
+def is_feed_folder(folder: str | Path) -> bool:
+    """Whether ``folder`` holds feed files (``batch0.npz``) rather than BatchStream files."""
+    return (Path(folder) / "batch0.npz").is_file()
+
+
+def write_feed_folder(folder: str | Path, feeds: list[dict[str, np.ndarray]]) -> None:
+    """Write one feed file per batch (arrays by graph input name) as ``batch{k}.npz``.
+
+    Raises:
+        FormatError: no batches, or batches that disagree in names, dtypes or trailing shape.
+    """
+    if not feeds:
+        raise FormatError(folder, "no calibration batches to write")
+    for index, feed in enumerate(feeds):
+        _check_feed(feed, feeds[0], f"batch {index}")
+        buffer = io.BytesIO()
+        np.savez(buffer, **feed)
+        write_atomically(Path(folder) / f"batch{index}.npz", buffer.getvalue())
+
+
+def _check_feed(feed: dict[str, np.ndarray], first: dict[str, np.ndarray], where: str) -> None:
+    layout = {k: (v.dtype.str, v.shape[1:]) for k, v in feed.items()}
+    expected = {k: (v.dtype.str, v.shape[1:]) for k, v in first.items()}
+    counts = {len(v) for v in feed.values()}
+    if layout != expected or len(counts) != 1 or 0 in counts:
+        raise FormatError(
+            where,
+            f"inputs {layout} (batch sizes {sorted(counts)}), expected {expected} with one "
+            "non-zero batch size",
+        )
+
+
+def iter_feeds(folder: str | Path) -> Iterator[dict[str, np.ndarray]]:
+    """Yield each feed file's arrays by input name, in order (names and layouts checked).
+
+    Raises:
+        FormatError: no feed files, a gap, or a file that disagrees with the first.
+    """
+    paths = _numbered(Path(folder), FEED_NAME, "feed files (batch0.npz, batch1.npz, ...)", ".npz")
+    first = None
+    for path in paths:
+        with np.load(path, allow_pickle=False) as arrays:
+            feed = {name: arrays[name] for name in arrays.files}
+        first = first or feed
+        _check_feed(feed, first, str(path))
+        yield feed

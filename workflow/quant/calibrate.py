@@ -45,7 +45,7 @@ import numpy as np
 from workflow.errors import PipelineError
 from workflow.logs import timed
 from workflow.ort.loader import session_from_onnx
-from workflow.quant.batches import check_batch_folder, iter_batches
+from workflow.quant.batches import check_batch_folder, is_feed_folder, iter_batches, iter_feeds
 from workflow.quant.qdq import quantized_activations
 
 log = logging.getLogger(__name__)
@@ -67,25 +67,26 @@ SCOPES = ("all", "quantized")
 
 T = TypeVar("T")
 R = TypeVar("R")
+#: One calibration batch: an array (a graph of one input) or arrays by input name.
+Batch = np.ndarray | dict[str, np.ndarray]
 
 
 def with_all_outputs(
     model_bytes: bytes, tensors: Sequence[str] | None = None
-) -> tuple[bytes, str, list[str]]:
+) -> tuple[bytes, list[str], list[str]]:
     """Make every float tensor computed by a node (or only ``tensors``) a graph output.
 
     Args:
-        model_bytes: the FP32 graph (one input).
-        tensors: the tensors to measure (the graph input may be one); ``None``: every float
+        model_bytes: the FP32 graph.
+        tensors: the tensors to measure (a float graph input may be one); ``None``: every float
             tensor.
 
     Returns:
-        The new model, the name of its (single) input, and the measured tensor names in graph
-        order (the input first, when measured).
+        The new model, the names of its inputs, and the measured tensor names in graph order
+        (float inputs first, when measured).
 
     Raises:
-        PipelineError: the graph has more than one input, or ``tensors`` names a tensor that is
-            not a float tensor of the graph.
+        PipelineError: ``tensors`` names a tensor that is not a float tensor of the graph.
     """
     import onnx
 
@@ -93,11 +94,9 @@ def with_all_outputs(
     graph = model.graph
     initializers = {init.name for init in graph.initializer}
     inputs = [i for i in graph.input if i.name not in initializers]
-    if len(inputs) != 1:
-        raise PipelineError("calibration", f"graph has {len(inputs)} inputs, expected 1")
     float_type = onnx.TensorProto.FLOAT
     types = {v.name: v.type.tensor_type.elem_type for v in [*graph.value_info, *graph.output]}
-    names = [inputs[0].name]
+    names = [i.name for i in inputs if i.type.tensor_type.elem_type == float_type]
     for node in graph.node:
         names += [n for n in node.output if n and types.get(n) == float_type and n not in names]
     if tensors is not None:
@@ -108,10 +107,11 @@ def with_all_outputs(
             )
         names = [name for name in names if name in set(tensors)]
     existing = {o.name for o in graph.output}
+    input_names = [i.name for i in inputs]
     for name in names:
-        if name != inputs[0].name and name not in existing:
+        if name not in input_names and name not in existing:
             graph.output.append(onnx.helper.make_tensor_value_info(name, float_type, None))
-    return model.SerializeToString(), inputs[0].name, names
+    return model.SerializeToString(), input_names, names
 
 
 def _ahead(make: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator[R]:
@@ -133,24 +133,36 @@ def _ahead(make: Callable[[T], R], items: Iterable[T], workers: int) -> Iterator
 
 def activation_stream(
     model_bytes: bytes,
-    batches: Callable[[], Iterable[np.ndarray]],
+    batches: Callable[[], Iterable[Batch]],
     threads: int,
     tensors: Sequence[str] | None,
     workers: int = 1,
 ) -> tuple[Callable[[], Iterable[dict[str, np.ndarray]]], list[str]]:
     """A re-iterable stream of {tensor: value} per batch, and the measured tensor names.
 
-    ``workers`` threads run the graph (each run with ``threads`` intra-op threads); each batch's
-    values do not depend on which thread ran it.
+    A batch is one array (a graph of one input) or arrays by input name. ``workers`` threads
+    run the graph (each run with ``threads`` intra-op threads); each batch's values do not
+    depend on which thread ran it.
+
+    Raises:
+        PipelineError: an array batch for a graph of several inputs.
     """
 
-    model, input_name, names = with_all_outputs(model_bytes, tensors)
+    model, input_names, names = with_all_outputs(model_bytes, tensors)
     session = session_from_onnx(model, threads=threads)
-    outputs = [name for name in names if name != input_name]
+    outputs = [name for name in names if name not in input_names]
 
-    def run(batch: np.ndarray) -> dict[str, np.ndarray]:
-        values = dict(zip(outputs, session.run(outputs, {input_name: batch}), strict=True))
-        return {name: batch if name == input_name else values[name] for name in names}
+    def run(batch: Batch) -> dict[str, np.ndarray]:
+        if not isinstance(batch, dict):
+            if len(input_names) != 1:
+                raise PipelineError(
+                    "calibration",
+                    f"the graph has inputs {input_names}; one array per batch feeds only one",
+                    "calibrate from feed files (batch0.npz, ...) with an array per input",
+                )
+            batch = {input_names[0]: batch}
+        values = dict(zip(outputs, session.run(outputs, batch), strict=True))
+        return {name: batch[name] if name in batch else values[name] for name in names}
 
     return lambda: _ahead(run, batches(), workers), names
 
@@ -275,7 +287,7 @@ def percentile_amax(hist: np.ndarray, amax: float, percentile: float) -> float:
 
 def calibrate(
     model_bytes: bytes,
-    batches: Callable[[], Iterable[np.ndarray]],
+    batches: Callable[[], Iterable[Batch]],
     *,
     algorithm: str,
     bins: int,
@@ -288,9 +300,9 @@ def calibrate(
     """Dynamic range of every float tensor of an FP32 graph, or of the ``tensors`` named.
 
     Args:
-        model_bytes: the FP32 ONNX graph (one input).
+        model_bytes: the FP32 ONNX graph.
         batches: returns a fresh iterable of input batches each time it is called (the data is
-            streamed twice).
+            streamed twice): arrays for a graph of one input, else arrays by input name.
         algorithm: ``entropy``, ``minmax`` or ``percentile``.
         bins: histogram bins (entropy, percentile); at least 128.
         percentile: share of |x| values kept, in percent (percentile).
@@ -304,8 +316,8 @@ def calibrate(
             ``histograms`` (pass 2) and ``search`` (the entropy thresholds).
 
     Returns:
-        amax per tensor name, graph input first, in graph order. A tensor that is zero on every
-        batch gets ``ZERO_RANGE``.
+        amax per tensor name, float graph inputs first, in graph order. A tensor that is zero on
+        every batch gets ``ZERO_RANGE``.
 
     Raises:
         PipelineError: unknown algorithm, too few bins, fewer than one worker, or a tensor the
@@ -356,8 +368,12 @@ def tensors_to_calibrate(model_bytes: bytes, scope: str) -> list[str] | None:
     raise PipelineError(f"calibration scope {scope!r}", f"choose among {SCOPES}")
 
 
-def batches_from_folder(folder: str | Path) -> Callable[[], Iterable[np.ndarray]]:
-    """A re-iterable source of the images in a folder of batch files (checked first)."""
-
+def batches_from_folder(folder: str | Path) -> Callable[[], Iterable[Batch]]:
+    """A re-iterable source of the batches in a folder: BatchStream files (images) or feed files
+    (``batch0.npz``, ..., arrays by input name), checked first."""
+    if is_feed_folder(folder):
+        for _ in iter_feeds(folder):
+            pass
+        return lambda: iter_feeds(folder)
     check_batch_folder(folder)
     return lambda: iter_batches(folder)

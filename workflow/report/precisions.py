@@ -6,7 +6,7 @@ from typing import Any
 
 PRECISION_ORDER = ("fp32", "fp16", "int8")
 #: How each metric is labelled in the plot.
-METRIC_LABELS = {"top1": "top-1", "top5": "top-5", "map": "mAP"}
+METRIC_LABELS = {"top1": "top-1", "top5": "top-5", "map": "mAP", "hr": "HR@k", "ndcg": "NDCG@k"}
 
 
 def precision_summary(

@@ -259,12 +259,18 @@ def _start(module: str) -> tuple[ModuleType, Any, Any, Any]:
     return trt, logger, builder, strongly_typed_network(trt, builder)
 
 
-def engine_bytes_from_onnx(onnx_path: str | Path, build: BuildConfig) -> BuiltEngine:
+def engine_bytes_from_onnx(
+    onnx_path: str | Path,
+    build: BuildConfig,
+    edit: Callable[[ModuleType, Any], None] | None = None,
+) -> BuiltEngine:
     """Parse an ONNX file and build a serialized, strongly typed TensorRT engine.
 
     Args:
         onnx_path: the ONNX graph; its precision is the engine's precision.
         build: the build options.
+        edit: called with the TensorRT module and the parsed network before the build, to add
+            layers with the network API (e.g. ``workflow.trt.topk.add_top_k``).
 
     Returns:
         The plan, its metadata (TensorRT flavour and version, target, sha256 of the source
@@ -283,6 +289,8 @@ def engine_bytes_from_onnx(onnx_path: str | Path, build: BuildConfig) -> BuiltEn
     if not parser.parse(data, str(onnx_path)):
         errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
         raise FormatError(onnx_path, "ONNX parser failed: " + "; ".join(errors))
+    if edit is not None:
+        edit(trt, network)
     source = {"path": str(onnx_path), "sha256": hashlib.sha256(data).hexdigest()}
     return _build(trt, builder, network, logger, source=source, build=build)
 
