@@ -48,7 +48,13 @@ REFIT_BUILT = "|".join(REGISTRY.with_("builder", "refit"))
 #: Samples by data: classifiers read MNIST, detectors a detection set.
 CLASSIFIERS = "|".join(REGISTRY.with_("data", "mnist"))
 DETECTORS = "|".join(REGISTRY.with_("data", "detect"))
-RECOMMENDERS = "|".join(REGISTRY.with_("data", "movielens"))
+RECOMMENDERS = "|".join(
+    name
+    for name in REGISTRY.with_("data", "movielens")
+    if SAMPLES[name]["builder"] != "serve"
+)
+#: Samples that serve another sample's model from many processes.
+SERVED = "|".join(REGISTRY.with_("builder", "serve"))
 #: Samples whose ONNX graph is exported from a trained PyTorch LeNet.
 TORCH_ONNX = "|".join(
     name
@@ -206,6 +212,11 @@ def get_movielens_generation(wildcards):
         return {}
     keys = ("users", "movies", "factors", "interactions", "popularity", "seed")
     return {key: cfg[key] for key in keys}
+
+
+def get_served_graph(wildcards):
+    """The FP32 graph a serving sample serves: its weights sample's."""
+    return f"results/onnx/{SAMPLES[wildcards.model]['weights']}/model.onnx"
 
 
 def get_engine_top_k(wildcards):

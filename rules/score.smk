@@ -165,3 +165,32 @@ rule score_recommend:
         threads=config["score"]["threads"],
     script:
         "../scripts/score_recommend.py"
+
+
+rule serve_recommender:
+    input:
+        onnx=get_served_graph,
+        data=MOVIELENS_DATA,
+    output:
+        report="results/serve/{model}/serving.json",
+        answers="results/serve/{model}/answers.npz",
+    log:
+        "logs/serve/{model}.log",
+    wildcard_constraints:
+        model=SERVED,
+    conda:
+        "../environment.yml"
+    threads: max(config["serve"]["processes"])
+    resources:
+        mem_mb=4096,
+        runtime=30,
+    params:
+        code=code_of("serve_recommender"),
+        reproducible=REPRODUCIBLE,
+        processes=config["serve"]["processes"],
+        queries=config["serve"]["queries"],
+        seed=config["serve"]["seed"],
+        threads=config["serve"]["threads"],
+        k=config["score"]["recommend"]["k"],
+    script:
+        "../scripts/serve_recommender.py"

@@ -103,8 +103,8 @@ rule train_ncf:
         mem_mb=4096,
         runtime=60,
     params:
+        **config["train"]["ncf"],
         code=code_of("train_ncf"),
         reproducible=REPRODUCIBLE,
-        **config["train"]["ncf"],
     script:
         "../scripts/train_ncf.py"

@@ -74,6 +74,44 @@ def tiny_conv_bytes(seed: int = 0) -> bytes:
     return model.SerializeToString()
 
 
+def tiny_recommender_bytes(seed: int = 0) -> bytes:
+    """A 2-input scorer like NeuMF's graph: user (N,) and movies (N, 4) int64 -> scores (N, 4):
+    Gather of two embeddings, their product, MatMul, Sigmoid."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    inits = [
+        numpy_helper.from_array(rng.normal(size=(6, 3)).astype(np.float32), "user_emb"),
+        numpy_helper.from_array(rng.normal(size=(9, 3)).astype(np.float32), "movie_emb"),
+        numpy_helper.from_array(rng.normal(size=(3, 1)).astype(np.float32), "w"),
+        numpy_helper.from_array(np.array([1], np.int64), "one"),
+        numpy_helper.from_array(np.array([-1], np.int64), "last"),
+    ]
+    graph = helper.make_graph(
+        [
+            helper.make_node("Gather", ["user_emb", "user"], ["u"]),
+            helper.make_node("Unsqueeze", ["u", "one"], ["u1"]),
+            helper.make_node("Gather", ["movie_emb", "movies"], ["m"]),
+            helper.make_node("Mul", ["u1", "m"], ["gmf"]),
+            helper.make_node("MatMul", ["gmf", "w"], ["logit"]),
+            helper.make_node("Squeeze", ["logit", "last"], ["logits"]),
+            helper.make_node("Sigmoid", ["logits"], ["scores"]),
+        ],
+        "tiny_recommender",
+        [
+            helper.make_tensor_value_info("user", TensorProto.INT64, ["batch"]),
+            helper.make_tensor_value_info("movies", TensorProto.INT64, ["batch", 4]),
+        ],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", 4])],
+        initializer=inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
 def schema_default(*keys: str):
     """The default of a setting in config/config.schema.yaml, e.g. ("fp16", "keep_fp32")."""
     import yaml

@@ -3,8 +3,8 @@
 
 Each row names the sample's task (``classify``, ``detect``, ``recommend``), its data, how it is
 trained (``torch``, ``keras``, ``ssd``, ``ncf`` or ``none``), its network, whose trained weights
-it uses, its builder (``onnx``, ``onnx_topk``, ``api``, ``refit``), its precisions, the seed
-samples it covers and a caption.
+it uses, its builder (``onnx``, ``onnx_topk``, ``api``, ``refit``, ``serve``), its precisions,
+the seed samples it covers and a caption.
 The workflow derives its targets and wildcard constraints from these rows.
 """
 
@@ -56,8 +56,10 @@ class Registry:
     def targets(self, name: str, precisions: list[str]) -> list[str]:
         """The files ``snakemake`` builds for a sample in the chosen ``precisions``: engines,
         scores, what the task shows (``TASK_SHOWS``), the precision comparison and, for a
-        Keras sample, its dumpTFWts ``.wts``."""
+        Keras sample, its dumpTFWts ``.wts``; for a serving sample, its serving report."""
         row = self.samples[name]
+        if row["builder"] == "serve":
+            return [f"results/serve/{name}/serving.json"]
         score = TASK_SCORES[row["task"]][0]
         targets = []
         for precision in (p for p in precisions if p in row["precisions"]):

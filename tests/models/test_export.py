@@ -48,5 +48,5 @@ def test_parity_failure_names_the_numbers(exported):
     _, inputs, graph = exported
     torch.manual_seed(1)
     other = with_softmax(lenet())
-    with pytest.raises(ToleranceError, match="differ by up to .* over 64 images, tolerance 1e-05"):
+    with pytest.raises(ToleranceError, match="differ by up to .* over 64 inputs, tolerance 1e-05"):
         onnx_parity(other, graph, inputs, batch_size=64, tolerance=1e-5, **NAMES)

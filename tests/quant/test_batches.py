@@ -5,9 +5,12 @@ from workflow.errors import FormatError
 from workflow.quant.batches import (
     batch_bytes,
     check_batch_folder,
+    is_feed_folder,
     iter_batches,
+    iter_feeds,
     read_batch,
     split_into_batches,
+    write_feed_folder,
 )
 
 RNG = np.random.default_rng(0)
@@ -100,3 +103,18 @@ def test_split_needs_enough_images():
         split_into_batches(IMAGES, LABELS, batch_size=2, batches=3)
     with pytest.raises(FormatError, match="labels for 4 images"):
         batch_bytes(IMAGES, LABELS[:3])
+
+
+def test_feed_files_round_trip_and_are_checked(tmp_path):
+    feeds = [
+        {"user": np.arange(k, k + 3), "movies": np.ones((3, 4), np.int64) * k} for k in range(3)
+    ]
+    write_feed_folder(tmp_path / "f", feeds)
+    assert is_feed_folder(tmp_path / "f") and not is_feed_folder(tmp_path)
+    back = list(iter_feeds(tmp_path / "f"))
+    assert all(np.array_equal(b["user"], f["user"]) for b, f in zip(back, feeds, strict=True))
+    with pytest.raises(FormatError, match="expected"):
+        write_feed_folder(tmp_path / "g", [feeds[0], {"user": np.arange(3)}])
+    (tmp_path / "f" / "batch1.npz").unlink()
+    with pytest.raises(FormatError, match="batch1.npz is missing but batch2.npz exists"):
+        list(iter_feeds(tmp_path / "f"))

@@ -2,11 +2,13 @@ import numpy as np
 import onnx
 import pytest
 
-from tests.conftest import tiny_conv_bytes
+from tests.conftest import tiny_conv_bytes, tiny_recommender_bytes
 from tests.quant.reference_entropy import entropy_amax_loop
 from workflow.errors import PipelineError
+from workflow.quant.batches import write_feed_folder
 from workflow.quant.calibrate import (
     ZERO_RANGE,
+    batches_from_folder,
     calibrate,
     collect_amax,
     collect_histograms,
@@ -223,3 +225,32 @@ def test_entropy_skips_ranges_that_saturate_most_values():
     amax = entropy_amax(hist, float(values.max()))
     assert (values[values > 0] <= amax).mean() >= 0.5
     assert amax > 4
+
+
+def _feeds(count: int) -> list[dict[str, np.ndarray]]:
+    rng = np.random.default_rng(5)
+    return [
+        {"user": rng.integers(0, 6, size=8), "movies": rng.integers(0, 9, size=(8, 4))}
+        for _ in range(count)
+    ]
+
+
+def test_a_graph_of_several_inputs_calibrates_from_feed_files(tmp_path):
+    write_feed_folder(tmp_path / "batches", _feeds(3))
+    batches = batches_from_folder(tmp_path / "batches")
+    model = tiny_recommender_bytes()
+    assert tensors_to_calibrate(model, "quantized") == ["gmf"]  # the MatMul's activation
+    ranges = calibrate(
+        model, batches, algorithm="minmax", bins=128, percentile=99.0, threads=1, workers=2
+    )
+    assert list(ranges) == ["u", "u1", "m", "gmf", "logit", "logits", "scores"]  # no int input
+    assert 0 < ranges["scores"] <= 1.0
+    with pytest.raises(PipelineError, match="one array per batch feeds only one"):
+        calibrate(
+            model,
+            lambda: iter([np.zeros(8, np.int64)]),
+            algorithm="minmax",
+            bins=128,
+            percentile=99.0,
+            threads=1,
+        )

@@ -19,15 +19,16 @@ PRECISIONS = ("fp32", "fp16", "int8")
 ONNX_SAMPLES = ("mnist", "mnist_tf")
 API_SAMPLES = ("mnist_api", "mlp")
 #: What a change to INT8 alone reruns in the tiny tree: the INT8 graphs, engines and scores of
-#: the three ONNX samples and their comparisons.
+#: the four ONNX samples (two classifiers, the SSD, the recommender) and their comparisons.
 INT8_ONLY = {
-    "precision_int8": 3,
-    "engine_build": 3,
+    "precision_int8": 4,
+    "engine_build": 4,
     "score_hello": 2,
     "score_accuracy": 2,
     "score_detect": 1,
     "score_draw": 1,
-    "score_precisions": 3,
+    "score_recommend": 1,
+    "score_precisions": 4,
     "all": 1,
 }
 

@@ -43,7 +43,7 @@ def test_builds_the_engines_with_tensorrt_rtx(tree):
     assert not list(tree.rglob(".tmp-*"))
 
 
-@pytest.mark.parametrize("sample", ["mnist", "mnist_tf", "ssd"])
+@pytest.mark.parametrize("sample", ["mnist", "mnist_tf", "ssd", "movielens"])
 def test_layer_reports_show_the_intended_precision(tree, sample):
     """Every Conv and Gemm of the graph runs in Int8 in the INT8 plan, in Half in the FP16
     plan and in Float in the FP32 plan (the builder's own DETAILED layer log)."""
@@ -54,7 +54,12 @@ def test_layer_reports_show_the_intended_precision(tree, sample):
         assert found == {precision}, (sample, precision, report["compute"])
         assert report["in_intended"] == report["compute_count"]
         ops = {item["op"] for item in report["compute"]}
-        expected = {"mnist": {"Conv", "Gemm"}, "mnist_tf": {"Conv", "MatMul"}, "ssd": {"Conv"}}
+        expected = {
+            "mnist": {"Conv", "Gemm"},
+            "mnist_tf": {"Conv", "MatMul"},
+            "ssd": {"Conv"},
+            "movielens": {"MatMul"},  # the dynamo exporter writes nn.Linear on 3-D as MatMul
+        }
         assert ops == expected[sample]  # tf2onnx writes the dense layers as MatMul + Add
         fused = [layer for layer in report["layers"] if len(layer["onnx_nodes"]) > 1]
         assert fused  # the report names the ONNX nodes fused into an engine layer
@@ -87,7 +92,7 @@ def test_network_api_and_tensorflow_samples(tree):
 def test_every_registered_cpu_sample_has_its_targets(tree):
     """The tiny run built every target the registry lists for its samples."""
     registry = load_registry(tree / "config/samples.yaml")
-    for sample in ("mnist", "mnist_api", "mlp", "mnist_tf", "ssd"):
+    for sample in ("mnist", "mnist_api", "mlp", "mnist_tf", "ssd", "movielens", "movielens_mps"):
         for target in registry.targets(sample, list(PRECISIONS)):
             assert (tree / target).exists(), target
 
@@ -119,6 +124,41 @@ def test_ssd_sample_scores_and_draws_its_detections(tree):
     assert all(parity[o]["max_abs_diff"] <= parity[o]["tolerance"] for o in ("boxes", "scores"))
     summary = json.loads((tree / "results/score/ssd/precisions.json").read_text())
     assert summary["metrics"] == ["map"] and set(summary["precisions"]) == set(PRECISIONS)
+
+
+def test_recommender_engine_answers_with_its_top_k_and_is_scored(tree):
+    """The engine's outputs are the TopK added with the network API; the scores are HR@10 and
+    NDCG@10 of the 150 tiny users, with the popularity baseline and the printed lists."""
+    for precision in PRECISIONS:
+        meta = json.loads((tree / f"engines/movielens_{precision}.plan.json").read_text())
+        assert meta["outputs"] == [
+            {"name": "top_movies", "dtype": "int64", "shape": [-1, 10]},
+            {"name": "top_scores", "dtype": "float", "shape": [-1, 10]},
+        ]
+        assert [i["name"] for i in meta["inputs"]] == ["user", "movies"]
+        score = json.loads((tree / f"results/score/movielens/{precision}/ranking.json").read_text())
+        assert score["count"] == 150 and score["k"] == 10 and 0 < score["ndcg"] <= score["hr"] <= 1
+        assert 0 < score["baseline"]["popularity"]["hr"] <= 1
+        shown = (tree / f"results/score/movielens/{precision}/recommendations.txt").read_text()
+        assert shown.count("user ") == 5 and shown.count(" p=") == 50
+    summary = json.loads((tree / "results/score/movielens/precisions.json").read_text())
+    assert summary["metrics"] == ["hr", "ndcg"] and set(summary["precisions"]) == set(PRECISIONS)
+    parity = json.loads((tree / "results/onnx/movielens/model.parity.json").read_text())
+    assert parity["count"] == 150 and parity["max_abs_diff"] <= parity["tolerance"]
+    table = (tree / "results/calibrate/movielens/calibration.table").read_text().splitlines()
+    assert len(table) == 3  # the header, then the inputs of the two MatMul layers
+    batches = sorted((tree / "results/calibrate/movielens/batches").iterdir())
+    assert [b.name for b in batches] == ["batch0.npz", "batch1.npz"]
+
+
+def test_serving_from_two_processes_gives_the_single_process_answers(tree):
+    report = json.loads((tree / "results/serve/movielens_mps/serving.json").read_text())
+    assert [run["processes"] for run in report["runs"]] == [1, 2]
+    assert all(run["answers_equal_first_run"] and run["queries"] == 400 for run in report["runs"])
+    assert all(run["queries_per_s"] > 0 for run in report["runs"])
+    answers = np.load(tree / "results/serve/movielens_mps/answers.npz")["answers"]
+    assert answers.shape == (400, 10)
+    assert report["served"]["count"] == 400 and 0 <= report["served"]["hr"] <= 1
 
 
 def test_onnx_samples_compare_their_precisions(tree):

@@ -60,7 +60,19 @@ SSD_FROM_TRAINING = {
     "all": 1,
 }
 SSD_SCORES = {"score_detect": 3, "score_draw": 3, "score_precisions": 1, "all": 1}
-ENGINES_ONLY = {"engine_build": 9, "engine_build_api": 2, "all": 1}
+#: Everything of the recommender after its data.
+NCF_FROM_TRAINING = {
+    "train_ncf": 1,
+    "onnx_export_ncf": 1,
+    "calibrate_table": 1,
+    "precision_fp16": 1,
+    "precision_int8": 1,
+    "engine_build": 3,
+    "score_recommend": 3,
+    "score_precisions": 1,
+    "all": 1,
+}
+ENGINES_ONLY = {"engine_build": 12, "engine_build_api": 2, "all": 1}
 
 
 @pytest.fixture
@@ -94,10 +106,10 @@ def test_library_change_reruns_exactly_the_jobs_that_use_it(library_copy):
     calibrate.write_text(calibrate.read_text() + "\n# a comment changes no code\n")
     assert plan() == {}
     _edit(calibrate, "ZERO_RANGE = 1e-8", "ZERO_RANGE = 1e-9")
-    assert plan() == INT8_ONLY | {"calibrate_table": 3}
+    assert plan() == INT8_ONLY | {"calibrate_table": 4}
     _edit(calibrate, "ZERO_RANGE = 1e-9", "ZERO_RANGE = 1e-8")
     _edit(work / "workflow/report/precisions.py", 'ylabel("score (%)")', 'ylabel("percent")')
-    assert plan() == {"score_precisions": 3, "all": 1}
+    assert plan() == {"score_precisions": 4, "all": 1}
 
 
 def test_a_docstring_edit_reruns_nothing(library_copy):
@@ -143,6 +155,19 @@ def test_training_param_reruns_exactly_its_dependents(tree):
     data = {"data_shapes": 1, "calibrate_batches_ppm": 1}
     shapes = {"data": {"detect": {"shapes": {"test": 17}}}}
     assert dry_run(tree, shapes) == SSD_FROM_TRAINING | data
+    assert dry_run(tree, {"train": {"ncf": {"epochs": 2}}}) == NCF_FROM_TRAINING
+    interactions = {"data_movielens": 1, "calibrate_batches_queries": 1}
+    users = {"data": {"movielens": {"users": 151}}}
+    assert dry_run(tree, users) == NCF_FROM_TRAINING | interactions
+
+
+def test_top_k_cut_off_rebuilds_only_the_recommenders_engines_and_scores(tree):
+    expected = {"engine_build": 3, "score_recommend": 3, "score_precisions": 1, "all": 1}
+    assert dry_run(tree, {"score": {"recommend": {"k": 5}}}) == expected
+    assert dry_run(tree, {"score": {"recommend": {"show_users": 2}}}) == {
+        "score_recommend": 3,
+        "all": 1,
+    }
 
 
 def test_detection_thresholds_rerun_only_what_reads_them(tree):
@@ -165,7 +190,7 @@ def test_engine_param_reruns_engines_only(tree):
 
 
 def test_calibration_param_recalibrates_and_rebuilds_int8_only(tree):
-    expected = INT8_ONLY | {"calibrate_table": 3}
+    expected = INT8_ONLY | {"calibrate_table": 4}
     assert dry_run(tree, {"calibration": {"algorithm": "minmax"}}) == expected
     mnist_only = {  # the SSD has its own calibration images
         "calibrate_batches": 2,
@@ -192,7 +217,7 @@ def test_calibration_param_recalibrates_and_rebuilds_int8_only(tree):
 
 
 def test_dropping_a_precision_reruns_only_the_comparison(tree):
-    assert dry_run(tree, {"precisions": ["fp32", "int8"]}) == {"score_precisions": 3, "all": 1}
+    assert dry_run(tree, {"precisions": ["fp32", "int8"]}) == {"score_precisions": 4, "all": 1}
 
 
 def test_bad_config_stops_with_the_key_named(tree):

@@ -240,7 +240,7 @@ def calibration_queries(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Queries from the training split for INT8 calibration: ``count`` users (seeded, without
     replacement while there are enough), each with up to half of ``candidates`` of its
-    training movies and never-seen ones for the rest, shuffled.
+    training movies and never-seen ones for the rest (never its held-out movie), shuffled.
 
     Returns:
         (users (count,), movies (count, candidates)), int64.
@@ -254,7 +254,7 @@ def calibration_queries(
     for row, user in enumerate(users):
         watched = data.train_movies[starts[user] : starts[user + 1]]
         kept = rng.permutation(watched)[: candidates // 2]
-        unseen = np.setdiff1d(np.arange(data.num_movies), watched)
+        unseen = np.setdiff1d(np.arange(data.num_movies), [*watched, data.test_movies[user]])
         rest = rng.choice(unseen, size=candidates - len(kept), replace=False)
         movies[row] = rng.permutation(np.concatenate([kept, rest]))
     return users.astype(np.int64), movies
