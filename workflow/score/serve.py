@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 
 BACKENDS = ("ort", "trt", "torch")
 MPS_CONTROL = "nvidia-cuda-mps-control"
+#: How long to wait for the MPS control daemon to exit after ``quit``.
+MPS_STOP_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -254,10 +256,18 @@ def mps_daemon() -> Iterator[dict[str, str]]:
     try:
         yield env
     finally:
-        stopped = subprocess.run(
+        quit_sent = subprocess.run(
             [control], input="quit\n", env=full, capture_output=True, text=True
         )
-        log.info("mps | quit sent (exit %d)", stopped.returncode)
+        # the daemon removes its pid file when it exits (measured on an H100 host: < 1 s)
+        pid_file = Path(env["CUDA_MPS_PIPE_DIRECTORY"]) / "nvidia-cuda-mps-control.pid"
+        deadline = time.monotonic() + MPS_STOP_S
+        while pid_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if pid_file.exists():
+            log.error("mps | the control daemon did not exit in %s s", MPS_STOP_S)
+        else:
+            log.info("mps | control daemon stopped (quit exit %d)", quit_sent.returncode)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
