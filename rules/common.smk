@@ -215,8 +215,11 @@ def get_movielens_generation(wildcards):
 
 
 def get_served_graph(wildcards):
-    """The FP32 graph a serving sample serves: its weights sample's."""
-    return f"results/onnx/{SAMPLES[wildcards.model]['weights']}/model.onnx"
+    """The graph of {precision} a serving sample serves: its weights sample's."""
+    weights = SAMPLES[wildcards.model]["weights"]
+    if wildcards.precision == "fp32":
+        return f"results/onnx/{weights}/model.onnx"
+    return f"results/precision/{weights}/{wildcards.precision}.onnx"
 
 
 def get_engine_top_k(wildcards):

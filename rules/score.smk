@@ -172,10 +172,11 @@ rule serve_recommender:
         onnx=get_served_graph,
         data=MOVIELENS_DATA,
     output:
-        report="results/serve/{model}/serving.json",
-        answers="results/serve/{model}/answers.npz",
+        report="results/serve/{model}/{precision}/serving.json",
+        answers="results/serve/{model}/{precision}/answers.npz",
+        score="results/score/{model}/{precision}/ranking.json",
     log:
-        "logs/serve/{model}.log",
+        "logs/serve/{model}.{precision}.log",
     wildcard_constraints:
         model=SERVED,
     conda:

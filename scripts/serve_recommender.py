@@ -1,5 +1,6 @@
-"""Rule serve_recommender: the recommender's graph answering one seeded query stream from each
-worker count in turn; throughput, latency percentiles and the answers."""
+"""Rule serve_recommender: the recommender's graph of one precision answering one seeded query
+stream from each worker count in turn; throughput, latency percentiles, the answers, and HR@k and
+NDCG@k of the answers (the precision comparison's score file)."""
 
 import io
 
@@ -26,4 +27,5 @@ if __name__ == "__main__":  # workers are spawned and import this module
     buffer = io.BytesIO()
     np.savez(buffer, answers=answers)
     write_atomically(snakemake.output.answers, buffer.getvalue())
+    write_json_atomically(snakemake.output.score, report["served"] | {"serving": report["runs"]})
     write_json_atomically(snakemake.output.report, report)

@@ -56,14 +56,16 @@ class Registry:
     def targets(self, name: str, precisions: list[str]) -> list[str]:
         """The files ``snakemake`` builds for a sample in the chosen ``precisions``: engines,
         scores, what the task shows (``TASK_SHOWS``), the precision comparison and, for a
-        Keras sample, its dumpTFWts ``.wts``; for a serving sample, its serving report."""
+        Keras sample, its dumpTFWts ``.wts``; for a serving sample, its serving report and the
+        score of its answers per precision."""
         row = self.samples[name]
-        if row["builder"] == "serve":
-            return [f"results/serve/{name}/serving.json"]
         score = TASK_SCORES[row["task"]][0]
         targets = []
         for precision in (p for p in precisions if p in row["precisions"]):
             scored = f"results/score/{name}/{precision}"
+            if row["builder"] == "serve":
+                targets += [f"results/serve/{name}/{precision}/serving.json", f"{scored}/{score}"]
+                continue
             targets += [self.engine(name, precision), f"{scored}/{score}"]
             targets.append(f"{scored}/{TASK_SHOWS[row['task']]}")
         if len(row["precisions"]) > 1:

@@ -19,7 +19,8 @@ PRECISIONS = ("fp32", "fp16", "int8")
 ONNX_SAMPLES = ("mnist", "mnist_tf")
 API_SAMPLES = ("mnist_api", "mlp")
 #: What a change to INT8 alone reruns in the tiny tree: the INT8 graphs, engines and scores of
-#: the four ONNX samples (two classifiers, the SSD, the recommender) and their comparisons.
+#: the four ONNX samples (two classifiers, the SSD, the recommender), the INT8 serving run and
+#: their comparisons.
 INT8_ONLY = {
     "precision_int8": 4,
     "engine_build": 4,
@@ -28,7 +29,8 @@ INT8_ONLY = {
     "score_detect": 1,
     "score_draw": 1,
     "score_recommend": 1,
-    "score_precisions": 4,
+    "serve_recommender": 1,
+    "score_precisions": 5,
     "all": 1,
 }
 

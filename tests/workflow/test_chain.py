@@ -152,13 +152,22 @@ def test_recommender_engine_answers_with_its_top_k_and_is_scored(tree):
 
 
 def test_serving_from_two_processes_gives_the_single_process_answers(tree):
-    report = json.loads((tree / "results/serve/movielens_mps/serving.json").read_text())
-    assert [run["processes"] for run in report["runs"]] == [1, 2]
-    assert all(run["answers_equal_first_run"] and run["queries"] == 400 for run in report["runs"])
-    assert all(run["queries_per_s"] > 0 for run in report["runs"])
-    answers = np.load(tree / "results/serve/movielens_mps/answers.npz")["answers"]
-    assert answers.shape == (400, 10)
-    assert report["served"]["count"] == 400 and 0 <= report["served"]["hr"] <= 1
+    for precision in PRECISIONS:
+        served = tree / f"results/serve/movielens_mps/{precision}"
+        report = json.loads((served / "serving.json").read_text())
+        assert [run["processes"] for run in report["runs"]] == [1, 2]
+        assert all(r["answers_equal_first_run"] and r["queries"] == 400 for r in report["runs"])
+        assert all(run["queries_per_s"] > 0 for run in report["runs"])
+        answers = np.load(served / "answers.npz")["answers"]
+        assert answers.shape == (400, 10)
+        score = json.loads(
+            (tree / f"results/score/movielens_mps/{precision}/ranking.json").read_text()
+        )
+        assert (
+            score["count"] == 400 and 0 <= score["hr"] <= 1 and score["serving"] == report["runs"]
+        )
+    summary = json.loads((tree / "results/score/movielens_mps/precisions.json").read_text())
+    assert summary["metrics"] == ["hr", "ndcg"] and set(summary["precisions"]) == set(PRECISIONS)
 
 
 def test_onnx_samples_compare_their_precisions(tree):

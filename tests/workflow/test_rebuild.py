@@ -60,7 +60,7 @@ SSD_FROM_TRAINING = {
     "all": 1,
 }
 SSD_SCORES = {"score_detect": 3, "score_draw": 3, "score_precisions": 1, "all": 1}
-#: Everything of the recommender after its data.
+#: Everything of the recommender after its data, and its serving runs.
 NCF_FROM_TRAINING = {
     "train_ncf": 1,
     "onnx_export_ncf": 1,
@@ -69,7 +69,8 @@ NCF_FROM_TRAINING = {
     "precision_int8": 1,
     "engine_build": 3,
     "score_recommend": 3,
-    "score_precisions": 1,
+    "serve_recommender": 3,
+    "score_precisions": 2,
     "all": 1,
 }
 ENGINES_ONLY = {"engine_build": 12, "engine_build_api": 2, "all": 1}
@@ -109,7 +110,7 @@ def test_library_change_reruns_exactly_the_jobs_that_use_it(library_copy):
     assert plan() == INT8_ONLY | {"calibrate_table": 4}
     _edit(calibrate, "ZERO_RANGE = 1e-9", "ZERO_RANGE = 1e-8")
     _edit(work / "workflow/report/precisions.py", 'ylabel("score (%)")', 'ylabel("percent")')
-    assert plan() == {"score_precisions": 4, "all": 1}
+    assert plan() == {"score_precisions": 5, "all": 1}
 
 
 def test_a_docstring_edit_reruns_nothing(library_copy):
@@ -161,8 +162,14 @@ def test_training_param_reruns_exactly_its_dependents(tree):
     assert dry_run(tree, users) == NCF_FROM_TRAINING | interactions
 
 
-def test_top_k_cut_off_rebuilds_only_the_recommenders_engines_and_scores(tree):
-    expected = {"engine_build": 3, "score_recommend": 3, "score_precisions": 1, "all": 1}
+def test_top_k_cut_off_reruns_only_the_recommenders_engines_scores_and_serving(tree):
+    expected = {
+        "engine_build": 3,
+        "score_recommend": 3,
+        "serve_recommender": 3,
+        "score_precisions": 2,
+        "all": 1,
+    }
     assert dry_run(tree, {"score": {"recommend": {"k": 5}}}) == expected
     assert dry_run(tree, {"score": {"recommend": {"show_users": 2}}}) == {
         "score_recommend": 3,
@@ -217,7 +224,7 @@ def test_calibration_param_recalibrates_and_rebuilds_int8_only(tree):
 
 
 def test_dropping_a_precision_reruns_only_the_comparison(tree):
-    assert dry_run(tree, {"precisions": ["fp32", "int8"]}) == {"score_precisions": 4, "all": 1}
+    assert dry_run(tree, {"precisions": ["fp32", "int8"]}) == {"score_precisions": 5, "all": 1}
 
 
 def test_bad_config_stops_with_the_key_named(tree):
