@@ -18,7 +18,15 @@ def work(tmp_path_factory) -> Path:
 
 def test_there_is_a_config_per_branch():
     names = {path.stem for path in CONFIGS[1:]}
-    assert {"tiny", "fp16_only", "int8_percentile", "gpu_host", "voc2007", "t10k"} <= names
+    assert {
+        "tiny",
+        "fp16_only",
+        "int8_percentile",
+        "gpu_host",
+        "voc2007",
+        "t10k",
+        "movielens_1m",
+    } <= names
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.parent.name + "/" + p.stem)
