@@ -48,6 +48,30 @@ def _ssd_bars(work):
     assert drops["int8"] <= 1.0 and drops["fp16"] <= 0.2, drops
 
 
+def _recommender_bars(work):
+    """The recommender's bars on the generated interactions: NeuMF beats the popularity
+    baseline, INT8 within 1 point of FP32 HR@10, FP16 within 0.2; every serving run gives the
+    single-process answers."""
+    summary = json.loads((work / "results/score/movielens/precisions.json").read_text())
+    for precision, row in summary["precisions"].items():
+        print(
+            f"movielens {precision}: HR@10 {row['hr']:.4f} NDCG@10 {row['ndcg']:.4f}"
+            f" drop {row['hr_drop_points']:.2f} points"
+        )
+        served = json.loads(
+            (work / f"results/serve/movielens_mps/{precision}/serving.json").read_text()
+        )
+        for run in served["runs"]:
+            print(f"  serving {run['processes']} processes: {run['queries_per_s']:.0f} queries/s")
+            assert run["answers_equal_first_run"]
+    fp32 = json.loads((work / "results/score/movielens/fp32/ranking.json").read_text())
+    baseline = fp32["baseline"]["popularity"]
+    print(f"popularity baseline: HR@10 {baseline['hr']:.4f} NDCG@10 {baseline['ndcg']:.4f}")
+    assert fp32["hr"] > baseline["hr"] and fp32["ndcg"] > baseline["ndcg"]
+    drops = {p: v["hr_drop_points"] for p, v in summary["precisions"].items()}
+    assert drops["int8"] <= 1.0 and drops["fp16"] <= 0.2, drops
+
+
 def test_default_config_meets_the_accuracy_bars(tmp_path):
     work = copy_workflow(tmp_path / "default")
     start = time.perf_counter()
@@ -66,6 +90,7 @@ def test_default_config_meets_the_accuracy_bars(tmp_path):
     snakemake(work, "--cores", "2")
     print(f"default run after it: {time.perf_counter() - start:.1f} s")
     _ssd_bars(work)
+    _recommender_bars(work)
     for sample in ("mnist", "mnist_api", "mlp"):
         score = json.loads((work / f"results/score/{sample}/fp32/accuracy.json").read_text())
         print(f"digits {sample} fp32 top-1 {score['top1']:.4f}")
