@@ -172,7 +172,8 @@ def test_top_k_cut_off_reruns_only_the_recommenders_engines_scores_and_serving(t
     }
     assert dry_run(tree, {"score": {"recommend": {"k": 5}}}) == expected
     assert dry_run(tree, {"score": {"recommend": {"show_users": 2}}}) == {
-        "score_recommend": 3,
+        "score_recommend": 3,  # the printout comes with the scores
+        "score_precisions": 1,
         "all": 1,
     }
 
