@@ -1,0 +1,266 @@
+"""Training a YOLOv3-style detector built from a darknet ``.cfg`` (the yolov3 sample).
+
+Targets as YOLOv3 assigns them: each object goes to the anchor (of all heads) whose size fits
+its box best (IoU of centred boxes), in the cell holding its centre; that anchor learns the
+centre offset in the cell (binary cross-entropy on the sigmoid, as darknet), the log size ratio
+to the anchor (squared error), objectness 1 and its class (binary cross-entropy per class); box
+terms are weighted by ``2 - w * h`` (small boxes count more). Every other anchor learns
+objectness 0, except where its predicted box already overlaps an object by more than the
+head's ``ignore_thresh``. Images are letterboxed to the network input and scaled to [0, 1].
+"""
+
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from workflow.detect.yolo import letterbox, letterbox_geometry
+from workflow.errors import PipelineError
+from workflow.formats.darknet import Network
+from workflow.formats.voc import Annotation
+from workflow.logs import timed
+from workflow.models.darknet import darknet_model
+
+if TYPE_CHECKING:
+    import torch
+
+log = logging.getLogger(__name__)
+
+#: Pixel values scaled to [0, 1], as darknet feeds them.
+INPUT_SCALE = 1.0 / 255.0
+
+
+def head_anchors(network: Network) -> list[list[tuple[float, float]]]:
+    """Each ``[yolo]`` head's anchors (width, height) in input pixels, in head order."""
+    out = []
+    for head in network.heads():
+        values = head.numbers("anchors")
+        pairs = list(zip(values[::2], values[1::2], strict=True))
+        out.append([tuple(map(float, pairs[m])) for m in head.numbers("mask")])
+    return out
+
+
+def network_input(images: np.ndarray, network: Network) -> np.ndarray:
+    """uint8 images (N, H, W, 3) letterboxed to the network input, float32 (N, 3, h, w)."""
+    _, height, width = network.input_shape
+    boxed = np.stack([letterbox(image, (height, width)) for image in images])
+    return np.ascontiguousarray(boxed.transpose(0, 3, 1, 2), dtype=np.float32) * INPUT_SCALE
+
+
+def build_targets(
+    annotations: list[list[Annotation]],
+    classes: tuple[str, ...],
+    network: Network,
+    image_size: tuple[int, int],
+) -> list[np.ndarray]:
+    """Per head, float32 (N, A, h, w, 6 + C): [assigned, tx, ty, tw, th, weight, one-hot].
+
+    Raises:
+        PipelineError: an object of a class the detector does not know.
+    """
+    _, height, width = network.input_shape
+    scale, _, (top, left) = letterbox_geometry(image_size, (height, width))
+    anchors = head_anchors(network)
+    flat = [(k, a, size) for k, head in enumerate(anchors) for a, size in enumerate(head)]
+    sizes = np.array([size for _, _, size in flat])
+    heads = network.heads()
+    targets = [
+        np.zeros((len(annotations), len(anchors[k]), h.height, h.width, 6 + len(classes)), "f4")
+        for k, h in enumerate(heads)
+    ]
+    for image, objects in enumerate(annotations):
+        for obj in objects:
+            if obj.name not in classes:
+                raise PipelineError(f"class {obj.name!r}", f"not among {classes}")
+            x0, y0, x1, y1 = (float(v) for v in obj.box)
+            cx = (x0 + x1) / 2 * scale + left
+            cy = (y0 + y1) / 2 * scale + top
+            bw, bh = (x1 - x0) * scale, (y1 - y0) * scale
+            inter = np.minimum(sizes[:, 0], bw) * np.minimum(sizes[:, 1], bh)
+            fit = inter / (sizes[:, 0] * sizes[:, 1] + bw * bh - inter)
+            k, a, (aw, ah) = flat[int(np.argmax(fit))]
+            head = heads[k]
+            gx = min(int(cx / width * head.width), head.width - 1)
+            gy = min(int(cy / height * head.height), head.height - 1)
+            row = targets[k][image, a, gy, gx]
+            row[0] = 1.0
+            row[1] = cx / width * head.width - gx
+            row[2] = cy / height * head.height - gy
+            row[3] = np.log(max(bw, 1.0) / aw)
+            row[4] = np.log(max(bh, 1.0) / ah)
+            row[5] = 2.0 - (bw / width) * (bh / height)
+            row[6:] = 0.0
+            row[6 + classes.index(obj.name)] = 1.0
+    return targets
+
+
+def yolo_loss(
+    outputs: tuple["torch.Tensor", ...],
+    targets: list["torch.Tensor"],
+    anchors: list[list[tuple[float, float]]],
+    truths: list["torch.Tensor"],
+    *,
+    input_size: tuple[int, int],
+    ignore: float,
+) -> "torch.Tensor":
+    """The summed YOLOv3 loss of a batch, divided by its size (see the module docstring).
+
+    Args:
+        outputs: each head's (N, A * (5 + C), h, w).
+        targets: :func:`build_targets`' arrays of the batch, as tensors.
+        anchors: each head's anchors in input pixels.
+        truths: per image, its objects' corner boxes (M, 4) relative to the input.
+        input_size: (height, width) of the input.
+        ignore: IoU above which an unassigned anchor's objectness is not pushed to 0.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    height, width = input_size
+    total = outputs[0].new_zeros(())
+    for out, target, head in zip(outputs, targets, anchors, strict=True):
+        n, _, h, w = out.shape
+        count = len(head)
+        p = out.view(n, count, -1, h, w).permute(0, 1, 3, 4, 2)  # (n, A, h, w, 5 + C)
+        assigned = target[..., 0] > 0
+        weight = target[..., 5][assigned]
+        xy = F.binary_cross_entropy_with_logits(
+            p[..., 0:2][assigned], target[..., 1:3][assigned], reduction="none"
+        ).sum(-1)
+        wh = ((p[..., 2:4][assigned] - target[..., 3:5][assigned]) ** 2).sum(-1)
+        classes = F.binary_cross_entropy_with_logits(
+            p[..., 5:][assigned], target[..., 6:][assigned], reduction="sum"
+        )
+        with torch.no_grad():  # unassigned anchors whose box already fits an object: no push
+            sizes = torch.tensor(head, dtype=p.dtype)
+            cols = torch.arange(w, dtype=p.dtype).view(1, 1, 1, w)
+            rows = torch.arange(h, dtype=p.dtype).view(1, 1, h, 1)
+            cx = (torch.sigmoid(p[..., 0]) + cols) / w
+            cy = (torch.sigmoid(p[..., 1]) + rows) / h
+            bw = torch.exp(p[..., 2].clamp(max=8)) * sizes[:, 0].view(1, count, 1, 1) / width
+            bh = torch.exp(p[..., 3].clamp(max=8)) * sizes[:, 1].view(1, count, 1, 1) / height
+            boxes = torch.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], -1)
+            skip = torch.zeros_like(assigned)
+            for image in range(n):
+                if len(truths[image]):
+                    overlap = _box_iou(boxes[image].reshape(-1, 4), truths[image])
+                    skip[image] = (overlap.max(1).values > ignore).view(count, h, w)
+        objectness = target[..., 0]
+        keep = assigned | ~skip
+        obj = F.binary_cross_entropy_with_logits(p[..., 4][keep], objectness[keep], reduction="sum")
+        total = total + (weight * (xy + wh)).sum() + obj + classes
+    return total / outputs[0].shape[0]
+
+
+def _box_iou(a: "torch.Tensor", b: "torch.Tensor") -> "torch.Tensor":
+    import torch
+
+    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
+    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = (rb - lt).clamp(min=0).prod(-1)
+    area_a = (a[:, 2:] - a[:, :2]).clamp(min=0).prod(-1)
+    area_b = (b[:, 2:] - b[:, :2]).clamp(min=0).prod(-1)
+    return inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9)
+
+
+def train_yolo(
+    images: np.ndarray,
+    annotations: list[list[Annotation]],
+    classes: tuple[str, ...],
+    network: Network,
+    *,
+    seed: int,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    weight_decay: float,
+    threads: int,
+) -> "torch.nn.Module":
+    """Train the cfg's network on uint8 scenes (N, H, W, 3) (seeded, deterministic): AdamW
+    with a one-cycle learning rate; horizontal flips of every other epoch's images.
+
+    Raises:
+        PipelineError: the loss became NaN or infinite, or the cfg's heads do not know
+            ``len(classes)`` classes.
+    """
+    import torch
+
+    if any(head.number("classes") != len(classes) for head in network.heads()):
+        raise PipelineError(network.source, f"the heads are not for {len(classes)} classes")
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    torch.manual_seed(seed)
+    _, height, width = network.input_shape
+    anchors = head_anchors(network)
+    ignore = float(network.heads()[0].options.get("ignore_thresh", "0.7"))
+    inputs = torch.from_numpy(network_input(images, network))
+    side = images.shape[2]  # mirrored boxes of mirrored images (letterbox bars are symmetric)
+    flipped = [
+        [
+            Annotation(o.name, (side - o.box[2], o.box[1], side - o.box[0], o.box[3]), o.difficult)
+            for o in objects
+        ]
+        for objects in annotations
+    ]
+    target_sets = [
+        [torch.from_numpy(t) for t in build_targets(a, classes, network, images.shape[1:3])]
+        for a in (annotations, flipped)
+    ]
+    scale, _, (top, left) = letterbox_geometry(images.shape[1:3], (height, width))
+    truth_sets = []
+    for a in (annotations, flipped):
+        truth_sets.append(
+            [
+                torch.tensor(
+                    [
+                        [
+                            (o.box[0] * scale + left) / width,
+                            (o.box[1] * scale + top) / height,
+                            (o.box[2] * scale + left) / width,
+                            (o.box[3] * scale + top) / height,
+                        ]
+                        for o in objects
+                    ],
+                    dtype=torch.float32,
+                ).reshape(-1, 4)
+                for objects in a
+            ]
+        )
+    model = darknet_model(network)
+    optimizer = torch.optim.AdamW(model.parameters(), learning_rate, weight_decay=weight_decay)
+    steps_per_epoch = (len(images) + batch_size - 1) // batch_size
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, learning_rate, total_steps=epochs * steps_per_epoch
+    )
+    order_rng = torch.Generator().manual_seed(seed)
+    model.train()
+    with timed(log, f"train yolo | {len(images)} scenes, {epochs} epochs, batch {batch_size}"):
+        for epoch in range(epochs):
+            flip = epoch % 2 == 1
+            order = torch.randperm(len(images), generator=order_rng)
+            total = 0.0
+            with timed(log, f"train yolo | epoch {epoch + 1}"):
+                for start in range(0, len(images), batch_size):
+                    idx = order[start : start + batch_size]
+                    x = inputs[idx].flip(-1) if flip else inputs[idx]
+                    loss = yolo_loss(
+                        model(x),
+                        [t[idx] for t in target_sets[flip]],
+                        anchors,
+                        [truth_sets[flip][i] for i in idx.tolist()],
+                        input_size=(height, width),
+                        ignore=ignore,
+                    )
+                    if not torch.isfinite(loss):
+                        raise PipelineError(
+                            f"train yolo epoch {epoch + 1}",
+                            "the loss is not finite",
+                            "lower train.yolo.learning_rate",
+                        )
+                    optimizer.zero_grad()
+                    loss.backward()
+                    optimizer.step()
+                    schedule.step()
+                    total += loss.item() * len(idx)
+            log.info("train yolo | epoch %d: loss %.4f", epoch + 1, total / len(images))
+    return model.eval()
