@@ -65,10 +65,9 @@ def test_training_lowers_the_loss_and_the_weights_convert():
         targets = [
             torch.from_numpy(t) for t in build_targets(annotations, classes, network, (32, 32))
         ]
-        truths = [
-            torch.tensor([[v / 32 for v in o.box] for o in objs], dtype=torch.float32)
-            for objs in annotations
-        ]
+        truths = torch.tensor(
+            [[[v / 32 for v in o.box] for o in objs] for objs in annotations], dtype=torch.float32
+        )
         with torch.no_grad():
             return float(
                 yolo_loss(

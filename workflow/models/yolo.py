@@ -98,7 +98,7 @@ def yolo_loss(
     outputs: tuple["torch.Tensor", ...],
     targets: list["torch.Tensor"],
     anchors: list[list[tuple[float, float]]],
-    truths: list["torch.Tensor"],
+    truths: "torch.Tensor",
     *,
     input_size: tuple[int, int],
     ignore: float,
@@ -109,7 +109,8 @@ def yolo_loss(
         outputs: each head's (N, A * (5 + C), h, w).
         targets: :func:`build_targets`' arrays of the batch, as tensors.
         anchors: each head's anchors in input pixels.
-        truths: per image, its objects' corner boxes (M, 4) relative to the input.
+        truths: (N, M, 4) each image's objects' corner boxes relative to the input, padded
+            with zero boxes (which overlap nothing).
         input_size: (height, width) of the input.
         ignore: IoU above which an unassigned anchor's objectness is not pushed to 0.
     """
@@ -140,11 +141,9 @@ def yolo_loss(
             bw = torch.exp(p[..., 2].clamp(max=8)) * sizes[:, 0].view(1, count, 1, 1) / width
             bh = torch.exp(p[..., 3].clamp(max=8)) * sizes[:, 1].view(1, count, 1, 1) / height
             boxes = torch.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], -1)
-            skip = torch.zeros_like(assigned)
-            for image in range(n):
-                if len(truths[image]):
-                    overlap = _box_iou(boxes[image].reshape(-1, 4), truths[image])
-                    skip[image] = (overlap.max(1).values > ignore).view(count, h, w)
+            overlap = _box_iou(boxes.reshape(n, -1, 4), truths)  # (n, A*h*w, M)
+            skip = _best(overlap) > ignore
+            skip = skip.view(n, count, h, w)
         objectness = target[..., 0]
         keep = assigned | ~skip
         obj = F.binary_cross_entropy_with_logits(p[..., 4][keep], objectness[keep], reduction="sum")
@@ -153,14 +152,22 @@ def yolo_loss(
 
 
 def _box_iou(a: "torch.Tensor", b: "torch.Tensor") -> "torch.Tensor":
+    """IoU of boxes (n, P, 4) with each image's objects (n, M, 4) (rows of zeros: padding)."""
     import torch
 
-    lt = torch.maximum(a[:, None, :2], b[None, :, :2])
-    rb = torch.minimum(a[:, None, 2:], b[None, :, 2:])
+    lt = torch.maximum(a[:, :, None, :2], b[:, None, :, :2])
+    rb = torch.minimum(a[:, :, None, 2:], b[:, None, :, 2:])
     inter = (rb - lt).clamp(min=0).prod(-1)
-    area_a = (a[:, 2:] - a[:, :2]).clamp(min=0).prod(-1)
-    area_b = (b[:, 2:] - b[:, :2]).clamp(min=0).prod(-1)
-    return inter / (area_a[:, None] + area_b[None, :] - inter + 1e-9)
+    area_a = (a[..., 2:] - a[..., :2]).clamp(min=0).prod(-1)
+    area_b = (b[..., 2:] - b[..., :2]).clamp(min=0).prod(-1)
+    return inter / (area_a[:, :, None] + area_b[:, None, :] - inter + 1e-9)
+
+
+def _best(overlap: "torch.Tensor") -> "torch.Tensor":
+    """Each box's best IoU with its image's objects (0 where the image has none)."""
+    if overlap.shape[-1] == 0:
+        return overlap.new_zeros(overlap.shape[:-1])
+    return overlap.max(-1).values
 
 
 def train_yolo(
@@ -207,25 +214,19 @@ def train_yolo(
         for a in (annotations, flipped)
     ]
     scale, _, (top, left) = letterbox_geometry(images.shape[1:3], (height, width))
+    most = max((len(objects) for objects in annotations), default=0)
     truth_sets = []
     for a in (annotations, flipped):
-        truth_sets.append(
-            [
-                torch.tensor(
-                    [
-                        [
-                            (o.box[0] * scale + left) / width,
-                            (o.box[1] * scale + top) / height,
-                            (o.box[2] * scale + left) / width,
-                            (o.box[3] * scale + top) / height,
-                        ]
-                        for o in objects
-                    ],
-                    dtype=torch.float32,
-                ).reshape(-1, 4)
-                for objects in a
-            ]
-        )
+        padded = np.zeros((len(a), most, 4), np.float32)
+        for image, objects in enumerate(a):
+            for j, o in enumerate(objects):
+                padded[image, j] = [
+                    (o.box[0] * scale + left) / width,
+                    (o.box[1] * scale + top) / height,
+                    (o.box[2] * scale + left) / width,
+                    (o.box[3] * scale + top) / height,
+                ]
+        truth_sets.append(torch.from_numpy(padded))
     model = darknet_model(network)
     optimizer = torch.optim.AdamW(model.parameters(), learning_rate, weight_decay=weight_decay)
     steps_per_epoch = (len(images) + batch_size - 1) // batch_size
@@ -247,7 +248,7 @@ def train_yolo(
                         model(x),
                         [t[idx] for t in target_sets[flip]],
                         anchors,
-                        [truth_sets[flip][i] for i in idx.tolist()],
+                        truth_sets[flip][idx],
                         input_size=(height, width),
                         ignore=ignore,
                     )
