@@ -39,6 +39,7 @@ rule calibrate_batches_ppm:
     params:
         code=code_of("calibrate_batches_ppm"),
         reproducible=REPRODUCIBLE,
+        detector=get_detector,
         batch_size=config["calibration"]["images"]["detect"]["batch_size"],
         batches=config["calibration"]["images"]["detect"]["batches"],
     script:

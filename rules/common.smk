@@ -42,12 +42,16 @@ TORCH_TRAINED = "|".join(REGISTRY.with_("train", "torch"))
 KERAS_TRAINED = "|".join(REGISTRY.with_("train", "keras"))
 SSD_TRAINED = "|".join(REGISTRY.with_("train", "ssd"))
 NCF_TRAINED = "|".join(REGISTRY.with_("train", "ncf"))
+YOLO_TRAINED = "|".join(REGISTRY.with_("train", "yolo"))
 ONNX_BUILT = "|".join(REGISTRY.with_("builder", "onnx", "onnx_topk"))
 API_BUILT = "|".join(REGISTRY.with_("builder", "api"))
 REFIT_BUILT = "|".join(REGISTRY.with_("builder", "refit"))
 #: Samples by data: classifiers read MNIST, detectors a detection set.
 CLASSIFIERS = "|".join(REGISTRY.with_("data", "mnist"))
 DETECTORS = "|".join(REGISTRY.with_("data", "detect"))
+#: Detectors by network: the SSD's graph is exported from PyTorch, YOLOv3's from darknet files.
+SSD_NETWORKS = "|".join(REGISTRY.with_("network", "ssd"))
+YOLO_NETWORKS = "|".join(REGISTRY.with_("network", "yolov3"))
 RECOMMENDERS = "|".join(
     name
     for name in REGISTRY.with_("data", "movielens")
@@ -228,6 +232,19 @@ def get_engine_top_k(wildcards):
     if SAMPLES[wildcards.model]["builder"] == "onnx_topk":
         return config["score"]["recommend"]["k"]
     return 0
+
+
+def get_detector(wildcards):
+    """The detector's network and, for YOLOv3, its darknet cfg (workflow.score.detect)."""
+    network = SAMPLES[wildcards.model]["network"]
+    if network == "yolov3":
+        return {"network": network, "cfg": config["train"]["yolo"]["cfg"]}
+    return {"network": network}
+
+
+def get_darknet_weights(wildcards):
+    """The darknet .weights a YOLOv3 sample's graph is converted from."""
+    return f"results/train/{SAMPLES[wildcards.model]['weights']}/model.weights"
 
 
 def get_trained_weights(wildcards):

@@ -94,7 +94,7 @@ rule onnx_export_ssd:
     log:
         "logs/onnx/{model}.ssd.log",
     wildcard_constraints:
-        model=DETECTORS,
+        model=SSD_NETWORKS,
     conda:
         "../environment.yml"
     resources:
@@ -138,3 +138,31 @@ rule onnx_export_ncf:
         layers=config["train"]["ncf"]["layers"],
     script:
         "../scripts/onnx_export_ncf.py"
+
+
+rule onnx_export_darknet:
+    input:
+        cfg=config["train"]["yolo"]["cfg"],
+        weights=get_darknet_weights,
+        test=f"{DETECT_DATA}/test",
+    output:
+        onnx="results/onnx/{model}/model.onnx",
+        parity="results/onnx/{model}/model.parity.json",
+    log:
+        "logs/onnx/{model}.darknet.log",
+    wildcard_constraints:
+        model=YOLO_NETWORKS,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=20,
+    params:
+        code=code_of("onnx_export_darknet"),
+        reproducible=REPRODUCIBLE,
+        opset=config["onnx"]["opset"],
+        tolerance=config["onnx"]["tolerance"],
+        batch_size=config["score"]["detect"]["batch_size"],
+        parity_images=config["onnx"]["parity_images"],
+    script:
+        "../scripts/onnx_export_darknet.py"

@@ -99,6 +99,7 @@ rule score_detect:
     params:
         code=score_code("score_detect"),
         reproducible=REPRODUCIBLE,
+        detector=get_detector,
         runtime=get_runtime,
         module=get_score_module,
         place=config["nms"]["place"],

@@ -108,3 +108,29 @@ rule train_ncf:
         reproducible=REPRODUCIBLE,
     script:
         "../scripts/train_ncf.py"
+
+
+rule train_yolo:
+    input:
+        train=f"{DETECT_DATA}/train",
+        classes=f"{DETECT_DATA}/classes.txt",
+        cfg=config["train"]["yolo"]["cfg"],
+    output:
+        weights="results/train/{model}/model.weights",
+    log:
+        "logs/train/{model}.log",
+    wildcard_constraints:
+        model=YOLO_TRAINED,
+    cache: True
+    conda:
+        "../environment.yml"
+    threads: config["train"]["yolo"]["threads"]
+    resources:
+        mem_mb=8192,
+        runtime=120,
+    params:
+        code=code_of("train_yolo"),
+        reproducible=REPRODUCIBLE,
+        train={k: v for k, v in config["train"]["yolo"].items() if k != "cfg"},
+    script:
+        "../scripts/train_yolo.py"

@@ -1,4 +1,4 @@
-"""Rule score_detect: run the SSD over the test scenes; detections (seed form) and mAP@IoU."""
+"""Rule score_detect: run a detector over the test scenes; detections (seed form) and mAP@IoU."""
 
 from workflow.detect.postprocess import NmsParams
 from workflow.io import write_atomically, write_json_atomically
@@ -19,6 +19,7 @@ found, report = score_detection_set(
     params=NmsParams(**params.nms),
     batch_size=params.batch_size,
     iou_threshold=params.iou_threshold,
+    detector=params.detector,
 )
 write_atomically(snakemake.output.detections, found)
 reproducibility = settings(threads=params.threads)

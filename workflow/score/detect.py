@@ -1,7 +1,15 @@
-"""Scoring the SSD: detections over a test set, VOC mAP, and the cross-check with pycocotools."""
+"""Scoring detectors: detections over a test set, VOC mAP, and the cross-check with pycocotools.
+
+Two networks: the SSD (its graph ends with ``boxes`` and ``scores``, or with NMS's
+``detections``) and YOLOv3 from a darknet cfg (its graph ends with one raw output per head,
+decoded here by ``workflow.detect.yolo``). A *detector* is a dict naming the network (``ssd`` or
+``yolov3``) and, for YOLOv3, its ``cfg``: it picks the preprocessing (the SSD's scaling to
+[-1, 1]; YOLO's letterbox and [0, 1]) and the decoding; NMS, mAP and drawing are shared.
+"""
 
 import contextlib
 import io
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,37 +31,82 @@ from workflow.detect.postprocess import (
     host_nms,
     seed_output,
 )
+from workflow.detect.yolo import boxes_to_image, decode_heads
 from workflow.errors import PipelineError
+from workflow.formats.darknet import read_cfg
 from workflow.models.ssd import INPUT_OFFSET, INPUT_SCALE
+from workflow.models.yolo import head_anchors, network_input
+
+NETWORKS = ("ssd", "yolov3")
+#: The SSD's detector (the default of every function that takes one).
+SSD = {"network": "ssd"}
+Decode = Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]
+
+
+def detector_input(images: np.ndarray, detector: dict[str, Any]) -> np.ndarray:
+    """uint8 images (N, H, W, 3) as the detector's network takes them (N, 3, h, w) float32."""
+    if detector["network"] == "ssd":
+        return to_nchw(images, scale=INPUT_SCALE, offset=INPUT_OFFSET)
+    if detector["network"] == "yolov3":
+        return network_input(images, read_cfg(detector["cfg"]))
+    raise PipelineError(f"detector {detector['network']!r}", f"choose among {NETWORKS}")
+
+
+def detector_decode(detector: dict[str, Any], image_size: tuple[int, int]) -> Decode | None:
+    """How the graph's outputs become corner boxes relative to the image and per-class scores
+    with a column 0 for the background (``None``: the SSD's own ``boxes`` and ``scores``)."""
+    if detector["network"] == "ssd":
+        return None
+    network = read_cfg(detector["cfg"])
+    anchors = head_anchors(network)
+    input_size = network.input_shape[1:]
+
+    def decode(result: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        heads = [result[f"yolo{k}"] for k in range(len(anchors))]
+        boxes, scores = decode_heads(heads, anchors, input_size=input_size)
+        return boxes_to_image(boxes, image_size, input_size), scores
+
+    return decode
 
 
 def detect(
-    runner: BaseRunner, inputs: np.ndarray, *, batch_size: int, place: str, params: NmsParams
+    runner: BaseRunner,
+    inputs: np.ndarray,
+    *,
+    batch_size: int,
+    place: str,
+    params: NmsParams,
+    decode: Decode | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Run an active SSD runner over ``inputs`` (N, 3, H, W) and post-process its output.
+    """Run an active detector runner over ``inputs`` (N, 3, H, W) and post-process its output.
 
     Args:
-        place: ``host`` (the graph ends with boxes and scores; NMS here) or ``graph`` (the
-            graph ends with NMS's detections).
+        place: ``host`` (the graph ends with boxes and scores, or with what ``decode`` turns
+            into them; NMS here) or ``graph`` (the SSD graph ends with NMS's detections).
+        decode: the outputs -> (boxes, scores) of a graph that does not end with them.
 
     Returns:
         The seed's output for the whole set: detections (N, keep_top_k, 7) with image ids
         counted over the set, and keep_count (N,).
     """
     (input_name,) = runner.input_metadata()
+    if decode is not None and place != "host":
+        raise PipelineError(f"nms.place={place!r}", "this detector runs NMS on the host only")
     wanted = [BOXES, SCORES] if place == "host" else [DETECTIONS]
     detections, counts = [], []
     for start in range(0, len(inputs), batch_size):
         batch = inputs[start : start + batch_size]
         result = runner.infer({input_name: batch})
-        missing = [name for name in wanted if name not in result]
+        missing = [] if decode else [name for name in wanted if name not in result]
         if missing:
             raise PipelineError(
                 runner.name,
                 f"no output {missing[0]!r} (it has {sorted(result)}) for NMS on the {place}",
                 "the graph and nms.place disagree; rebuild the graph",
             )
-        if place == "host":
+        if decode is not None:
+            rows = host_nms(*decode(result), params)
+        elif place == "host":
             rows = host_nms(result[BOXES], result[SCORES], params)
         else:
             rows = np.asarray(result[DETECTIONS], np.float32).reshape(-1, 7)
@@ -193,17 +246,19 @@ def score_detection_set(
     params: NmsParams,
     batch_size: int,
     iou_threshold: float,
+    detector: dict[str, Any] = SSD,
 ) -> tuple[bytes, dict[str, Any]]:
     """Detect objects in every image of a test split and score them (the rule score_detect).
 
     Args:
-        runner: an inactive runner of the SSD graph or engine.
+        runner: an inactive runner of the detector's graph or engine.
         test_folder: the split's folder of PPM + XML files.
         classes_path: the dataset's ``classes.txt``.
         place: where NMS runs (``host`` or ``graph``), as the graph was exported.
         params: NMS thresholds.
         batch_size: images per inference call.
         iou_threshold: IoU at which a detection matches an object.
+        detector: the network (see the module docstring).
 
     Returns:
         The seed-form detections as ``.npz`` bytes (``detections`` (N, keep_top_k, 7),
@@ -214,10 +269,11 @@ def score_detection_set(
     with runner:
         detections, counts = detect(
             runner,
-            to_nchw(data.images, scale=INPUT_SCALE, offset=INPUT_OFFSET),
+            detector_input(data.images, detector),
             batch_size=batch_size,
             place=place,
             params=params,
+            decode=detector_decode(detector, data.images.shape[1:3]),
         )
     report = map_report(
         detection_list(detections, counts),
