@@ -31,14 +31,14 @@ def _precision_bars(work, base_args, label, samples):
             assert drops["fp16"] <= 0.1, (sample, algorithm, drops)
 
 
-def _ssd_bars(work):
-    """The SSD's bars on the default generated scenes: FP32 mAP@0.5 >= 0.80, INT8 within 1
+def _detector_bars(work, sample="ssd"):
+    """A detector's bars on the default generated scenes: FP32 mAP@0.5 >= 0.80, INT8 within 1
     point, FP16 within 0.2, and our mAP within 0.005 of pycocotools'."""
-    summary = json.loads((work / "results/score/ssd/precisions.json").read_text())
+    summary = json.loads((work / f"results/score/{sample}/precisions.json").read_text())
     for precision in PRECISIONS:
-        score = json.loads((work / f"results/score/ssd/{precision}/map.json").read_text())
+        score = json.loads((work / f"results/score/{sample}/{precision}/map.json").read_text())
         print(
-            f"ssd {precision}: mAP@0.5 {score['map']:.4f} (11-point {score['map_11point']:.4f},"
+            f"{sample} {precision}: mAP@0.5 {score['map']:.4f} (11-point {score['map_11point']:.4f},"
             f" {score['library']['name']} {score['library']['map']:.4f}) over {score['count']}"
             f" scenes, drop {summary['precisions'][precision]['map_drop_points']:.3f} points"
         )
@@ -89,7 +89,7 @@ def test_default_config_meets_the_accuracy_bars(tmp_path):
     start = time.perf_counter()
     snakemake(work, "--cores", "2")
     print(f"default run after it: {time.perf_counter() - start:.1f} s")
-    _ssd_bars(work)
+    _detector_bars(work, "ssd")
     _recommender_bars(work)
     for sample in ("mnist", "mnist_api", "mlp"):
         score = json.loads((work / f"results/score/{sample}/fp32/accuracy.json").read_text())
