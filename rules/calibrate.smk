@@ -94,7 +94,7 @@ rule calibrate_table:
         reproducible=REPRODUCIBLE,
         # the activations the INT8 graph quantizes; calibrate_table_all measures every tensor
         scope="quantized",
-        algorithm=config["calibration"]["algorithm"],
+        algorithm=get_calibration_algorithm,
         bins=config["calibration"]["bins"],
         percentile=config["calibration"]["percentile"],
         threads=config["calibration"]["threads"],

@@ -22,6 +22,7 @@ os.environ.update(job_environment(REPRODUCIBLE))
 #: The sample registry; config key `samples` may name only its rows.
 REGISTRY = load_registry(f"{workflow.basedir}/config/samples.yaml")
 REGISTRY.check_chosen(config["samples"])
+REGISTRY.check_chosen(list(config["calibration"]["per_sample"]), key="calibration.per_sample")
 SAMPLES = REGISTRY.samples
 MNIST_DATA = "results/data/mnist"
 #: The detection set of the SSD sample: classes.txt and the train/ and test/ folders.
@@ -131,6 +132,12 @@ def get_precision_graph(wildcards):
     if wildcards.precision == "fp32":
         return f"results/onnx/{wildcards.model}/model.onnx"
     return f"results/precision/{wildcards.model}/{wildcards.precision}.onnx"
+
+
+def get_calibration_algorithm(wildcards):
+    """The calibrator of a sample: its entry in calibration.per_sample, else the global one."""
+    cfg = config["calibration"]
+    return cfg["per_sample"].get(wildcards.model, cfg["algorithm"])
 
 
 def get_int8_ranges(wildcards):

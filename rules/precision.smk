@@ -35,6 +35,6 @@ rule precision_int8:
         code=code_of("precision_int8"),
         reproducible=REPRODUCIBLE,
         source=config["calibration"]["source"],
-        algorithm=config["calibration"]["algorithm"],
+        algorithm=get_calibration_algorithm,
     script:
         "../scripts/precision_int8.py"

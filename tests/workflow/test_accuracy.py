@@ -90,6 +90,7 @@ def test_default_config_meets_the_accuracy_bars(tmp_path):
     snakemake(work, "--cores", "2")
     print(f"default run after it: {time.perf_counter() - start:.1f} s")
     _detector_bars(work, "ssd")
+    _detector_bars(work, "yolov3")
     _recommender_bars(work)
     for sample in ("mnist", "mnist_api", "mlp"):
         score = json.loads((work / f"results/score/{sample}/fp32/accuracy.json").read_text())
