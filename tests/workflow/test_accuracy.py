@@ -38,7 +38,8 @@ def _detector_bars(work, sample="ssd"):
     for precision in PRECISIONS:
         score = json.loads((work / f"results/score/{sample}/{precision}/map.json").read_text())
         print(
-            f"{sample} {precision}: mAP@0.5 {score['map']:.4f} (11-point {score['map_11point']:.4f},"
+            f"{sample} {precision}: mAP@0.5 {score['map']:.4f}"
+            f" (11-point {score['map_11point']:.4f},"
             f" {score['library']['name']} {score['library']['map']:.4f}) over {score['count']}"
             f" scenes, drop {summary['precisions'][precision]['map_drop_points']:.3f} points"
         )
