@@ -22,7 +22,9 @@ os.environ.update(job_environment(REPRODUCIBLE))
 #: The sample registry; config key `samples` may name only its rows.
 REGISTRY = load_registry(f"{workflow.basedir}/config/samples.yaml")
 REGISTRY.check_chosen(config["samples"])
-REGISTRY.check_chosen(list(config["calibration"]["per_sample"]), key="calibration.per_sample")
+REGISTRY.check_chosen(
+    list(config["calibration"]["per_sample"]), key="calibration.per_sample"
+)
 SAMPLES = REGISTRY.samples
 MNIST_DATA = "results/data/mnist"
 #: The detection set of the SSD sample: classes.txt and the train/ and test/ folders.
