@@ -50,8 +50,10 @@ def test_bad_settings():
     users, movies = _stream()
     with pytest.raises(PipelineError, match="choose among"):
         serve("tensorflow", {}, users, movies, processes=1, k=2)
-    with pytest.raises(PipelineError, match="need at least 1"):
+    with pytest.raises(PipelineError, match="need 1 to 50"):
         serve("ort", {}, users, movies, processes=0, k=2)
+    with pytest.raises(PipelineError, match="need 1 to 50"):
+        serve("ort", {}, users, movies, processes=51, k=2)
 
 
 def test_mps_needs_its_control_program(monkeypatch):

@@ -164,13 +164,15 @@ def serve(
         timeout_s: longest wait for the workers.
 
     Raises:
-        PipelineError: unknown backend, too few processes, or a worker failed (its error
-            quoted).
+        PipelineError: unknown backend, fewer than one process or more than queries, or a
+            worker failed (its error quoted).
     """
     if backend not in BACKENDS:
         raise PipelineError(f"serve backend {backend!r}", f"choose among {BACKENDS}")
-    if processes < 1:
-        raise PipelineError(f"serve processes={processes}", "need at least 1")
+    if not 1 <= processes <= len(users):
+        raise PipelineError(
+            f"serve processes={processes}", f"need 1 to {len(users)} (one query each at least)"
+        )
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(processes)
     results = context.Queue()
