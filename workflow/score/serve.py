@@ -24,7 +24,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -303,7 +303,7 @@ def serving_report(
     """
     users, movies = query_stream(*data.candidates(), count=queries, seed=seed)
     runs, first = [], None
-    with mps_daemon() if mps else _nothing():
+    with mps_daemon() if mps else nullcontext():
         for count in processes:
             result = serve(
                 backend, files, users, movies, processes=count, k=k, threads=threads, model=model
@@ -331,8 +331,3 @@ def serving_report(
         "reproducibility": settings(threads=threads),
     }
     return report, first.answers
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield None
