@@ -30,7 +30,7 @@ rule calibrate_batches_ppm:
     log:
         "logs/calibrate/{model}.batches.log",
     wildcard_constraints:
-        model=DETECTORS,
+        model=IMAGE_GRAPHS,
     conda:
         "../environment.yml"
     resources:
@@ -39,11 +39,37 @@ rule calibrate_batches_ppm:
     params:
         code=code_of("calibrate_batches_ppm"),
         reproducible=REPRODUCIBLE,
-        detector=get_detector,
+        detector=get_detector_input,
         batch_size=config["calibration"]["images"]["detect"]["batch_size"],
         batches=config["calibration"]["images"]["detect"]["batches"],
     script:
         "../scripts/calibrate_batches_ppm.py"
+
+
+rule calibrate_batches_rois:
+    input:
+        rpn=get_rpn_graph,
+        train=f"{DETECT_DATA}/train",
+    output:
+        batches=directory("results/calibrate/{model}/batches"),
+    log:
+        "logs/calibrate/{model}.batches.log",
+    wildcard_constraints:
+        model=FRCNN_HEADS,
+    conda:
+        "../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=4096,
+        runtime=10,
+    params:
+        code=code_of("calibrate_batches_rois"),
+        reproducible=REPRODUCIBLE,
+        detector=get_detector,
+        batch_size=config["calibration"]["images"]["detect"]["batch_size"],
+        batches=config["calibration"]["images"]["detect"]["batches"],
+    script:
+        "../scripts/calibrate_batches_rois.py"
 
 
 rule calibrate_batches_queries:

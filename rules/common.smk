@@ -46,7 +46,13 @@ KERAS_TRAINED = "|".join(REGISTRY.with_("train", "keras"))
 SSD_TRAINED = "|".join(REGISTRY.with_("train", "ssd"))
 NCF_TRAINED = "|".join(REGISTRY.with_("train", "ncf"))
 YOLO_TRAINED = "|".join(REGISTRY.with_("train", "yolo"))
-ONNX_BUILT = "|".join(REGISTRY.with_("builder", "onnx", "onnx_topk"))
+FRCNN_TRAINED = "|".join(REGISTRY.with_("train", "frcnn"))
+#: Graphs built by the ONNX parser (each part of a split sample is a graph of its own).
+ONNX_BUILT = "|".join(
+    graph
+    for name in REGISTRY.with_("builder", "onnx", "onnx_topk")
+    for graph in REGISTRY.graphs(name)
+)
 API_BUILT = "|".join(REGISTRY.with_("builder", "api"))
 REFIT_BUILT = "|".join(REGISTRY.with_("builder", "refit"))
 #: Samples by data: classifiers read MNIST, detectors a detection set.
@@ -55,6 +61,16 @@ DETECTORS = "|".join(REGISTRY.with_("data", "detect"))
 #: Detectors by network: the SSD's graph is exported from PyTorch, YOLOv3's from darknet files.
 SSD_NETWORKS = "|".join(REGISTRY.with_("network", "ssd"))
 YOLO_NETWORKS = "|".join(REGISTRY.with_("network", "yolov3"))
+FRCNN_NETWORKS = "|".join(REGISTRY.with_("network", "faster_rcnn"))
+#: Faster R-CNN's head graphs, calibrated on the features and proposals of its rpn graph.
+FRCNN_HEADS = "|".join(
+    f"{name}_head" for name in REGISTRY.with_("network", "faster_rcnn")
+)
+#: Graphs whose input is a detection image: one-graph detectors and Faster R-CNN's rpn.
+IMAGE_GRAPHS = "|".join(
+    [name for name in REGISTRY.with_("data", "detect") if "parts" not in SAMPLES[name]]
+    + [f"{name}_rpn" for name in REGISTRY.with_("network", "faster_rcnn")]
+)
 RECOMMENDERS = "|".join(
     name
     for name in REGISTRY.with_("data", "movielens")
@@ -71,7 +87,7 @@ TORCH_ONNX = "|".join(
 
 
 wildcard_constraints:
-    model="|".join(SAMPLES),
+    model="|".join(dict.fromkeys([*SAMPLES, *REGISTRY.all_graphs])),
     precision="|".join(config["precisions"]),
     file="|".join(re.escape(name) for name in MNIST_FILES),
     digit="[0-9]",
@@ -92,11 +108,6 @@ def score_code(script):
     """The code fingerprint of a scoring rule: its script and the runner of its runtime only,
     so that an edit to one backend does not rescore what the other one scored."""
     return lambda wildcards: code_of(script, RUNNER_MODULES[get_runtime(wildcards)])
-
-
-def get_engine(sample, precision):
-    """The engine of a sample in a precision (a refit sample has one plan)."""
-    return REGISTRY.engine(sample, precision)
 
 
 def final_targets():
@@ -129,17 +140,23 @@ def get_voc2007_md5(wildcards):
     return {name: md5 for name, md5 in VOC2007_ARCHIVES.values()}[wildcards.archive]
 
 
+def precision_graph(graph, precision):
+    """The ONNX graph whose precision an engine of ``precision`` has."""
+    if precision == "fp32":
+        return f"results/onnx/{graph}/model.onnx"
+    return f"results/precision/{graph}/{precision}.onnx"
+
+
 def get_precision_graph(wildcards):
-    """The ONNX graph whose precision an engine of {precision} has."""
-    if wildcards.precision == "fp32":
-        return f"results/onnx/{wildcards.model}/model.onnx"
-    return f"results/precision/{wildcards.model}/{wildcards.precision}.onnx"
+    """The ONNX graph of {model} (a graph) in {precision}."""
+    return precision_graph(wildcards.model, wildcards.precision)
 
 
 def get_calibration_algorithm(wildcards):
-    """The calibrator of a sample: its entry in calibration.per_sample, else the global one."""
+    """The calibrator of a graph: its sample's entry in calibration.per_sample, else the
+    global one."""
     cfg = config["calibration"]
-    return cfg["per_sample"].get(wildcards.model, cfg["algorithm"])
+    return cfg["per_sample"].get(REGISTRY.sample_of(wildcards.model), cfg["algorithm"])
 
 
 def get_int8_ranges(wildcards):
@@ -166,11 +183,22 @@ def get_score_module(wildcards):
 
 
 def get_score_model(wildcards):
-    """What the runtime runs: the ONNX graph (ort) or the engine and its metadata (trt)."""
-    if get_runtime(wildcards) == "trt":
-        plan = get_engine(wildcards.model, wildcards.precision)
-        return {"plan": plan, "meta": f"{plan}.json"}
-    return {"onnx": get_precision_graph(wildcards)}
+    """What the runtime runs: the ONNX graph (ort) or the engine and its metadata (trt); for
+    a split sample, those of each part, keyed <part>_onnx, <part>_plan, <part>_meta."""
+    trt = get_runtime(wildcards) == "trt"
+    parts = SAMPLES[wildcards.model].get("parts", [""])
+    files = {}
+    for part, graph, plan in zip(
+        parts,
+        REGISTRY.graphs(wildcards.model),
+        REGISTRY.engines(wildcards.model, wildcards.precision),
+    ):
+        prefix = f"{part}_" if part else ""
+        if trt:
+            files |= {f"{prefix}plan": plan, f"{prefix}meta": f"{plan}.json"}
+        else:
+            files[f"{prefix}onnx"] = precision_graph(graph, wildcards.precision)
+    return files
 
 
 def get_sample_precisions(wildcards):
@@ -238,17 +266,45 @@ def get_served_graph(wildcards):
 def get_engine_top_k(wildcards):
     """The k of the TopK layer an onnx_topk engine gets (0: none), so that changing the
     cut-off rebuilds only those engines."""
-    if SAMPLES[wildcards.model]["builder"] == "onnx_topk":
+    if SAMPLES[REGISTRY.sample_of(wildcards.model)]["builder"] == "onnx_topk":
         return config["score"]["recommend"]["k"]
     return 0
 
 
+#: Config keys of train.frcnn that the graphs and the host steps share.
+FRCNN_GEOMETRY = (
+    "input_size",
+    "pixel_mean",
+    "anchor_sizes",
+    "anchor_ratios",
+    "proposals",
+)
+
+
 def get_detector(wildcards):
-    """The detector's network and, for YOLOv3, its darknet cfg (workflow.score.detect)."""
-    network = SAMPLES[wildcards.model]["network"]
+    """The detector of {model} (a sample or its graph; workflow.score.detect): its network
+    and, for YOLOv3, its darknet cfg, for Faster R-CNN its geometry."""
+    network = SAMPLES[REGISTRY.sample_of(wildcards.model)]["network"]
     if network == "yolov3":
         return {"network": network, "cfg": config["train"]["yolo"]["cfg"]}
+    if network == "faster_rcnn":
+        cfg = config["train"]["frcnn"]
+        return {"network": network} | {key: cfg[key] for key in FRCNN_GEOMETRY}
     return {"network": network}
+
+
+def get_detector_input(wildcards):
+    """What of the detector its input preprocessing reads (so that a change of Faster
+    R-CNN's proposal step does not remake the rpn graph's calibration images)."""
+    detector = get_detector(wildcards)
+    if detector["network"] == "faster_rcnn":
+        return {key: detector[key] for key in ("network", "input_size", "pixel_mean")}
+    return detector
+
+
+def get_rpn_graph(wildcards):
+    """The FP32 rpn graph of a Faster R-CNN head graph's sample."""
+    return f"results/onnx/{REGISTRY.sample_of(wildcards.model)}_rpn/model.onnx"
 
 
 def get_darknet_weights(wildcards):

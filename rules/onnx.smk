@@ -166,3 +166,34 @@ rule onnx_export_darknet:
         parity_images=config["onnx"]["parity_images"],
     script:
         "../scripts/onnx_export_darknet.py"
+
+
+rule onnx_export_frcnn:
+    input:
+        weights=get_trained_weights,
+        test=f"{DETECT_DATA}/test",
+        classes=f"{DETECT_DATA}/classes.txt",
+    output:
+        rpn="results/onnx/{model}_rpn/model.onnx",
+        rpn_parity="results/onnx/{model}_rpn/model.parity.json",
+        head="results/onnx/{model}_head/model.onnx",
+        head_parity="results/onnx/{model}_head/model.parity.json",
+    log:
+        "logs/onnx/{model}.frcnn.log",
+    wildcard_constraints:
+        model=FRCNN_NETWORKS,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=20,
+    params:
+        code=code_of("onnx_export_frcnn"),
+        reproducible=REPRODUCIBLE,
+        opset=config["onnx"]["opset"],
+        tolerance=config["onnx"]["tolerance"],
+        batch_size=config["score"]["detect"]["batch_size"],
+        parity_images=config["onnx"]["parity_images"],
+        detector=get_detector,
+    script:
+        "../scripts/onnx_export_frcnn.py"

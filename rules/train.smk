@@ -134,3 +134,28 @@ rule train_yolo:
         train={k: v for k, v in config["train"]["yolo"].items() if k != "cfg"},
     script:
         "../scripts/train_yolo.py"
+
+
+rule train_frcnn:
+    input:
+        train=f"{DETECT_DATA}/train",
+        classes=f"{DETECT_DATA}/classes.txt",
+    output:
+        weights="results/train/{model}/weights.pt",
+    log:
+        "logs/train/{model}.log",
+    wildcard_constraints:
+        model=FRCNN_TRAINED,
+    cache: True
+    conda:
+        "../environment.yml"
+    threads: config["train"]["frcnn"]["threads"]
+    resources:
+        mem_mb=8192,
+        runtime=120,
+    params:
+        code=code_of("train_frcnn"),
+        reproducible=REPRODUCIBLE,
+        train=config["train"]["frcnn"],
+    script:
+        "../scripts/train_frcnn.py"

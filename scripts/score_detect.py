@@ -4,14 +4,17 @@ from workflow.detect.postprocess import NmsParams
 from workflow.io import write_atomically, write_json_atomically
 from workflow.logs import log_to
 from workflow.repro import settings
-from workflow.score.detect import score_detection_set
-from workflow.score.runtimes import make_runner
+from workflow.score.detect import detector_runner, score_detection_set
 
 log_to(snakemake.log[0])
 params = snakemake.params
 found, report = score_detection_set(
-    make_runner(
-        params.runtime, dict(snakemake.input), module=params.module, threads=params.threads
+    detector_runner(
+        params.runtime,
+        dict(snakemake.input),
+        params.detector,
+        module=params.module,
+        threads=params.threads,
     ),
     snakemake.input.test,
     snakemake.input.classes,

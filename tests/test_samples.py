@@ -42,6 +42,42 @@ def test_registry_rows_and_targets():
     assert "results/weights/mnist_tf/weights.wts" in registry.targets("mnist_tf", ["fp32"])
 
 
+def test_a_split_sample_has_a_graph_and_an_engine_per_part():
+    registry = load_registry()
+    assert registry.graphs("faster_rcnn") == ["faster_rcnn_rpn", "faster_rcnn_head"]
+    assert registry.graphs("ssd") == ["ssd"]
+    assert registry.engines("faster_rcnn", "fp16") == [
+        "engines/faster_rcnn_rpn_fp16.plan",
+        "engines/faster_rcnn_head_fp16.plan",
+    ]
+    assert registry.targets("faster_rcnn", ["int8"]) == [
+        "engines/faster_rcnn_rpn_int8.plan",
+        "engines/faster_rcnn_head_int8.plan",
+        "results/score/faster_rcnn/int8/map.json",
+        "results/score/faster_rcnn/int8/drawn",
+        "results/score/faster_rcnn/precisions.json",
+    ]
+    assert registry.sample_of("faster_rcnn_head") == "faster_rcnn"
+    assert registry.sample_of("faster_rcnn") == "faster_rcnn"
+    assert registry.sample_of("ssd") == "ssd"
+    assert {"faster_rcnn_rpn", "faster_rcnn_head", "ssd"} <= set(registry.all_graphs)
+    assert "faster_rcnn" not in registry.all_graphs
+    with pytest.raises(PipelineError, match="graph 'ssd_head' | belongs to no sample"):
+        registry.sample_of("ssd_head")
+
+
+def test_a_part_named_like_a_sample_is_refused(tmp_path):
+    def edit(rows):
+        rows["ssd"]["parts"] = ["rpn", "head"]
+        rows["ssd_head"] = dict(rows["mlp"])
+
+    with pytest.raises(PipelineError, match="ssd: its graph 'ssd_head' is also a sample's name"):
+        load_registry(_registry_copy(tmp_path, edit))
+    path = _registry_copy(tmp_path, lambda rows: rows["ssd"].update(parts=["rpn"]))
+    with pytest.raises(PipelineError, match="ssd/parts"):
+        load_registry(path)
+
+
 def test_a_bad_row_is_named(tmp_path):
     path = _registry_copy(tmp_path, lambda rows: rows["mlp"].update(task="segment"))
     with pytest.raises(PipelineError, match=r"mlp/task: 'segment' is not one of"):

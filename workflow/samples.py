@@ -4,7 +4,10 @@
 Each row names the sample's task (``classify``, ``detect``, ``recommend``), its data, how it is
 trained (``torch``, ``keras``, ``ssd``, ``ncf`` or ``none``), its network, whose trained weights
 it uses, its builder (``onnx``, ``onnx_topk``, ``api``, ``refit``, ``serve``), its precisions,
-the seed samples it covers and a caption.
+the seed samples it covers and a caption. A model split into several graphs (``parts``, such as
+Faster R-CNN's ``rpn`` and ``head``) has one graph and one engine per part, named
+``<sample>_<part>``: the graph-level rules (precision graphs, calibration, engines) run per
+graph, the scoring per sample.
 The workflow derives its targets and wildcard constraints from these rows.
 """
 
@@ -66,7 +69,7 @@ class Registry:
             if row["builder"] == "serve":
                 targets += [f"results/serve/{name}/{precision}/serving.json", f"{scored}/{score}"]
                 continue
-            targets += [self.engine(name, precision), f"{scored}/{score}"]
+            targets += [*self.engines(name, precision), f"{scored}/{score}"]
             targets.append(f"{scored}/{TASK_SHOWS[row['task']]}")
         if len(row["precisions"]) > 1:
             targets.append(f"results/score/{name}/precisions.json")
@@ -75,10 +78,39 @@ class Registry:
         return targets
 
     def engine(self, name: str, precision: str) -> str:
-        """The engine of a sample in a precision (a refit sample has one plan)."""
+        """The engine of a one-graph sample in a precision (a refit sample has one plan)."""
         if self.samples[name]["builder"] == "refit":
             return f"engines/{name}.plan"
         return f"engines/{name}_{precision}.plan"
+
+    def engines(self, name: str, precision: str) -> list[str]:
+        """Every engine of a sample in a precision: one per graph (:meth:`graphs`)."""
+        if "parts" not in self.samples[name]:
+            return [self.engine(name, precision)]
+        return [f"engines/{graph}_{precision}.plan" for graph in self.graphs(name)]
+
+    def graphs(self, name: str) -> list[str]:
+        """The ONNX graphs of a sample: ``<sample>_<part>`` per part, else the sample itself."""
+        return [f"{name}_{part}" for part in self.samples[name].get("parts", [])] or [name]
+
+    @property
+    def all_graphs(self) -> list[str]:
+        """Every graph of every sample."""
+        return [graph for name in self.samples for graph in self.graphs(name)]
+
+    def sample_of(self, graph: str) -> str:
+        """The sample a graph belongs to; a sample's name gives the sample (a one-graph sample
+        is its own graph).
+
+        Raises:
+            PipelineError: no sample has that name or graph.
+        """
+        if graph in self.samples:
+            return graph
+        for name in self.samples:
+            if graph in self.graphs(name):
+                return name
+        raise PipelineError(f"graph {graph!r}", "belongs to no sample", "see config/samples.yaml")
 
 
 def load_registry(path: str | Path = REGISTRY) -> Registry:
@@ -102,6 +134,13 @@ def load_registry(path: str | Path = REGISTRY) -> Registry:
         where = "/".join(str(p) for p in errors[0].absolute_path) or "top level"
         raise PipelineError(path, f"{where}: {errors[0].message}", "fix the row (see the schema)")
     for name, row in rows.items():
+        clash = [g for g in Registry(rows).graphs(name) if g != name and g in rows]
+        if clash:
+            raise PipelineError(
+                path,
+                f"{name}: its graph {clash[0]!r} is also a sample's name",
+                "rename the part or the sample",
+            )
         source = rows.get(row["weights"])
         if source is None or source["train"] == "none":
             raise PipelineError(

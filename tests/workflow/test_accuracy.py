@@ -92,6 +92,7 @@ def test_default_config_meets_the_accuracy_bars(tmp_path):
     print(f"default run after it: {time.perf_counter() - start:.1f} s")
     _detector_bars(work, "ssd")
     _detector_bars(work, "yolov3")
+    _detector_bars(work, "faster_rcnn")
     _recommender_bars(work)
     for sample in ("mnist", "mnist_api", "mlp"):
         score = json.loads((work / f"results/score/{sample}/fp32/accuracy.json").read_text())

@@ -48,10 +48,19 @@ def decode(codes: np.ndarray, priors: np.ndarray, variances: tuple[float, ...]) 
     return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=-1).astype(np.float32)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, *, iou_threshold: float, top_k: int) -> np.ndarray:
+def nms(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    *,
+    iou_threshold: float,
+    top_k: int,
+    max_keep: int = 0,
+) -> np.ndarray:
     """Greedy non-maximum suppression of one class: indices kept, best score first.
 
-    Ties in score keep the lower index first (a stable order), so the result is deterministic.
+    ``top_k`` (> 0) limits the boxes considered, ``max_keep`` (> 0) the boxes kept (the search
+    stops there: the first ``max_keep`` of the full result). Ties in score keep the lower index
+    first (a stable order), so the result is deterministic.
     """
     order = (
         np.argsort(-scores, kind="stable")[:top_k]
@@ -61,11 +70,20 @@ def nms(boxes: np.ndarray, scores: np.ndarray, *, iou_threshold: float, top_k: i
     keep: list[int] = []
     if not len(order):
         return np.array(keep, dtype=np.int64)
-    overlaps = iou(boxes[order], boxes[order])
+    # one row of the IoU matrix per kept box, the same arithmetic as iou()
+    x0, y0, x1, y1 = boxes[order].T
+    areas = area(boxes[order])
     suppressed = np.zeros(len(order), dtype=bool)
     for i in range(len(order)):
         if suppressed[i]:
             continue
         keep.append(int(order[i]))
-        suppressed |= overlaps[i] > iou_threshold
+        if len(keep) == max_keep:
+            break
+        width = np.clip(np.minimum(x1[i], x1) - np.maximum(x0[i], x0), 0, None)
+        height = np.clip(np.minimum(y1[i], y1) - np.maximum(y0[i], y0), 0, None)
+        inter = width * height
+        union = areas[i] + areas - inter
+        overlap = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+        suppressed |= overlap > iou_threshold
     return np.array(keep, dtype=np.int64)

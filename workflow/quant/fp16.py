@@ -89,6 +89,9 @@ def fp16_from_fp32(model_bytes: bytes, *, keep_fp32: list[str]) -> bytes:
                     helper.make_node("Cast", [node.output[slot]], [name], to=TensorProto.FLOAT)
                 )
                 produced[name] = TensorProto.FLOAT
+                # FP16 nodes that read the output (as the head reads Faster R-CNN's features)
+                # take the FP16 tensor itself
+                casts[(name, TensorProto.FLOAT16)] = node.output[slot]
             else:
                 produced[name] = TensorProto.FLOAT16 if half else TensorProto.FLOAT
     del graph.node[:]
