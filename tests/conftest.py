@@ -114,12 +114,9 @@ def tiny_recommender_bytes(seed: int = 0) -> bytes:
 
 def schema_default(*keys: str):
     """The default of a setting in config/config.schema.yaml, e.g. ("fp16", "keep_fp32")."""
-    import yaml
+    from workflow.samples import config_default
 
-    node = yaml.safe_load((ROOT / "config" / "config.schema.yaml").read_text())
-    for key in keys:
-        node = node["properties"][key]
-    return node["default"]
+    return config_default(*keys)
 
 
 @pytest.fixture(scope="session")

@@ -187,11 +187,81 @@ def test_detects_objects_and_draws_them(tmp_path):
     drawn = read_pnm(tmp_path / "drawn/scene.ppm")
     assert np.array_equal(np.asarray(Image.open(tmp_path / "drawn/scene.png")), drawn)
     assert not np.array_equal(drawn, read_pnm(ppm))
-    bad = tmp_path / "small.pgm"
-    bad.write_bytes(pnm_bytes(np.zeros((28, 28), np.uint8)))
-    out = subprocess.run(
-        [sys.executable, str(DETECT_TOOL), *map(str, common), str(bad)],
-        capture_output=True,
-        text=True,
-    )
+    grey = tmp_path / "small.pgm"
+    grey.write_bytes(pnm_bytes(np.zeros((28, 28), np.uint8)))
+    out = _detect(*common, grey)
+    assert out.returncode == 2 and "expected an RGB PPM (P6)" in out.stderr
+    small = tmp_path / "small.ppm"
+    small.write_bytes(pnm_bytes(np.zeros((28, 28, 3), np.uint8)))
+    out = _detect(*common, small)
     assert out.returncode == 2 and "expected a 300x300 PPM" in out.stderr
+
+
+def _detect(*args):
+    return subprocess.run(
+        [sys.executable, str(DETECT_TOOL), *map(str, args)], capture_output=True, text=True
+    )
+
+
+def test_detects_with_yolov3_on_an_image_of_any_size(tmp_path):
+    from tests.formats.test_darknet import CFG, random_weights
+    from workflow.formats.darknet import parse_cfg
+    from workflow.formats.pnm import pnm_bytes
+    from workflow.netdef.darknet import onnx_from_darknet
+
+    network = parse_cfg(CFG)  # 32x32 input, two heads of 2 classes
+    (tmp_path / "net.cfg").write_text(CFG)
+    (tmp_path / "yolo.onnx").write_bytes(onnx_from_darknet(network, random_weights(network)))
+    (tmp_path / "classes.txt").write_text("a\nb\n")
+    wide = tmp_path / "wide.ppm"
+    wide.write_bytes(pnm_bytes(np.full((20, 50, 3), 90, np.uint8)))
+    common = ["--onnx", tmp_path / "yolo.onnx", "--classes", tmp_path / "classes.txt"]
+    out = _detect(
+        *common, "--detector", "yolov3", "--cfg", tmp_path / "net.cfg", "--visualize", 0, wide
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"{wide}: ")
+    for line in out.stdout.splitlines()[1:]:  # boxes lie in the 50x20 image
+        x0, y0, x1, y1 = (int(v) for v in line.split(" at ")[1].strip("()[]").split(", "))
+        assert 0 <= x0 <= x1 <= 49 and 0 <= y0 <= y1 <= 19
+    missing = _detect(*common, "--detector", "yolov3", wide)
+    assert missing.returncode == 2 and "needs --cfg" in missing.stderr
+
+
+def test_detects_with_faster_rcnn_through_both_graphs(tmp_path):
+    import yaml
+
+    from tests.models.test_frcnn import CLASSES, GEOMETRY, _scenes, _train
+    from workflow.detect.frcnn import FrcnnGeometry
+    from workflow.formats.pnm import pnm_bytes
+    from workflow.models.checkpoint import state_dict_bytes
+    from workflow.models.frcnn import export_frcnn
+
+    images, annotations = _scenes()
+    (tmp_path / "w.pt").write_bytes(state_dict_bytes(_train(images, annotations)))
+    geometry = FrcnnGeometry.from_config(GEOMETRY)
+    rpn, head, _ = export_frcnn(
+        str(tmp_path / "w.pt"), 2, images, geometry, opset=18, batch_size=4, tolerance=1e-4
+    )
+    (tmp_path / "rpn.onnx").write_bytes(rpn)
+    (tmp_path / "head.onnx").write_bytes(head)
+    (tmp_path / "classes.txt").write_text("\n".join(CLASSES) + "\n")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"train": {"frcnn": GEOMETRY}}))
+    scene = tmp_path / "scene.ppm"
+    scene.write_bytes(pnm_bytes(images[1]))
+    common = ["--detector", "faster_rcnn", "--classes", tmp_path / "classes.txt"]
+    common += ["--config-file", tmp_path / "config.yaml", "--onnx", tmp_path / "rpn.onnx"]
+    out = _detect(
+        *common,
+        "--head-onnx",
+        tmp_path / "head.onnx",
+        "--visualize",
+        0,
+        "--out",
+        tmp_path / "drawn",
+        scene,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"{scene}: ") and (tmp_path / "drawn/scene.png").is_file()
+    alone = _detect(*common, scene)
+    assert alone.returncode == 2 and "needs the rpn and the head" in alone.stderr

@@ -21,6 +21,8 @@ from workflow.errors import PipelineError
 
 #: The registry and its schema in a checkout.
 REGISTRY = Path(__file__).resolve().parents[1] / "config" / "samples.yaml"
+#: The workflow config's schema, with every setting's default.
+CONFIG_SCHEMA = REGISTRY.with_name("config.schema.yaml")
 #: What each task's score file is called and the metrics compared across precisions.
 TASK_SCORES = {
     "classify": ("accuracy.json", ("top1", "top5")),
@@ -149,3 +151,22 @@ def load_registry(path: str | Path = REGISTRY) -> Registry:
                 "name a sample whose train is not none",
             )
     return Registry(rows)
+
+
+def config_default(*keys: str, schema: str | Path = CONFIG_SCHEMA) -> Any:
+    """The default of a workflow setting, e.g. ``("fp16", "keep_fp32")``; for a section, its
+    defaults filled in as the workflow's validation fills them (``("train", "frcnn")``)."""
+    node = yaml.safe_load(Path(schema).read_text(encoding="utf-8"))
+    for key in keys:
+        node = node["properties"][key]
+    return _filled(node)
+
+
+def _filled(node: dict[str, Any]) -> Any:
+    if "properties" not in node:
+        return node["default"]
+    filled = dict(node.get("default", {}))
+    for key, child in node["properties"].items():
+        if "default" in child or "properties" in child:
+            filled.setdefault(key, _filled(child))
+    return filled

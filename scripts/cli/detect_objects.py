@@ -1,31 +1,85 @@
-"""Detect objects in 300x300 PPM images with the SSD, the seed's sampleSSD / uff_ssd output.
+"""Detect objects in PPM images with the SSD, YOLOv3 or Faster R-CNN (the seed's sampleSSD /
+uff_ssd, yolov3_onnx and sampleFasterRCNN output).
 
 Prints every detection above the visualisation threshold, e.g.
 
     python scripts/cli/detect_objects.py --onnx results/onnx/ssd/model.onnx \\
         --classes results/data/shapes/classes.txt --out drawn/ results/data/shapes/test/*.ppm
+    python scripts/cli/detect_objects.py --detector yolov3 --cfg yolov3.cfg \\
+        --onnx results/onnx/yolov3_coco/model.onnx --classes coco.names photo.ppm
+    python scripts/cli/detect_objects.py --detector faster_rcnn \\
+        --onnx results/onnx/faster_rcnn_rpn/model.onnx \\
+        --head-onnx results/onnx/faster_rcnn_head/model.onnx \\
+        --classes results/data/shapes/classes.txt scene.ppm
 
 and, with --out, writes each image with its boxes drawn as <name>.ppm and <name>.png. The
-preprocessing is the pipeline's (values scaled to [-1, 1]); --nms graph is for graphs exported
-with nms.place: graph. Exit status 0 on success, 2 on bad input.
+preprocessing is the pipeline's: the SSD takes 300x300 images scaled to [-1, 1]; YOLOv3
+letterboxes any image to its cfg's input, values in [0, 1]; Faster R-CNN resizes any image to
+its input, BGR minus the pixel mean (settings train.frcnn of the workflow config: the defaults,
+or those of --config-file). --nms graph is for SSD graphs exported with nms.place: graph.
+Exit status 0 on success, 2 on bad input.
 """
 
 import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
+import yaml
 
+from workflow.backend.base import BaseRunner
 from workflow.cli import add_model_options, runner_from_args
 from workflow.data.detection import read_classes
-from workflow.data.images import to_nchw
 from workflow.detect.draw import draw_detections, png_bytes
 from workflow.detect.postprocess import NMS_PLACES, NmsParams
 from workflow.errors import PipelineError
 from workflow.formats.pnm import pnm_bytes, read_pnm
 from workflow.io import write_atomically
-from workflow.models.ssd import INPUT_OFFSET, INPUT_SCALE, INPUT_SIZE
-from workflow.score.detect import detect
+from workflow.models.ssd import INPUT_SIZE
+from workflow.samples import config_default
+from workflow.score.detect import (
+    NETWORKS,
+    detect,
+    detector_decode,
+    detector_input,
+    detector_runner,
+)
+
+
+def detector_of(args: argparse.Namespace) -> dict:
+    """The detector dict (workflow.score.detect) the options describe."""
+    if args.detector == "yolov3":
+        if not args.cfg:
+            raise PipelineError("--detector yolov3", "needs --cfg, the network's darknet .cfg")
+        return {"network": "yolov3", "cfg": args.cfg}
+    if args.detector == "faster_rcnn":
+        frcnn = config_default("train", "frcnn")
+        if args.config_file:
+            chosen = yaml.safe_load(Path(args.config_file).read_text()) or {}
+            frcnn |= chosen.get("train", {}).get("frcnn", {})
+        return {"network": "faster_rcnn", **frcnn}
+    return {"network": "ssd"}
+
+
+def runner_of(args: argparse.Namespace, detector: dict) -> BaseRunner:
+    """The runner of the options' graph or engine; for Faster R-CNN, of both parts."""
+    if args.detector != "faster_rcnn":
+        return runner_from_args(args)
+    if args.onnx and args.head_onnx:
+        files = {"rpn_onnx": args.onnx, "head_onnx": args.head_onnx}
+        return detector_runner("ort", files, detector)
+    if args.engine and args.head_engine:
+        files = {
+            "rpn_plan": args.engine,
+            "rpn_meta": f"{args.engine}.json",
+            "head_plan": args.head_engine,
+            "head_meta": f"{args.head_engine}.json",
+        }
+        return detector_runner("trt", files, detector, module=args.tensorrt_module)
+    raise PipelineError(
+        "--detector faster_rcnn",
+        "needs the rpn and the head, both ONNX or both engines",
+        "give --onnx with --head-onnx, or --engine with --head-engine",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,8 +87,14 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add_model_options(parser)
-    parser.add_argument("ppm", nargs="+", help="binary PPM (P6) images of 300x300 pixels")
-    parser.add_argument("--classes", required=True, help="the dataset's classes.txt")
+    parser.add_argument("ppm", nargs="+", help="binary PPM (P6) images")
+    parser.add_argument("--classes", required=True, help="class names, one per line")
+    parser.add_argument("--detector", choices=NETWORKS, default="ssd", help="default: ssd")
+    parser.add_argument("--cfg", help="YOLOv3: the darknet .cfg of the graph or engine")
+    head = parser.add_mutually_exclusive_group()
+    head.add_argument("--head-onnx", help="Faster R-CNN: the head graph (--onnx: the rpn's)")
+    head.add_argument("--head-engine", help="Faster R-CNN: the head plan (--engine: the rpn's)")
+    parser.add_argument("--config-file", help="Faster R-CNN: a workflow config (train.frcnn)")
     parser.add_argument("--nms", choices=NMS_PLACES, default="host", help="default: host")
     parser.add_argument("--confidence", type=float, default=0.01, help="default: 0.01")
     parser.add_argument("--iou", type=float, default=0.45, help="default: 0.45")
@@ -45,26 +105,33 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         classes = read_classes(args.classes)
-        images = []
-        for path in args.ppm:
-            image = read_pnm(path)
-            if image.shape != (INPUT_SIZE, INPUT_SIZE, 3):
+        detector = detector_of(args)
+        images = [read_pnm(path) for path in args.ppm]
+        for path, image in zip(args.ppm, images, strict=True):
+            if image.ndim != 3:
+                raise PipelineError(path, f"image is {image.shape}, expected an RGB PPM (P6)")
+            if args.detector == "ssd" and image.shape != (INPUT_SIZE, INPUT_SIZE, 3):
                 raise PipelineError(path, f"image is {image.shape}, expected a 300x300 PPM")
-            images.append(image)
         params = NmsParams(args.confidence, args.iou, args.top_k, args.keep_top_k)
-        with runner_from_args(args) as runner:
-            found, counts = detect(
-                runner,
-                to_nchw(np.stack(images), scale=INPUT_SCALE, offset=INPUT_OFFSET),
-                batch_size=1,
-                place=args.nms,
-                params=params,
-            )
+        runner = runner_of(args, detector)
+        results = []
+        with runner:
+            for image in images:
+                results.append(
+                    detect(
+                        runner,
+                        detector_input(image[None], detector),
+                        batch_size=1,
+                        place=args.nms,
+                        params=params,
+                        decode=detector_decode(detector, image.shape[:2]),
+                    )
+                )
     except PipelineError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    for index, (path, image) in enumerate(zip(args.ppm, images, strict=True)):
-        rows = found[index, : counts[index]]
+    for path, image, (found, counts) in zip(args.ppm, images, results, strict=True):
+        rows = found[0, : counts[0]]
         drawn, boxes = draw_detections(image, rows, classes=classes, threshold=args.visualize)
         print(f"{path}: {len(boxes)} detections at confidence >= {args.visualize}")
         for box in boxes:

@@ -66,6 +66,37 @@ def test_fp16_without_kept_ops_casts_the_output_back():
     assert graph.output[0].type.tensor_type.elem_type == TensorProto.FLOAT
 
 
+def test_fp16_output_that_later_nodes_read_is_cast_once_and_read_in_fp16():
+    """Faster R-CNN's rpn returns its features and reads them on: one FP16 tensor serves the
+    later nodes, one Cast makes the FP32 output."""
+    from onnx import helper
+
+    nodes = [
+        helper.make_node("Relu", ["x"], ["features"]),
+        helper.make_node("Mul", ["features", "two"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "shared",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3])],
+        [
+            helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 3]),
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3]),
+        ],
+        [numpy_helper.from_array(np.array([2.0], np.float32), "two")],
+    )
+    fp32 = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    fp16 = fp16_from_fp32(fp32.SerializeToString(), keep_fp32=[])
+    converted = onnx.load_from_string(fp16).graph
+    mul = next(n for n in converted.node if n.op_type == "Mul")
+    assert mul.input[0] == "features_fp16"
+    assert sum(n.op_type == "Cast" and n.output[0] == "features" for n in converted.node) == 1
+    x = np.array([[-1.0, 0.5, 3.0]], np.float32)
+    features, y = session_from_onnx(fp16).run(None, {"x": x})
+    np.testing.assert_allclose(features, [[0, 0.5, 3]])
+    np.testing.assert_allclose(y, [[0, 1, 6]])
+
+
 def test_int8_graph_placement(tmp_path):
     fp32 = tiny_conv_bytes()
     int8 = qdq_from_ranges(fp32, _ranges(fp32), source="test")
