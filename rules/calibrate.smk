@@ -24,6 +24,7 @@ rule calibrate_batches:
 
 rule calibrate_batches_ppm:
     input:
+        unpack(get_detector_files),
         train=f"{DETECT_DATA}/train",
     output:
         batches=directory("results/calibrate/{model}/batches"),

@@ -6,7 +6,8 @@ import re
 from workflow.data.mnist import MNIST_FILES
 from workflow.data.movielens import ML1M_ARCHIVE
 from workflow.data.voc2007 import VOC2007_ARCHIVES
-from workflow.errors import TensorRTUnavailable
+from workflow.formats.darknet import OFFICIAL_YOLOV3
+from workflow.errors import PipelineError, TensorRTUnavailable
 from workflow.fingerprint import code_fingerprint, remember_in
 from workflow.repro import job_environment
 from workflow.samples import TASK_SCORES, load_registry
@@ -31,6 +32,14 @@ MNIST_DATA = "results/data/mnist"
 DETECT_DATA = f"results/data/{config['data']['detect']['source']}"
 #: The recommenders' interactions (interactions.npz, titles.txt), by source.
 MOVIELENS_DATA = f"results/data/movielens-{config['data']['movielens']['source']}"
+#: The darknet cfg of the YOLOv3 trained here: the configured one, else the project's for the
+#: detection set ("" for your own set: it needs one whose heads know its classes).
+YOLO_CFG = config["train"]["yolo"]["cfg"] or {
+    "shapes": "config/darknet/yolov3-shapes.cfg",
+    "voc2007": "config/darknet/yolov3-voc.cfg",
+}.get(config["data"]["detect"]["source"], "")
+#: Where the official darknet files are downloaded to (or placed by hand).
+DARKNET_DIR = config["train"]["darknet"]["dir"]
 #: The SSD's NMS thresholds (confidence, iou, top_k, keep_top_k), without where NMS runs.
 SSD_NMS = {k: v for k, v in config["nms"].items() if k != "place"}
 #: "<module> <version>" of the TensorRT that builds engines: a rule param, so a new TensorRT
@@ -135,6 +144,11 @@ def get_mnist_md5(wildcards):
     return MNIST_FILES[wildcards.file]
 
 
+def get_darknet_file(wildcards):
+    """(url, md5) of one official darknet file."""
+    return OFFICIAL_YOLOV3[wildcards.darknet_file]
+
+
 def get_voc2007_md5(wildcards):
     """Expected md5 of one VOC 2007 archive."""
     return {name: md5 for name, md5 in VOC2007_ARCHIVES.values()}[wildcards.archive]
@@ -228,7 +242,17 @@ def get_graph_nms(wildcards):
 
 
 def get_detect_sources(wildcards):
-    """The downloaded archives a detection set is made from (none for generated scenes)."""
+    """The downloaded archives a detection set is made from (none for generated scenes), or
+    your own set's folder."""
+    if config["data"]["detect"]["source"] == "folder":
+        folder = config["data"]["detect"]["folder"]
+        if not folder:
+            raise PipelineError(
+                "data.detect.folder",
+                "empty, and data.detect.source is folder",
+                "name the folder holding classes.txt, train/ and test/",
+            )
+        return {"folder": folder}
     if config["data"]["detect"]["source"] == "voc2007":
         folder = config["data"]["detect"]["voc2007"]["dir"]
         return {
@@ -283,14 +307,50 @@ FRCNN_GEOMETRY = (
 
 def get_detector(wildcards):
     """The detector of {model} (a sample or its graph; workflow.score.detect): its network
-    and, for YOLOv3, its darknet cfg, for Faster R-CNN its geometry."""
-    network = SAMPLES[REGISTRY.sample_of(wildcards.model)]["network"]
+    and, for YOLOv3, its darknet cfg (and, for the official weights, the class names they
+    detect), for Faster R-CNN its geometry."""
+    sample = REGISTRY.sample_of(wildcards.model)
+    network = SAMPLES[sample]["network"]
     if network == "yolov3":
-        return {"network": network, "cfg": config["train"]["yolo"]["cfg"]}
+        return {"network": network} | get_detector_files(wildcards)
     if network == "faster_rcnn":
         cfg = config["train"]["frcnn"]
         return {"network": network} | {key: cfg[key] for key in FRCNN_GEOMETRY}
     return {"network": network}
+
+
+def get_detector_files(wildcards):
+    """The files a detector reads besides its graph: a YOLOv3's cfg and, for the official
+    weights, coco.names (inputs of the rules that take the detector)."""
+    sample = REGISTRY.sample_of(wildcards.model)
+    if SAMPLES[sample]["network"] != "yolov3":
+        return {}
+    if SAMPLES[sample]["train"] == "darknet":
+        return {
+            "cfg": f"{DARKNET_DIR}/yolov3.cfg",
+            "names": f"{DARKNET_DIR}/coco.names",
+        }
+    if not YOLO_CFG:
+        raise PipelineError(
+            "train.yolo.cfg",
+            f"no darknet cfg for data.detect.source {config['data']['detect']['source']}",
+            "set train.yolo.cfg to a .cfg whose heads know your classes",
+        )
+    return {"cfg": YOLO_CFG}
+
+
+def get_official_files(wildcards):
+    """The (url, md5) of the official files a darknet sample reads, by role (cfg, weights,
+    names), so that files placed by hand are checked; {} for weights trained here."""
+    if SAMPLES[REGISTRY.sample_of(wildcards.model)]["train"] != "darknet":
+        return {}
+    roles = {"cfg": "yolov3.cfg", "weights": "yolov3.weights", "names": "coco.names"}
+    return {role: list(OFFICIAL_YOLOV3[name]) for role, name in roles.items()}
+
+
+def get_yolo_cfg(wildcards):
+    """The darknet cfg of a YOLOv3 sample."""
+    return get_detector_files(wildcards)["cfg"]
 
 
 def get_detector_input(wildcards):
@@ -299,7 +359,7 @@ def get_detector_input(wildcards):
     detector = get_detector(wildcards)
     if detector["network"] == "faster_rcnn":
         return {key: detector[key] for key in ("network", "input_size", "pixel_mean")}
-    return detector
+    return {key: value for key, value in detector.items() if key != "names"}
 
 
 def get_rpn_graph(wildcards):
@@ -308,7 +368,10 @@ def get_rpn_graph(wildcards):
 
 
 def get_darknet_weights(wildcards):
-    """The darknet .weights a YOLOv3 sample's graph is converted from."""
+    """The darknet .weights a YOLOv3 sample's graph is converted from: trained here, or the
+    official ones."""
+    if SAMPLES[wildcards.model]["train"] == "darknet":
+        return f"{DARKNET_DIR}/yolov3.weights"
     return f"results/train/{SAMPLES[wildcards.model]['weights']}/model.weights"
 
 

@@ -180,3 +180,45 @@ rule data_movielens:
         seed=config["data"]["movielens"]["seed"],
     script:
         "../scripts/data_movielens.py"
+
+
+rule data_download_darknet:
+    output:
+        raw=f"{DARKNET_DIR}/{{darknet_file}}",
+    log:
+        "logs/data/download_{darknet_file}.log",
+    wildcard_constraints:
+        darknet_file="|".join(re.escape(name) for name in OFFICIAL_YOLOV3),
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=2048,
+        runtime=60,
+    params:
+        code=code_of("data_download"),
+        url=lambda wildcards: get_darknet_file(wildcards)[0],
+        md5=lambda wildcards: get_darknet_file(wildcards)[1],
+        timeout_s=config["train"]["darknet"]["timeout_s"],
+    script:
+        "../scripts/data_download.py"
+
+
+rule data_detect_folder:
+    input:
+        unpack(get_detect_sources),
+    output:
+        train=directory("results/data/folder/train"),
+        test=directory("results/data/folder/test"),
+        classes="results/data/folder/classes.txt",
+    log:
+        "logs/data/folder.log",
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=30,
+    params:
+        code=code_of("data_detect_folder"),
+        reproducible=REPRODUCIBLE,
+    script:
+        "../scripts/data_detect_folder.py"

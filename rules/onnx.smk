@@ -142,7 +142,7 @@ rule onnx_export_ncf:
 
 rule onnx_export_darknet:
     input:
-        cfg=config["train"]["yolo"]["cfg"],
+        cfg=get_yolo_cfg,
         weights=get_darknet_weights,
         test=f"{DETECT_DATA}/test",
     output:
@@ -160,6 +160,7 @@ rule onnx_export_darknet:
     params:
         code=code_of("onnx_export_darknet"),
         reproducible=REPRODUCIBLE,
+        official=get_official_files,
         opset=config["onnx"]["opset"],
         tolerance=config["onnx"]["tolerance"],
         batch_size=config["score"]["detect"]["batch_size"],

@@ -79,6 +79,7 @@ rule score_precisions:
 rule score_detect:
     input:
         unpack(get_score_model),
+        unpack(get_detector_files),
         test=f"{DETECT_DATA}/test",
         classes=f"{DETECT_DATA}/classes.txt",
     output:
@@ -99,6 +100,7 @@ rule score_detect:
     params:
         code=score_code("score_detect"),
         reproducible=REPRODUCIBLE,
+        official=get_official_files,
         detector=get_detector,
         runtime=get_runtime,
         module=get_score_module,

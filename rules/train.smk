@@ -114,7 +114,7 @@ rule train_yolo:
     input:
         train=f"{DETECT_DATA}/train",
         classes=f"{DETECT_DATA}/classes.txt",
-        cfg=config["train"]["yolo"]["cfg"],
+        cfg=get_yolo_cfg,
     output:
         weights="results/train/{model}/model.weights",
     log:

@@ -1,4 +1,5 @@
-"""Rules data_download_mnist and data_download_voc2007: one file, checked against its md5."""
+"""Rules data_download_mnist, data_download_voc2007 and data_download_darknet: one file, checked
+against its md5."""
 
 from workflow.data.download import fetch
 from workflow.io import write_atomically

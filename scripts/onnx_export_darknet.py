@@ -8,6 +8,7 @@ The heads output raw logits (tens, not probabilities), so each head's tolerance 
 import numpy as np
 import torch
 
+from workflow.data.download import check_files
 from workflow.data.images import read_pnm_folder
 from workflow.formats.darknet import read_cfg, read_weights
 from workflow.io import write_atomically, write_json_atomically
@@ -19,6 +20,8 @@ from workflow.netdef.darknet import INPUT_NAME, onnx_from_darknet
 
 log_to(snakemake.log[0])
 params = snakemake.params
+official = {role: params.official[role] for role in ("cfg", "weights") if role in params.official}
+check_files(dict(snakemake.input), official)  # the official files, placed by hand or fetched
 network = read_cfg(snakemake.input.cfg)
 weights = read_weights(snakemake.input.weights, network)
 graph = onnx_from_darknet(network, weights, opset=params.opset)

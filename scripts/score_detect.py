@@ -1,5 +1,6 @@
 """Rule score_detect: run a detector over the test scenes; detections (seed form) and mAP@IoU."""
 
+from workflow.data.download import check_files
 from workflow.detect.postprocess import NmsParams
 from workflow.io import write_atomically, write_json_atomically
 from workflow.logs import log_to
@@ -8,6 +9,8 @@ from workflow.score.detect import detector_runner, score_detection_set
 
 log_to(snakemake.log[0])
 params = snakemake.params
+official = {role: params.official[role] for role in ("cfg", "names") if role in params.official}
+check_files(dict(snakemake.input), official)  # the official files, placed by hand or fetched
 found, report = score_detection_set(
     detector_runner(
         params.runtime,

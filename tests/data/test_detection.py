@@ -92,3 +92,29 @@ def test_annotation_size_must_match_its_image(tmp_path):
     xml.write_text(xml.read_text().replace("<width>300</width>", "<width>320</width>"))
     with pytest.raises(DataError, match="size 320x300"):
         read_split(tmp_path, classes=CLASSES)
+
+
+def test_your_own_set_is_checked_whole_then_copied(tmp_path):
+    from workflow.data.detection import copy_detection_set
+
+    source = tmp_path / "mine"
+    for split, count in (("train", 3), ("test", 2)):
+        write_shapes(
+            source / split, shape_seeds(0, split, count), max_objects=2, min_size=30, max_size=90
+        )
+    write_classes(source / "classes.txt", CLASSES)
+    out = tmp_path / "out"
+    counts = copy_detection_set(source, out / "train", out / "test", out / "classes.txt")
+    assert counts == {"train": 3, "test": 2}
+    assert read_classes(out / "classes.txt") == CLASSES
+    copied = read_split(out / "test", classes=CLASSES)
+    original = read_split(source / "test", classes=CLASSES)
+    assert copied.names == original.names and np.array_equal(copied.images, original.images)
+    with pytest.raises(DataError, match="no such folder"):
+        copy_detection_set(tmp_path / "absent", out / "a", out / "b", out / "c")
+    (source / "test" / "000001.xml").unlink()
+    with pytest.raises(DataError, match="000001.ppm | image without an annotation"):
+        copy_detection_set(source, out / "train2", out / "test2", out / "c2")
+    (source / "classes.txt").unlink()
+    with pytest.raises(DataError, match="classes.txt | missing"):
+        copy_detection_set(source, out / "train3", out / "test3", out / "c3")

@@ -30,3 +30,13 @@ def test_check_md5(tmp_path):
     assert check_md5(path, md5_hex(b"abc")) == b"abc"
     with pytest.raises(DataError, match="expected 0+"):
         check_md5(path, "0" * 32)
+
+
+def test_files_placed_by_hand_are_checked_by_role(tmp_path):
+    from workflow.data.download import check_files
+
+    (tmp_path / "a.cfg").write_bytes(b"[net]")
+    files = {"cfg": str(tmp_path / "a.cfg"), "weights": str(tmp_path / "w")}
+    check_files(files, {"cfg": ("https://host/a.cfg", md5_hex(b"[net]"))})
+    with pytest.raises(DataError, match=r"w \| missing \| download it by hand from https://host/w"):
+        check_files(files, {"weights": ("https://host/w", "1" * 32)})

@@ -207,3 +207,28 @@ def test_bad_cfg_names_the_line_and_the_problem(edit, message):
 def test_the_first_section_must_be_net():
     with pytest.raises(FormatError, match="first section must be"):
         parse_cfg("[convolutional]\nfilters=1\n")
+
+
+def test_the_official_yolov3_structure_needs_the_official_weights_size():
+    """The cfg reader and the weights layout on darknet's YOLOv3-608 structure: 107 layers,
+    75 convolutions, heads of 19, 38 and 76 cells of 255 channels, and exactly the official
+    yolov3.weights' 248,007,048 bytes (not downloaded: zeros of that size)."""
+    from tests.formats.official_yolov3 import OFFICIAL_WEIGHTS_BYTES, official_yolov3_cfg
+    from workflow.formats.darknet import OFFICIAL_YOLOV3, parse_weights
+
+    network = parse_cfg(official_yolov3_cfg())
+    assert network.input_shape == (3, 608, 608)
+    assert len(network.layers) == 107 and len(network.convolutions()) == 75
+    assert [(h.height, h.width, h.channels) for h in network.heads()] == [
+        (19, 19, 255),
+        (38, 38, 255),
+        (76, 76, 255),
+    ]
+    header = np.array([0, 2, 0], "<i4").tobytes() + np.array([0], "<i8").tobytes()
+    body = bytes(OFFICIAL_WEIGHTS_BYTES - len(header))
+    weights = parse_weights(header + body, network)
+    assert len(weights.convs) == 75 and weights.seen == 0
+    with pytest.raises(FormatError, match="too short: layer 105"):
+        parse_weights(header + body[:-4], network)
+    assert sorted(OFFICIAL_YOLOV3) == ["coco.names", "yolov3.cfg", "yolov3.weights"]
+    assert all(len(md5) == 32 for _, md5 in OFFICIAL_YOLOV3.values())

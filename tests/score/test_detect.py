@@ -116,3 +116,27 @@ def test_detect_numbers_images_over_the_whole_set():
     assert [d.image for d in detection_list(out, counts)] == [i for i in range(5) for _ in "ab"]
     with _Fixed(boxes, scores) as runner, pytest.raises(Exception, match="nms.place"):
         detect(runner, images, batch_size=2, place="graph", params=NmsParams(0.0, 0.5, 10, 10))
+
+
+def test_weights_trained_elsewhere_are_scored_only_on_their_classes(tmp_path):
+    from workflow.data.detection import write_classes
+    from workflow.errors import PipelineError
+    from workflow.score.detect import score_detection_set
+
+    write_classes(tmp_path / "classes.txt", ["circle", "square"])
+    write_classes(tmp_path / "coco.names", ["person", "bicycle", "car"])
+    detector = {"network": "yolov3", "cfg": "x.cfg", "names": str(tmp_path / "coco.names")}
+    with pytest.raises(PipelineError) as err:
+        score_detection_set(
+            None,  # never reached
+            str(tmp_path / "test"),
+            str(tmp_path / "classes.txt"),
+            place="host",
+            params=NmsParams(0.01, 0.45, 10, 10),
+            batch_size=1,
+            iou_threshold=0.5,
+            detector=detector,
+        )
+    message = str(err.value)
+    assert "lists 2 classes (circle, square, ...); the detector detects the 3 of" in message
+    assert "data.detect.source: folder" in message

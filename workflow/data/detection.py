@@ -98,3 +98,35 @@ def read_split(folder: str | Path, *, classes: tuple[str, ...]) -> DetectionSet:
         images.append(image)
         annotations.append(objects)
     return DetectionSet(np.stack(images), annotations, [p.stem for p in images_found])
+
+
+def copy_detection_set(
+    source: str | Path, train: str | Path, test: str | Path, classes: str | Path
+) -> dict[str, int]:
+    """Check your own detection set (``classes.txt``, ``train/``, ``test/`` in this module's
+    layout) by reading it whole, then copy it: the splits to ``train`` and ``test``, the class
+    names to ``classes``.
+
+    Returns:
+        Images per split.
+
+    Raises:
+        DataError: a missing part, or anything :func:`read_split` refuses (named by file).
+        FormatError: a malformed image or annotation.
+    """
+    import shutil
+
+    source = Path(source)
+    if not source.is_dir():
+        raise DataError(source, "no such folder", "data.detect.folder names your detection set")
+    names = read_classes(source / "classes.txt")
+    counts = {}
+    for split, dest in (("train", train), ("test", test)):
+        found = read_split(source / split, classes=names)
+        Path(dest).mkdir(parents=True, exist_ok=True)
+        for stem in found.names:
+            for suffix in (".ppm", ".xml"):
+                shutil.copyfile(source / split / f"{stem}{suffix}", Path(dest) / f"{stem}{suffix}")
+        counts[split] = len(found.names)
+    write_classes(classes, names)
+    return counts

@@ -71,3 +71,14 @@ def fetch(url: str, dest: str | Path, *, md5: str, timeout_s: float) -> bytes:
         )
     log.info("%s | %d bytes, md5 ok", dest, len(data))
     return data
+
+
+def check_files(files: dict[str, str], expected: dict[str, tuple[str, str]]) -> None:
+    """Check each file whose role ``expected`` names against its (url, md5): files placed by
+    hand are checked as downloads are.
+
+    Raises:
+        DataError: a file is missing or its checksum differs (where to get it is said).
+    """
+    for role, (url, md5) in expected.items():
+        check_md5(files[role], md5, url=url)

@@ -81,6 +81,24 @@ ACTIVATIONS = ("leaky", "linear")
 LEAKY_SLOPE = 0.1
 HEADER = struct.Struct("<3i")
 
+#: The official YOLOv3-608 files (darknet, COCO's 80 classes) as the seed's yolov3_onnx
+#: downloads them: file name -> (url, md5). The weights are 248,007,048 bytes.
+OFFICIAL_YOLOV3 = {
+    "yolov3.cfg": (
+        "https://raw.githubusercontent.com/pjreddie/darknet/"
+        "f86901f6177dfc6116360a13cc06ab680e0c86b0/cfg/yolov3.cfg",
+        "b969a43a848bbf26901643b833cfb96c",
+    ),
+    "yolov3.weights": (
+        "https://pjreddie.com/media/files/yolov3.weights",
+        "c84e5b99d0e52cd466ae710cadf6d84c",
+    ),
+    "coco.names": (
+        "https://raw.githubusercontent.com/pjreddie/darknet/master/data/coco.names",
+        "8fc50561361f8bcf96b0177086e7616c",
+    ),
+}
+
 
 @dataclass
 class Layer:

@@ -4,7 +4,8 @@ Three networks: the SSD (its graph ends with ``boxes`` and ``scores``, or with N
 ``detections``), YOLOv3 from a darknet cfg (its graph ends with one raw output per head,
 decoded here by ``workflow.detect.yolo``) and Faster R-CNN (two graphs with the proposal step
 between them, run as one :class:`FrcnnRunner`; see ``workflow.detect.frcnn``). A *detector* is a
-dict naming the network (``ssd``, ``yolov3`` or ``faster_rcnn``) and, for YOLOv3, its ``cfg``,
+dict naming the network (``ssd``, ``yolov3`` or ``faster_rcnn``) and, for YOLOv3, its ``cfg``
+(and, for weights trained elsewhere, the ``names`` file of the classes they detect),
 for Faster R-CNN its geometry (config ``train.frcnn``'s ``input_size``, ``pixel_mean``,
 ``anchor_sizes``, ``anchor_ratios``, ``proposals``): it picks the preprocessing (the SSD's
 scaling to [-1, 1]; YOLO's letterbox and [0, 1]; Faster R-CNN's resize, BGR and pixel mean) and
@@ -383,6 +384,17 @@ def score_detection_set(
         ``keep_count`` (N,), ``names`` (N,) file stems) and the :func:`map_report`.
     """
     classes = read_classes(classes_path)
+    if "names" in detector:  # weights trained elsewhere detect their own classes
+        detected = read_classes(detector["names"])
+        if detected != classes:
+            raise PipelineError(
+                classes_path,
+                f"lists {len(classes)} classes ({', '.join(classes[:3])}, ...); the detector "
+                f"detects the {len(detected)} of {detector['names']} ({', '.join(detected[:3])}"
+                ", ...)",
+                "score it on a detection set annotated with the detector's class names, in "
+                "their order (data.detect.source: folder, its classes.txt the names file)",
+            )
     data = read_split(test_folder, classes=classes)
     with runner:
         detections, counts = detect(
