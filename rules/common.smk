@@ -2,6 +2,7 @@
 # Input functions only build paths; no torch or TensorRT is imported here.
 import os
 import re
+from pathlib import Path
 
 from workflow.data.mnist import MNIST_FILES
 from workflow.data.movielens import ML1M_ARCHIVE
@@ -63,6 +64,16 @@ ONNX_BUILT = "|".join(
     for graph in REGISTRY.graphs(name)
 )
 API_BUILT = "|".join(REGISTRY.with_("builder", "api"))
+#: Samples whose graph holds plugin nodes, and those whose graph is another sample's trained
+#: graph with its last fully connected layer as the FC plugin.
+PLUGIN_BUILT = "|".join(REGISTRY.with_("builder", "onnx_plugin"))
+FC_PLUGIN_GRAPHS = "|".join(
+    name
+    for name in REGISTRY.with_("builder", "onnx_plugin")
+    if SAMPLES[name]["train"] == "none"
+)
+#: The plugin library the plugin samples' engines load (rule plugin_library).
+PLUGIN_LIBRARY = "results/plugins/libtrt_samples_plugins.so"
 REFIT_BUILT = "|".join(REGISTRY.with_("builder", "refit"))
 #: Samples by data: classifiers read MNIST, detectors a detection set.
 CLASSIFIERS = "|".join(REGISTRY.with_("data", "mnist"))
@@ -387,8 +398,18 @@ def get_wts(wildcards):
 
 
 def get_network(wildcards):
-    """The network (lenet or mlp) of a sample."""
+    """The network (lenet, lenet_relu6 or mlp) of a sample."""
     return SAMPLES[wildcards.model]["network"]
+
+
+def get_plain_graph(wildcards):
+    """The trained graph a plugin sample's graph is made from: its weights sample's."""
+    return f"results/onnx/{SAMPLES[wildcards.model]['weights']}/model.onnx"
+
+
+def get_export_plugins(wildcards):
+    """Whether a Keras sample's graph gets plugin nodes (its ReLU6 as the clip plugin)."""
+    return SAMPLES[wildcards.model]["builder"] == "onnx_plugin"
 
 
 def get_engine_gpus():

@@ -86,3 +86,35 @@ rule engine_refit:
         build=ENGINE_BUILD,
     script:
         "../scripts/engine_refit.py"
+
+
+use rule engine_build as engine_build_plugin with:
+    input:
+        onnx=get_precision_graph,
+        plugins=PLUGIN_LIBRARY,
+    log:
+        "logs/engine/{model}.{precision}.plugin.log",
+    wildcard_constraints:
+        model=PLUGIN_BUILT,
+
+
+rule plugin_library:
+    input:
+        cmake="plugins/CMakeLists.txt",
+        sources=sorted(str(path) for path in Path("plugins/src").glob("*")),
+    output:
+        library=PLUGIN_LIBRARY,
+    log:
+        "logs/plugins/library.log",
+    conda:
+        "../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=4096,
+        runtime=30,
+    params:
+        code=code_of("plugin_library"),
+        tensorrt_include=config["plugins"]["tensorrt_include"],
+        architectures=config["plugins"]["cuda_architectures"],
+    script:
+        "../scripts/plugin_library.py"

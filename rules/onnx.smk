@@ -76,6 +76,7 @@ rule onnx_export_tf:
     params:
         code=code_of("onnx_export_tf"),
         reproducible=REPRODUCIBLE,
+        plugins=get_export_plugins,
         opset=config["onnx"]["opset"],
         tolerance=config["onnx"]["tolerance"],
         batch_size=config["onnx"]["batch_size"],
@@ -198,3 +199,29 @@ rule onnx_export_frcnn:
         detector=get_detector,
     script:
         "../scripts/onnx_export_frcnn.py"
+
+
+rule onnx_plugin_fc:
+    input:
+        plain=get_plain_graph,
+        images=f"{MNIST_DATA}/test-images.idx",
+        labels=f"{MNIST_DATA}/test-labels.idx",
+    output:
+        onnx="results/onnx/{model}/model.onnx",
+        parity="results/onnx/{model}/model.parity.json",
+    log:
+        "logs/onnx/{model}.plugin.log",
+    wildcard_constraints:
+        model=FC_PLUGIN_GRAPHS,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=2048,
+        runtime=10,
+    params:
+        code=code_of("onnx_plugin_fc"),
+        reproducible=REPRODUCIBLE,
+        tolerance=config["onnx"]["tolerance"],
+        batch_size=config["onnx"]["batch_size"],
+    script:
+        "../scripts/onnx_plugin_fc.py"

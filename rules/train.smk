@@ -51,6 +51,7 @@ rule train_keras:
     params:
         code=code_of("train_keras"),
         reproducible=REPRODUCIBLE,
+        network=get_network,
         seed=config["train"]["classifier"]["seed"],
         epochs=config["train"]["classifier"]["epochs"],
         batch_size=config["train"]["classifier"]["batch_size"],

@@ -1,5 +1,6 @@
-"""Rule engine_build: ONNX graph -> serialized TensorRT engine, its metadata and layer report
-(builder onnx_topk: a TopK layer added to the parsed network)."""
+"""Rules engine_build and engine_build_plugin: ONNX graph -> serialized TensorRT engine, its
+metadata and layer report (builder onnx_topk: a TopK layer added to the parsed network; builder
+onnx_plugin: the plugin library loaded first)."""
 
 from pathlib import Path
 
@@ -16,6 +17,7 @@ built = engine_bytes_from_onnx(
     snakemake.input.onnx,
     BuildConfig.from_params(snakemake.params.build),
     edit=(lambda trt, network: add_top_k(trt, network, k=top_k)) if top_k else None,
+    plugin_libraries=[snakemake.input.plugins] if "plugins" in snakemake.input.keys() else [],
 )
 layers = layer_report(
     parse_layer_log(built.layer_log),

@@ -1,4 +1,5 @@
-"""Rule train_keras: train the Keras LeNet (seeded, deterministic ops) and save it."""
+"""Rule train_keras: train the Keras LeNet (or its ReLU6 variant; seeded, deterministic ops) and
+save it."""
 
 from workflow.data.mnist import read_split, to_input
 from workflow.io import atomic_path
@@ -16,6 +17,7 @@ model = train_keras(
     learning_rate=snakemake.params.learning_rate,
     momentum=snakemake.params.momentum,
     threads=snakemake.params.threads,
+    network=snakemake.params.network,
 )
 with atomic_path(snakemake.output.model) as tmp:
     model.save(tmp.with_suffix(".keras"))

@@ -14,7 +14,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"
 #: What a workflow copy needs; outputs are not copied.
-WORKFLOW_FILES = ("Snakefile", "rules", "scripts", "config", "profiles", "environment.yml")
+WORKFLOW_FILES = (
+    "Snakefile",
+    "rules",
+    "scripts",
+    "config",
+    "profiles",
+    "plugins",
+    "environment.yml",
+)
 
 
 def tiny_classifier_bytes(*, dynamic_hw: bool = False, seed: int = 0) -> bytes:
@@ -117,6 +125,17 @@ def schema_default(*keys: str):
     from workflow.samples import config_default
 
     return config_default(*keys)
+
+
+@pytest.fixture(scope="session")
+def tensorrt_headers() -> Path:
+    """TensorRT 11.1's public headers in ``../shared/third_party`` (beside CI's clone; a copy in
+    ``shared/`` travels to the GPU machine); tests that compile against them skip without."""
+    for folder in (ROOT.parent / "shared", ROOT / "shared"):
+        include = folder / "third_party" / "tensorrt-11.1" / "include"
+        if (include / "NvInferRuntime.h").is_file():
+            return include
+    pytest.skip("no TensorRT headers in ../shared/third_party (a user's clone has none)")
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ LAYERS = (
     ("data", ("workflow.data",)),
     ("detect", ("workflow.detect",)),
     ("netdef", ("workflow.netdef",)),
+    ("plugins", ("workflow.plugins",)),
     ("backend", ("workflow.backend", "workflow.ort", "workflow.trt")),
     ("models", ("workflow.models",)),
     ("quant", ("workflow.quant",)),

@@ -31,10 +31,25 @@ def import_tensorflow() -> ModuleType:
     return tf
 
 
-def keras_lenet() -> Any:
-    """LeNet as a Keras model on NHWC (N, 28, 28, 1) input, softmax output named ``prob``."""
+#: The Keras networks: LeNet, and LeNet whose fc1 activation is a ReLU6 (the clip layer that the
+#: uff_custom_plugin sample replaced by its plugin; tf2onnx writes it as a Clip node).
+KERAS_NETWORKS = ("lenet", "lenet_relu6")
+
+
+def keras_lenet(network: str = "lenet") -> Any:
+    """LeNet as a Keras model on NHWC (N, 28, 28, 1) input, softmax output named ``prob``.
+
+    Raises:
+        PipelineError: a network not in :data:`KERAS_NETWORKS`.
+    """
+    if network not in KERAS_NETWORKS:
+        raise PipelineError(f"network {network!r}", f"choose among {KERAS_NETWORKS}")
     tf = import_tensorflow()
     layers = tf.keras.layers
+    if network == "lenet_relu6":
+        fc1 = [layers.Dense(500, name="fc1"), layers.ReLU(max_value=6.0, name="relu6")]
+    else:
+        fc1 = [layers.Dense(500, activation="relu", name="fc1")]
     return tf.keras.Sequential(
         [
             tf.keras.Input((28, 28, 1), name="input"),
@@ -43,11 +58,11 @@ def keras_lenet() -> Any:
             layers.Conv2D(50, 5, name="conv2"),
             layers.MaxPooling2D(2, name="pool2"),
             layers.Flatten(name="flatten"),
-            layers.Dense(500, activation="relu", name="fc1"),
+            *fc1,
             layers.Dense(10, name="fc2"),
             layers.Softmax(name="prob"),
         ],
-        name="lenet",
+        name=network,
     )
 
 
@@ -66,6 +81,7 @@ def train_keras(
     learning_rate: float,
     momentum: float,
     threads: int,
+    network: str = "lenet",
 ) -> Any:
     """Train the Keras LeNet with SGD (cosine decay), seeded and with deterministic ops.
 
@@ -75,13 +91,14 @@ def train_keras(
         seed: seeds initial weights and shuffling.
         epochs, batch_size, learning_rate, momentum: SGD settings.
         threads: TensorFlow intra-op threads.
+        network: one of :data:`KERAS_NETWORKS`.
     """
     tf = import_tensorflow()
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     tf.keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    model = keras_lenet()
+    model = keras_lenet(network)
     steps = epochs * ((len(inputs) + batch_size - 1) // batch_size)
     schedule = tf.keras.optimizers.schedules.CosineDecay(learning_rate, steps)
     model.compile(

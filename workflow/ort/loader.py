@@ -4,6 +4,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from workflow.errors import PipelineError
+from workflow.plugins.reference import has_plugin_nodes, ort_view, register_operators
+from workflow.plugins.spec import DOMAIN
 from workflow.repro import ort_optimization_level
 
 if TYPE_CHECKING:
@@ -24,6 +26,9 @@ def session_from_onnx(
             ``["CPUExecutionProvider"]``.
         threads: intra-op threads (results are reproducible for a fixed count). Defaults to 1.
             The graph optimization level follows the process's reproducibility mode.
+
+    A graph holding sample plugin nodes runs them through their CPU reference
+    (``workflow.plugins.reference``).
 
     Raises:
         PipelineError: a requested provider is not available in this onnxruntime build.
@@ -46,4 +51,12 @@ def session_from_onnx(
     # vector width (workflow/repro.py)
     options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, ort_optimization_level())
     source = model if isinstance(model, bytes) else str(model)
+    data = model if isinstance(model, bytes) else Path(model).read_bytes()
+    if DOMAIN.encode() in data:  # cheap test first: only then parse
+        import onnx
+
+        parsed = onnx.load_from_string(data)
+        if has_plugin_nodes(parsed):
+            options.register_custom_ops_library(register_operators())
+            source = ort_view(parsed).SerializeToString()
     return ort.InferenceSession(source, sess_options=options, providers=providers)

@@ -68,9 +68,14 @@ def build_library(
         done = subprocess.run(command, capture_output=True, text=True)
         output.append(done.stdout + done.stderr)
         if done.returncode != 0:
-            raise PipelineError(
-                "plugins", f"{' '.join(command[:2])} failed:\n{(done.stdout + done.stderr)[-4000:]}"
-            )
+            text = done.stdout + done.stderr
+            errors = [
+                block
+                for block in text.split("\n\n")
+                if block.lstrip().startswith("CMake Error") or ": error" in block
+            ]
+            reason = " ".join(" ".join(errors).split())[:2000] or text[-2000:]
+            raise PipelineError("plugins", f"{' '.join(command[:2])} failed: {reason}")
     return Path(build_dir) / LIBRARY, "\n".join(output)
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from workflow.plugins import triton_kernels
+
 #: Symbols the library must export: TensorRT's entry point and the check's functions.
 EXPORTED = (
     "getCreators",
@@ -132,8 +134,6 @@ def check_library(library: str | Path, *, seed: int = 0) -> dict[str, Any]:
 def check_triton(*, seed: int = 0) -> dict[str, Any]:
     """The Python plugins' Triton kernels against numpy (as :func:`check_library`)."""
     import torch
-
-    from workflow.plugins import triton_kernels
 
     rng = np.random.default_rng(seed)
     report: dict[str, Any] = {"triton": __import__("triton").__version__}

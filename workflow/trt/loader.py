@@ -259,10 +259,38 @@ def _start(module: str) -> tuple[ModuleType, Any, Any, Any]:
     return trt, logger, builder, strongly_typed_network(trt, builder)
 
 
+def load_plugin_libraries(trt: ModuleType, builder: Any, libraries: list[str]) -> None:
+    """Load plugin libraries into the builder's plugin registry (their ``getCreators``), so that
+    the ONNX parser finds the plugins that nodes of their op types name.
+
+    Raises:
+        PipelineError: TensorRT-RTX (it has no plugins), a missing library, or one TensorRT
+            cannot load.
+    """
+    if not libraries:
+        return
+    if trt.__name__ == "tensorrt_rtx":
+        raise PipelineError(
+            "plugins",
+            "TensorRT-RTX builds no plugins (its network has no add_plugin*, its plugin "
+            "module does not import)",
+            "build the plugin samples' engines with full TensorRT 10/11 on a GPU host "
+            "(tensorrt.module: tensorrt)",
+        )
+    registry = builder.get_plugin_registry()
+    for library in libraries:
+        if not Path(library).is_file():
+            raise PipelineError(library, "no such plugin library", "build it: rule plugin_library")
+        if registry.load_library(str(library)) is None:
+            raise PipelineError(library, "TensorRT could not load the plugin library")
+
+
 def engine_bytes_from_onnx(
     onnx_path: str | Path,
     build: BuildConfig,
     edit: Callable[[ModuleType, Any], None] | None = None,
+    *,
+    plugin_libraries: list[str] | None = None,
 ) -> BuiltEngine:
     """Parse an ONNX file and build a serialized, strongly typed TensorRT engine.
 
@@ -271,6 +299,7 @@ def engine_bytes_from_onnx(
         build: the build options.
         edit: called with the TensorRT module and the parsed network before the build, to add
             layers with the network API (e.g. ``workflow.trt.topk.add_top_k``).
+        plugin_libraries: plugin libraries loaded before parsing (:func:`load_plugin_libraries`).
 
     Returns:
         The plan, its metadata (TensorRT flavour and version, target, sha256 of the source
@@ -284,6 +313,7 @@ def engine_bytes_from_onnx(
     """
     onnx_path = Path(onnx_path)
     trt, logger, builder, network = _start(build.module)
+    load_plugin_libraries(trt, builder, list(plugin_libraries or []))
     parser = trt.OnnxParser(network, logger)
     data = onnx_path.read_bytes()
     if not parser.parse(data, str(onnx_path)):
