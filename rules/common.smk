@@ -402,6 +402,13 @@ def get_network(wildcards):
     return SAMPLES[wildcards.model]["network"]
 
 
+def get_api_plugins(wildcards):
+    """The plugin library a network-API build loads (its network has plugin layers), or none."""
+    if SAMPLES[wildcards.model]["network"] == "lenet_fcplugin":
+        return {"plugins": PLUGIN_LIBRARY}
+    return {}
+
+
 def get_plain_graph(wildcards):
     """The trained graph a plugin sample's graph is made from: its weights sample's."""
     return f"results/onnx/{SAMPLES[wildcards.model]['weights']}/model.onnx"

@@ -29,6 +29,7 @@ rule engine_build:
 
 rule engine_build_api:
     input:
+        unpack(get_api_plugins),
         wts=get_wts,
         reference="results/onnx/{model}/model.onnx",
     output:

@@ -26,6 +26,7 @@ built = engine_bytes_from_network(
     populate,
     source={"path": snakemake.input.wts, "sha256": sha256_file(snakemake.input.wts)},
     build=BuildConfig.from_params(snakemake.params.build),
+    plugin_libraries=[snakemake.input.plugins] if "plugins" in snakemake.input.keys() else [],
 )
 report = layer_report(parse_layer_log(built.layer_log), onnx_bytes=None, intended="fp32")
 write_json_atomically(snakemake.output.layers, report)

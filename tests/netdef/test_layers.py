@@ -140,3 +140,26 @@ def test_check_network_catches_other_geometry(change):
     with pytest.raises(PipelineError, match=rf"network layer \d+ \(\w+\) \| is .*'{change}'"):
         check_network(network, layers)
     assert keep
+
+
+def test_lenet_with_the_fc_plugin_describes_a_plugin_layer():
+    import onnx
+    import torch
+
+    from workflow.netdef.layers import describe_layers
+    from workflow.ort.loader import session_from_onnx
+
+    torch.manual_seed(0)
+    blobs = {k: v.numpy() for k, v in build_network("lenet", mlp_sizes=[]).state_dict().items()}
+    layers = layers_for("lenet", blobs, mlp_sizes=[])
+    plugin = layers_for("lenet_fcplugin", blobs, mlp_sizes=[])
+    assert [layer.op for layer in plugin] == [
+        "fc_plugin" if layer.name == "fc2" else layer.op for layer in layers
+    ]
+    graph = onnx_from_layers(plugin, opset=18)
+    ops = [node.op_type for node in onnx.load_from_string(graph).graph.node]
+    assert "FCPlugin" in ops and ops.count("MatMul") == 1
+    assert {"type": "PLUGIN_V3", "shape": [-1, 10]} in describe_layers(plugin)
+    plain = session_from_onnx(onnx_from_layers(layers, opset=18)).run(None, {"input": INPUTS})[0]
+    got = session_from_onnx(graph).run(None, {"input": INPUTS})[0]
+    np.testing.assert_allclose(got, plain, atol=1e-6)

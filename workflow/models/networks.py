@@ -37,13 +37,14 @@ def mlp(sizes: list[int]) -> "torch.nn.Module":
 
 
 def build_network(name: str, *, mlp_sizes: list[int]) -> "torch.nn.Module":
-    """A fresh network: ``lenet`` or ``mlp`` (with ``mlp_sizes``).
+    """A fresh network: ``lenet`` (also for ``lenet_fcplugin``, LeNet whose fc2 the network-API
+    build makes a plugin layer) or ``mlp`` (with ``mlp_sizes``).
 
     Raises:
         PipelineError: unknown name.
     """
 
-    if name == "lenet":
+    if name in ("lenet", "lenet_fcplugin"):
         return lenet()
     if name == "mlp":
         return mlp(mlp_sizes)

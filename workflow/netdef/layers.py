@@ -20,17 +20,21 @@ from typing import Any
 import numpy as np
 
 from workflow.errors import PipelineError
+from workflow.plugins.spec import DOMAIN, NAMESPACE, VERSION, fc_node
 
-OPS = ("input", "conv", "maxpool", "flatten", "dense", "relu", "softmax")
+OPS = ("input", "conv", "maxpool", "flatten", "dense", "fc_plugin", "relu", "softmax")
+#: The networks :func:`layers_for` describes; lenet_fcplugin is LeNet with fc2 (the seed's ip2)
+#: as the FC plugin (samplePlugin), the same computation as a plugin layer.
+NETWORKS = ("lenet", "lenet_fcplugin", "mlp")
 
 
 @dataclass(frozen=True)
 class Layer:
     """One layer: its op, its name (also the name of its output tensor) and its settings.
 
-    ``weights`` holds named arrays: ``weight`` and ``bias`` for conv (O, I, kh, kw) and dense
-    (out, in, as in PyTorch); ``params`` holds ``shape`` for input (C, H, W) and ``window`` for
-    maxpool (stride = window).
+    ``weights`` holds named arrays: ``weight`` and ``bias`` for conv (O, I, kh, kw), dense and
+    fc_plugin (out, in, as in PyTorch); ``params`` holds ``shape`` for input (C, H, W) and
+    ``window`` for maxpool (stride = window).
     """
 
     op: str
@@ -165,6 +169,8 @@ def populate_network(trt: ModuleType, network: Any, layers: list[Layer]) -> list
                 product.get_output(0), constant.get_output(0), trt.ElementWiseOperation.SUM
             )
             name_all(layer, [("weight", kernel), ("bias", bias)])
+        elif layer.op == "fc_plugin":
+            added = _add_fc_plugin(trt, network, tensor, layer, keep)
         elif layer.op == "relu":
             added = network.add_activation(tensor, trt.ActivationType.RELU)
         else:  # softmax over the classes
@@ -175,6 +181,44 @@ def populate_network(trt: ModuleType, network: Any, layers: list[Layer]) -> list
         tensor.name = layer.name
     network.mark_output(tensor)
     return keep
+
+
+def _add_fc_plugin(trt: ModuleType, network: Any, tensor: Any, layer: Layer, keep: list) -> Any:
+    """The FC plugin as a layer: made by its creator (the plugin library must be loaded) from
+    the fields the ONNX parser would pass, added with ``add_plugin_v3``.
+
+    Raises:
+        PipelineError: the creator is not registered, or refuses the fields.
+    """
+    creator = trt.get_plugin_registry().get_creator("FCPlugin", VERSION, NAMESPACE)
+    if creator is None:
+        raise PipelineError(
+            f"{NAMESPACE}::FCPlugin", "not registered", "load the plugin library first"
+        )
+    weight = np.ascontiguousarray(layer.weights["weight"], np.float32)
+    arrays = {
+        "weights": weight.ravel(),
+        "bias": np.ascontiguousarray(layer.weights["bias"], np.float32),
+        "outFeatures": np.array([weight.shape[0]], np.int32),
+    }
+    keep.append(arrays)
+    fields = trt.PluginFieldCollection(
+        [
+            trt.PluginField(
+                name,
+                array,
+                trt.PluginFieldType.INT32
+                if array.dtype == np.int32
+                else trt.PluginFieldType.FLOAT32,
+            )
+            for name, array in arrays.items()
+        ]
+    )
+    plugin = creator.create_plugin(layer.name, fields, trt.TensorRTPhase.BUILD)
+    if plugin is None:
+        raise PipelineError(f"{NAMESPACE}::FCPlugin", f"the creator refused {layer.name}'s fields")
+    keep.append(plugin)
+    return network.add_plugin_v3([tensor], [], plugin)
 
 
 def onnx_from_layers(layers: list[Layer], *, opset: int) -> bytes:
@@ -218,6 +262,10 @@ def onnx_from_layers(layers: list[Layer], *, opset: int) -> bytes:
                 ),
                 helper.make_node("Add", [f"{out}.matmul", f"{out}.bias"], [out], name=out),
             ]
+        elif layer.op == "fc_plugin":
+            nodes.append(
+                fc_node(out, previous, out, layer.weights["weight"], layer.weights["bias"])
+            )
         elif layer.op == "relu":
             nodes.append(helper.make_node("Relu", [previous], [out], name=out))
         else:
@@ -232,16 +280,26 @@ def onnx_from_layers(layers: list[Layer], *, opset: int) -> bytes:
                 first.name, TensorProto.FLOAT, ["batch", *first.params["shape"]]
             )
         ],
-        [helper.make_tensor_value_info(previous, TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info(previous, TensorProto.FLOAT, _output_shape(layers))],
         initializer=inits,
     )
-    model = helper.make_model(
-        graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="trt-samples-pipeline"
-    )
+    opsets = [helper.make_opsetid("", opset)]
+    if any(layer.op == "fc_plugin" for layer in layers):
+        opsets.append(helper.make_opsetid(DOMAIN, 1))
+    model = helper.make_model(graph, opset_imports=opsets, producer_name="trt-samples-pipeline")
     model.ir_version = 9
     model = onnx.shape_inference.infer_shapes(model)
     onnx.checker.check_model(model, full_check=True)
     return model.SerializeToString()
+
+
+def _output_shape(layers: list[Layer]) -> list[Any] | None:
+    """The output's shape where shape inference cannot reach it (after a plugin layer, which it
+    does not know): (batch, classes); else None (inferred)."""
+    if not any(layer.op == "fc_plugin" for layer in layers):
+        return None
+    last = [layer for layer in layers if "weight" in layer.weights][-1]
+    return ["batch", int(last.weights["weight"].shape[0])]
 
 
 def checksum(array: np.ndarray) -> str:
@@ -259,6 +317,7 @@ def describe_layers(layers: list[Layer]) -> list[dict[str, Any]]:
         "maxpool": ["POOLING"],
         "flatten": ["SHUFFLE"],
         "dense": ["CONSTANT", "MATRIX_MULTIPLY", "CONSTANT", "ELEMENTWISE"],
+        "fc_plugin": ["PLUGIN_V3"],
         "relu": ["ACTIVATION"],
         "softmax": ["SOFTMAX"],
     }
@@ -278,7 +337,7 @@ def describe_layers(layers: list[Layer]) -> list[dict[str, Any]]:
             geometry = {"window": [window, window], "stride": [window, window], "padding": [0, 0]}
         elif layer.op == "flatten":
             shape = [int(np.prod(shape))]
-        elif layer.op == "dense":
+        elif layer.op in ("dense", "fc_plugin"):
             shape = [layer.weights["weight"].shape[0]]
         for index, kind in enumerate(kinds[layer.op]):
             row: dict[str, Any] = {"type": kind, "shape": [-1, *shape]} | geometry
@@ -331,12 +390,17 @@ def _class_for(layer: Any, name: str) -> type:
 
 
 def layers_for(network: str, blobs: dict[str, np.ndarray], *, mlp_sizes: list[int]) -> list[Layer]:
-    """The description of a named network (``lenet`` or ``mlp``) with the given weights."""
+    """The description of a named network (:data:`NETWORKS`) with the given weights."""
     if network == "lenet":
         return lenet_layers(blobs)
+    if network == "lenet_fcplugin":
+        return [
+            Layer("fc_plugin", layer.name, layer.weights) if layer.name == "fc2" else layer
+            for layer in lenet_layers(blobs)
+        ]
     if network == "mlp":
         return mlp_layers(blobs, mlp_sizes)
-    raise PipelineError(f"network {network!r}", "no layer description", "use lenet or mlp")
+    raise PipelineError(f"network {network!r}", "no layer description", f"use one of {NETWORKS}")
 
 
 def check_network(network: Any, layers: list[Layer]) -> list[dict[str, Any]]:

@@ -331,6 +331,7 @@ def engine_bytes_from_network(
     source: dict[str, str],
     build: BuildConfig,
     refittable: list[str] | None = None,
+    plugin_libraries: list[str] | None = None,
 ) -> BuiltEngine:
     """Build an engine from a network defined with the TensorRT network API (no parser).
 
@@ -342,10 +343,13 @@ def engine_bytes_from_network(
         refittable: names of weights to make refittable (``BuilderFlag.REFIT_INDIVIDUAL``);
             a refittable build needs full TensorRT on a GPU host (TensorRT-RTX 1.7 refuses it on
             CPU).
+        plugin_libraries: plugin libraries loaded before ``populate`` makes plugin layers
+            (:func:`load_plugin_libraries`).
 
     The return value is as for :func:`engine_bytes_from_onnx`.
     """
     trt, logger, builder, network = _start(build.module)
+    load_plugin_libraries(trt, builder, list(plugin_libraries or []))
     keep_alive = populate(trt, network)
     result = _build(
         trt, builder, network, logger, source=source, build=build, refittable=refittable
