@@ -11,7 +11,7 @@ from workflow.formats.darknet import OFFICIAL_YOLOV3
 from workflow.errors import PipelineError, TensorRTUnavailable
 from workflow.fingerprint import code_fingerprint, remember_in
 from workflow.repro import job_environment
-from workflow.samples import TASK_SCORES, load_registry
+from workflow.samples import TASK_SCORES, load_registry, own_model_settings
 from workflow.score.runtimes import RUNNER_MODULES
 from workflow.trt.config import BuildConfig
 from workflow.trt.module import resolve_module, tensorrt_identity
@@ -22,7 +22,9 @@ from workflow.trt.module import resolve_module, tensorrt_identity
 REPRODUCIBLE = config["reproducible"]
 os.environ.update(job_environment(REPRODUCIBLE))
 #: The sample registry; config key `samples` may name only its rows.
-REGISTRY = load_registry(f"{workflow.basedir}/config/samples.yaml")
+REGISTRY = load_registry(f"{workflow.basedir}/config/samples.yaml").with_own(
+    config["byo"]
+)
 REGISTRY.check_chosen(config["samples"])
 REGISTRY.check_chosen(
     list(config["calibration"]["per_sample"]), key="calibration.per_sample"
@@ -77,6 +79,8 @@ PLUGIN_LIBRARY = "results/plugins/libtrt_samples_plugins.so"
 REFIT_BUILT = "|".join(REGISTRY.with_("builder", "refit"))
 #: Samples by data: classifiers read MNIST, detectors a detection set.
 CLASSIFIERS = "|".join(REGISTRY.with_("data", "mnist"))
+#: Your own models (config byo).
+BYO = "|".join(REGISTRY.with_("data", "byo")) or "no_own_model"
 DETECTORS = "|".join(REGISTRY.with_("data", "detect"))
 #: Detectors by network: the SSD's graph is exported from PyTorch, YOLOv3's from darknet files.
 SSD_NETWORKS = "|".join(REGISTRY.with_("network", "ssd"))
@@ -407,6 +411,17 @@ def get_api_plugins(wildcards):
     if SAMPLES[wildcards.model]["network"] == "lenet_fcplugin":
         return {"plugins": PLUGIN_LIBRARY}
     return {}
+
+
+def get_byo_inputs(wildcards):
+    """Your model's file and its data files (or folder)."""
+    entry = config["byo"][wildcards.model]
+    return {"model": entry["model"]} | dict(entry["data"])
+
+
+def get_byo_settings(wildcards):
+    """Your model's entry, defaults filled in."""
+    return own_model_settings(config["byo"][wildcards.model])
 
 
 def get_plain_graph(wildcards):

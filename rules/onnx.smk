@@ -225,3 +225,30 @@ rule onnx_plugin_fc:
         batch_size=config["onnx"]["batch_size"],
     script:
         "../scripts/onnx_plugin_fc.py"
+
+
+rule byo_import:
+    input:
+        unpack(get_byo_inputs),
+    output:
+        onnx="results/onnx/{model}/model.onnx",
+        report="results/onnx/{model}/import.json",
+        test="results/data/byo/{model}/test.npz",
+        batches=directory("results/calibrate/{model}/batches"),
+    log:
+        "logs/onnx/{model}.byo.log",
+    wildcard_constraints:
+        model=BYO,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=20,
+    params:
+        code=code_of("byo_import"),
+        reproducible=REPRODUCIBLE,
+        settings=get_byo_settings,
+        opset=config["onnx"]["opset"],
+        batch_size=config["calibration"]["images"]["mnist"]["batch_size"],
+    script:
+        "../scripts/byo_import.py"

@@ -198,3 +198,33 @@ rule serve_recommender:
         k=config["score"]["recommend"]["k"],
     script:
         "../scripts/serve_recommender.py"
+
+
+rule score_accuracy_byo:
+    input:
+        unpack(get_score_model),
+        test="results/data/byo/{model}/test.npz",
+        report="results/onnx/{model}/import.json",
+    output:
+        score="results/score/{model}/{precision}/accuracy.json",
+    log:
+        "logs/score/{model}.{precision}.accuracy.log",
+    benchmark:
+        "benchmarks/score/{model}.{precision}.tsv"
+    wildcard_constraints:
+        model=BYO,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=20,
+        gpu=get_score_gpus,
+    params:
+        code=score_code("score_accuracy_byo"),
+        reproducible=REPRODUCIBLE,
+        runtime=get_runtime,
+        module=get_score_module,
+        batch_size=config["score"]["classify"]["batch_size"],
+        threads=config["score"]["threads"],
+    script:
+        "../scripts/score_accuracy_byo.py"

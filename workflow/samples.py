@@ -72,12 +72,41 @@ class Registry:
                 targets += [f"results/serve/{name}/{precision}/serving.json", f"{scored}/{score}"]
                 continue
             targets += [*self.engines(name, precision), f"{scored}/{score}"]
-            targets.append(f"{scored}/{TASK_SHOWS[row['task']]}")
+            if row["data"] != "byo":  # the hello-world and drawings read the pipeline's data
+                targets.append(f"{scored}/{TASK_SHOWS[row['task']]}")
         if len(row["precisions"]) > 1:
             targets.append(f"results/score/{name}/precisions.json")
         if row["train"] == "keras":
             targets.append(f"results/weights/{name}/weights.wts")
         return targets
+
+    def with_own(self, own: dict[str, dict[str, Any]]) -> "Registry":
+        """The registry with your own models (config ``byo``) as samples: classifiers scored on
+        their own data, FP32, FP16 and INT8 through the ONNX parser.
+
+        Raises:
+            PipelineError: an own model named like a registered sample.
+        """
+        clash = sorted(set(own) & set(self.samples))
+        if clash:
+            raise PipelineError(
+                f"config byo.{clash[0]}", "is the name of a registered sample", "rename it"
+            )
+        rows = {
+            name: {
+                "task": "classify",
+                "data": "byo",
+                "train": "byo",
+                "network": "byo",
+                "weights": name,
+                "builder": "onnx",
+                "precisions": ["fp32", "fp16", "int8"],
+                "seed_samples": ["your own model"],
+                "caption": f"Your model {entry['model']}, checked, calibrated and built.",
+            }
+            for name, entry in own.items()
+        }
+        return Registry(self.samples | rows)
 
     def engine(self, name: str, precision: str) -> str:
         """The engine of a one-graph sample in a precision (a refit sample has one plan)."""
@@ -170,3 +199,13 @@ def _filled(node: dict[str, Any]) -> Any:
         if "default" in child or "properties" in child:
             filled.setdefault(key, _filled(child))
     return filled
+
+
+def own_model_settings(entry: dict[str, Any], *, schema: str | Path = CONFIG_SCHEMA) -> dict:
+    """One ``byo`` entry with the schema's defaults filled in (the workflow's validation does
+    not reach into entries keyed by your names)."""
+    node = yaml.safe_load(Path(schema).read_text(encoding="utf-8"))
+    defaults = _filled(node["properties"]["byo"]["additionalProperties"])
+    settings = defaults | entry
+    settings["preprocess"] = defaults["preprocess"] | entry.get("preprocess", {})
+    return settings

@@ -130,7 +130,7 @@ def onnx_from_keras(model: Any, *, input_name: str, output_name: str, opset: int
     import tf2onnx
 
     model.output_names = [output_name]  # Keras 3 models lack it; tf2onnx reads it
-    spec = [tf.TensorSpec((None, 28, 28, 1), tf.float32, name=input_name)]
+    spec = [tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32, name=input_name)]
     with timed(log, f"tf2onnx | opset {opset}"):
         proto, _ = tf2onnx.convert.from_keras(
             model, input_signature=spec, opset=opset, inputs_as_nchw=[input_name]

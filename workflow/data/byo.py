@@ -1,0 +1,166 @@
+"""Your own model's data (config ``byo.<name>.data``): labelled images from IDX files or from an
+image folder, preprocessed as the model takes them.
+
+Sources:
+
+* ``idx``: ``train_images``, ``train_labels``, ``test_images``, ``test_labels`` (IDX files, as
+  MNIST's; greyscale (N, H, W) or colour (N, H, W, 3) uint8 images, uint8 labels);
+* ``folder``: ``train/`` and ``test/``, each with one sub-folder per class
+  (``<folder>/<split>/<class_name>/*.ppm|pgm|png|jpg``); labels are the class names' sorted
+  order, the same in both splits.
+
+Preprocessing (``preprocess``): resize to the model's input (bilinear), channel order (RGB or
+BGR), then ``(pixel * scale - mean) / std`` per channel, laid out NCHW or NHWC.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from workflow.errors import DataError, PipelineError
+from workflow.formats.idx import read_idx
+
+IMAGE_SUFFIXES = (".ppm", ".pgm", ".pnm", ".png", ".jpg", ".jpeg", ".bmp")
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """One split: uint8 images (N, H, W, C), or a list of (H, W, C) of several sizes from a
+    folder, and labels (N,)."""
+
+    images: np.ndarray | list[np.ndarray]
+    labels: np.ndarray
+
+
+def _channels_last(images: np.ndarray) -> np.ndarray:
+    """A stack (N, H, W) as (N, H, W, 1); (N, H, W, C) as it is."""
+    return images[..., None] if images.ndim == 3 else images
+
+
+def _with_channels(image: np.ndarray) -> np.ndarray:
+    """One image (H, W) as (H, W, 1); (H, W, C) as it is."""
+    return image[..., None] if image.ndim == 2 else image
+
+
+def _read_idx_split(images_path: str, labels_path: str) -> Labelled:
+    images = read_idx(images_path)
+    labels = read_idx(labels_path).astype(np.int64)
+    if images.ndim not in (3, 4) or images.dtype != np.uint8:
+        raise DataError(
+            images_path, f"{images.dtype} {images.shape}, expected uint8 (N, H, W[, C])"
+        )
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise DataError(labels_path, f"{labels.shape} labels for {len(images)} images")
+    return Labelled(_channels_last(images), labels)
+
+
+def _read_folder_split(folder: Path, classes: list[str]) -> Labelled:
+    from PIL import Image
+
+    images, labels, shape = [], [], None
+    for label, name in enumerate(classes):
+        files = sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        for path in files:
+            try:
+                with Image.open(path) as opened:
+                    image = np.asarray(
+                        opened.convert("RGB" if opened.mode not in ("L", "I;16") else "L")
+                    )
+            except OSError as err:
+                raise DataError(path, f"not an image ({err})") from err
+            image = _with_channels(image)
+            if shape is not None and image.shape[2] != shape[2]:
+                raise DataError(path, f"{image.shape[2]} channels, the first image has {shape[2]}")
+            shape = shape or image.shape
+            images.append(image)
+            labels.append(label)
+    if not images:
+        raise DataError(folder, "no images", f"put them in class folders: {folder}/<class>/*.ppm")
+    return Labelled(images, np.array(labels, np.int64))
+
+
+def read_labelled(data: dict[str, Any]) -> tuple[Labelled, Labelled, list[str]]:
+    """The training (calibration) and test splits of a ``byo.<name>.data`` entry, and the class
+    names (``class_0`` ... for IDX labels).
+
+    Raises:
+        DataError: a missing file or folder, no images, unreadable images, classes that differ
+            between the splits.
+        PipelineError: an entry that names neither source.
+    """
+    if "folder" in data:
+        root = Path(data["folder"])
+        splits = {}
+        names = {}
+        for split in ("train", "test"):
+            folder = root / split
+            if not folder.is_dir():
+                raise DataError(folder, "missing", f"{root} needs train/ and test/ class folders")
+            names[split] = sorted(p.name for p in folder.iterdir() if p.is_dir())
+        if names["train"] != names["test"]:
+            raise DataError(
+                root, f"train classes {names['train']} differ from test {names['test']}"
+            )
+        for split in ("train", "test"):
+            splits[split] = _read_folder_split(root / split, names["train"])
+        return splits["train"], splits["test"], names["train"]
+    keys = ("train_images", "train_labels", "test_images", "test_labels")
+    if all(key in data for key in keys):
+        for key in keys:
+            if not Path(data[key]).is_file():
+                raise DataError(data[key], "missing", f"byo data.{key} names an IDX file")
+        train = _read_idx_split(data["train_images"], data["train_labels"])
+        test = _read_idx_split(data["test_images"], data["test_labels"])
+        count = int(max(train.labels.max(), test.labels.max())) + 1
+        return train, test, [f"class_{k}" for k in range(count)]
+    raise PipelineError(
+        "byo data", "names neither a folder nor the four IDX files", f"give folder, or {keys}"
+    )
+
+
+def preprocess(
+    split: Labelled,
+    *,
+    size: tuple[int, int],
+    channels: int,
+    layout: str,
+    scale: float,
+    mean: list[float],
+    std: list[float],
+    order: str,
+) -> np.ndarray:
+    """A split's images as the model takes them: float32 (N, C, H, W) or (N, H, W, C).
+
+    Raises:
+        DataError: images whose channel count the model cannot take (1 vs 3, no conversion
+            asked for).
+    """
+    from PIL import Image
+
+    h, w = size
+    out = np.empty((len(split.images), h, w, channels), np.float32)
+    for index, image in enumerate(split.images):
+        image = np.asarray(image, np.uint8)
+        if image.shape[2] != channels:
+            if image.shape[2] == 1 and channels == 3:
+                image = np.repeat(image, 3, axis=2)
+            elif image.shape[2] == 3 and channels == 1:
+                image = np.asarray(Image.fromarray(image).convert("L"))[..., None]
+            else:
+                raise DataError(
+                    f"image {index}", f"{image.shape[2]} channels, the model takes {channels}"
+                )
+        if image.shape[:2] != (h, w):
+            mode = Image.fromarray(image[..., 0] if channels == 1 else image)
+            image = _with_channels(np.asarray(mode.resize((w, h), Image.Resampling.BILINEAR)))
+        out[index] = image
+    if channels == 3 and order == "BGR":
+        out = out[..., ::-1]
+    mean_a = np.broadcast_to(np.asarray(mean, np.float32), (channels,))
+    std_a = np.broadcast_to(np.asarray(std, np.float32), (channels,))
+    out = (out * np.float32(scale) - mean_a) / std_a
+    if layout == "NCHW":
+        out = out.transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(out, np.float32)
