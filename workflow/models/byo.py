@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from workflow.errors import FormatError, PipelineError
+from workflow.models.keras import import_tensorflow, onnx_from_keras
 from workflow.ort.loader import session_from_onnx
 
 #: Ops with subgraphs: the precision converters take flat graphs only.
@@ -29,8 +30,6 @@ def _load(path: Path, *, opset: int) -> Any:
     import onnx
 
     if path.suffix == ".keras":
-        from workflow.models.keras import import_tensorflow, onnx_from_keras
-
         model = import_tensorflow().keras.models.load_model(path)
         names = {"input_name": model.inputs[0].name, "output_name": model.outputs[0].name}
         return onnx.load_from_string(onnx_from_keras(model, opset=opset, **names))
