@@ -1,5 +1,7 @@
 """Your own model: the checks, each with a clear error, and the batch made dynamic or not."""
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -115,21 +117,39 @@ def test_bad_models_are_named_with_the_fix(tmp_path):
         normalise(model, report, classes=5, sample=SAMPLE)
 
 
+KERAS_CHECK = """
+import json, sys
+import numpy as np
+import tensorflow as tf
+from workflow.models.byo import load_checked, normalise
+layers = tf.keras.layers
+model = tf.keras.Sequential(
+    [tf.keras.Input((8, 8, 3), name="pixels"), layers.Conv2D(4, 3), layers.Flatten(),
+     layers.Dense(3)]
+)
+model.save(sys.argv[1])
+onnx_model, report = load_checked(sys.argv[1], input_name="", layout="NHWC", opset=18)
+sample = np.random.default_rng(1).normal(size=(4, 3, 8, 8)).astype(np.float32)
+_, done = normalise(onnx_model, report, classes=3, sample=sample)
+print(json.dumps(done))
+"""
+
+
 def test_a_keras_model_is_converted_and_checked(tmp_path):
-    tf = pytest.importorskip("tensorflow")
-    layers = tf.keras.layers
-    model = tf.keras.Sequential(
-        [
-            tf.keras.Input((8, 8, 3), name="pixels"),
-            layers.Conv2D(4, 3),
-            layers.Flatten(),
-            layers.Dense(3),
-        ]
+    """In its own process: TensorFlow's threads are set once per process (train_keras sets them)."""
+    import json
+    import subprocess
+    import sys
+
+    pytest.importorskip("tensorflow")
+    done = subprocess.run(
+        [sys.executable, "-c", KERAS_CHECK, str(tmp_path / "mine.keras")],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
     )
-    model.save(tmp_path / "mine.keras")
-    onnx_model, report = load_checked(
-        tmp_path / "mine.keras", input_name="", layout="NCHW", opset=18
-    )
-    assert report["size"] == [8, 8] and report["channels"] == 3  # tf2onnx takes NCHW input
-    graph, done = normalise(onnx_model, report, classes=3, sample=SAMPLE)
-    assert done["batch"] == "dynamic" and done["classes"] == 3
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["size"] == [8, 8] and report["channels"] == 3
+    assert report["layout"] == "NCHW"  # tf2onnx is asked for NCHW input, whatever was declared
+    assert report["batch"] == "dynamic" and report["classes"] == 3
