@@ -11,8 +11,6 @@ namespace trt_samples
 {
 namespace
 {
-constexpr char const* kClipName = "ClipPlugin";
-
 int64_t volume(Dims const& dims)
 {
     int64_t count = 1;
@@ -28,21 +26,8 @@ ClipPlugin::ClipPlugin(float clipMin, float clipMax)
     : mClipMin(clipMin)
     , mClipMax(clipMax)
 {
-    mFields = {PluginField("clipMin", &mClipMin, PluginFieldType::kFLOAT32, 1),
-        PluginField("clipMax", &mClipMax, PluginFieldType::kFLOAT32, 1)};
-    mCollection.nbFields = static_cast<int32_t>(mFields.size());
-    mCollection.fields = mFields.data();
-}
-
-IPluginCapability* ClipPlugin::getCapabilityInterface(PluginCapabilityType type) noexcept
-{
-    switch (type)
-    {
-    case PluginCapabilityType::kBUILD: return static_cast<IPluginV3OneBuild*>(this);
-    case PluginCapabilityType::kRUNTIME: return static_cast<IPluginV3OneRuntime*>(this);
-    case PluginCapabilityType::kCORE: return static_cast<IPluginV3OneCore*>(this);
-    }
-    return nullptr;
+    setFields({PluginField("clipMin", &mClipMin, PluginFieldType::kFLOAT32, 1),
+        PluginField("clipMax", &mClipMax, PluginFieldType::kFLOAT32, 1)});
 }
 
 IPluginV3* ClipPlugin::clone() noexcept
@@ -50,34 +35,10 @@ IPluginV3* ClipPlugin::clone() noexcept
     return new (std::nothrow) ClipPlugin(mClipMin, mClipMax);
 }
 
-char const* ClipPlugin::getPluginName() const noexcept
-{
-    return kClipName;
-}
-char const* ClipPlugin::getPluginVersion() const noexcept
-{
-    return kVersion;
-}
-char const* ClipPlugin::getPluginNamespace() const noexcept
-{
-    return kNamespace;
-}
-
 int32_t ClipPlugin::configurePlugin(
     DynamicPluginTensorDesc const* in, int32_t nbInputs, DynamicPluginTensorDesc const* out, int32_t nbOutputs) noexcept
 {
     return (nbInputs == 1 && nbOutputs == 1 && in[0].desc.type == out[0].desc.type) ? 0 : -1;
-}
-
-int32_t ClipPlugin::getOutputDataTypes(
-    DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept
-{
-    if (nbInputs != 1 || nbOutputs != 1)
-    {
-        return -1;
-    }
-    outputTypes[0] = inputTypes[0];
-    return 0;
 }
 
 int32_t ClipPlugin::getOutputShapes(DimsExprs const* inputs, int32_t nbInputs, DimsExprs const* /*shapeInputs*/,
@@ -89,24 +50,6 @@ int32_t ClipPlugin::getOutputShapes(DimsExprs const* inputs, int32_t nbInputs, D
     }
     outputs[0] = inputs[0];
     return 0;
-}
-
-bool ClipPlugin::supportsFormatCombination(
-    int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept
-{
-    if (nbInputs != 1 || nbOutputs != 1 || pos < 0 || pos > 1)
-    {
-        return false;
-    }
-    auto const& desc = inOut[pos].desc;
-    bool const typeOk = desc.type == DataType::kFLOAT || desc.type == DataType::kHALF;
-    bool const sameAsInput = pos == 0 || desc.type == inOut[0].desc.type;
-    return typeOk && sameAsInput && desc.format == TensorFormat::kLINEAR;
-}
-
-int32_t ClipPlugin::getNbOutputs() const noexcept
-{
-    return 1;
 }
 
 int32_t ClipPlugin::onShapeChange(
@@ -133,22 +76,10 @@ int32_t ClipPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc 
     return status == cudaSuccess ? 0 : -1;
 }
 
-IPluginV3* ClipPlugin::attachToContext(IPluginResourceContext* /*context*/) noexcept
-{
-    return clone();
-}
-
-PluginFieldCollection const* ClipPlugin::getFieldsToSerialize() noexcept
-{
-    return &mCollection;
-}
-
 ClipPluginCreator::ClipPluginCreator()
 {
-    mFields = {PluginField("clipMin", nullptr, PluginFieldType::kFLOAT32, 1),
-        PluginField("clipMax", nullptr, PluginFieldType::kFLOAT32, 1)};
-    mCollection.nbFields = static_cast<int32_t>(mFields.size());
-    mCollection.fields = mFields.data();
+    setFields({PluginField("clipMin", nullptr, PluginFieldType::kFLOAT32, 1),
+        PluginField("clipMax", nullptr, PluginFieldType::kFLOAT32, 1)});
 }
 
 IPluginV3* ClipPluginCreator::createPlugin(
@@ -169,20 +100,4 @@ IPluginV3* ClipPluginCreator::createPlugin(
     return new (std::nothrow) ClipPlugin((*lo)[0], (*hi)[0]);
 }
 
-PluginFieldCollection const* ClipPluginCreator::getFieldNames() noexcept
-{
-    return &mCollection;
-}
-char const* ClipPluginCreator::getPluginName() const noexcept
-{
-    return kClipName;
-}
-char const* ClipPluginCreator::getPluginVersion() const noexcept
-{
-    return kVersion;
-}
-char const* ClipPluginCreator::getPluginNamespace() const noexcept
-{
-    return kNamespace;
-}
 } // namespace trt_samples

@@ -12,8 +12,6 @@ namespace trt_samples
 {
 namespace
 {
-constexpr char const* kFCName = "FCPlugin";
-
 //! K of an input (N, K, 1, ...): the product of its dimensions after the first.
 int64_t featuresOf(Dims const& dims)
 {
@@ -31,11 +29,9 @@ FCPlugin::FCPlugin(std::vector<float> weights, std::vector<float> bias, int32_t 
     , mBias(std::move(bias))
     , mOutFeatures(outFeatures)
 {
-    mFields = {PluginField("weights", mWeights.data(), PluginFieldType::kFLOAT32, static_cast<int32_t>(mWeights.size())),
+    setFields({PluginField("weights", mWeights.data(), PluginFieldType::kFLOAT32, static_cast<int32_t>(mWeights.size())),
         PluginField("bias", mBias.data(), PluginFieldType::kFLOAT32, static_cast<int32_t>(mBias.size())),
-        PluginField("outFeatures", &mOutFeatures, PluginFieldType::kINT32, 1)};
-    mCollection.nbFields = static_cast<int32_t>(mFields.size());
-    mCollection.fields = mFields.data();
+        PluginField("outFeatures", &mOutFeatures, PluginFieldType::kINT32, 1)});
 }
 
 FCPlugin::~FCPlugin()
@@ -48,33 +44,9 @@ FCPlugin::~FCPlugin()
     cudaFree(mDeviceBias);
 }
 
-IPluginCapability* FCPlugin::getCapabilityInterface(PluginCapabilityType type) noexcept
-{
-    switch (type)
-    {
-    case PluginCapabilityType::kBUILD: return static_cast<IPluginV3OneBuild*>(this);
-    case PluginCapabilityType::kRUNTIME: return static_cast<IPluginV3OneRuntime*>(this);
-    case PluginCapabilityType::kCORE: return static_cast<IPluginV3OneCore*>(this);
-    }
-    return nullptr;
-}
-
 IPluginV3* FCPlugin::clone() noexcept
 {
     return new (std::nothrow) FCPlugin(mWeights, mBias, mOutFeatures);
-}
-
-char const* FCPlugin::getPluginName() const noexcept
-{
-    return kFCName;
-}
-char const* FCPlugin::getPluginVersion() const noexcept
-{
-    return kVersion;
-}
-char const* FCPlugin::getPluginNamespace() const noexcept
-{
-    return kNamespace;
 }
 
 int32_t FCPlugin::configurePlugin(
@@ -88,17 +60,6 @@ int32_t FCPlugin::configurePlugin(
     return featuresOf(in[0].desc.dims) == inFeatures() ? 0 : -1;
 }
 
-int32_t FCPlugin::getOutputDataTypes(
-    DataType* outputTypes, int32_t nbOutputs, DataType const* inputTypes, int32_t nbInputs) const noexcept
-{
-    if (nbInputs != 1 || nbOutputs != 1)
-    {
-        return -1;
-    }
-    outputTypes[0] = inputTypes[0];
-    return 0;
-}
-
 int32_t FCPlugin::getOutputShapes(DimsExprs const* inputs, int32_t nbInputs, DimsExprs const* /*shapeInputs*/,
     int32_t /*nbShapeInputs*/, DimsExprs* outputs, int32_t nbOutputs, IExprBuilder& exprBuilder) noexcept
 {
@@ -110,24 +71,6 @@ int32_t FCPlugin::getOutputShapes(DimsExprs const* inputs, int32_t nbInputs, Dim
     outputs[0].d[0] = inputs[0].d[0];
     outputs[0].d[1] = exprBuilder.constant(mOutFeatures);
     return 0;
-}
-
-bool FCPlugin::supportsFormatCombination(
-    int32_t pos, DynamicPluginTensorDesc const* inOut, int32_t nbInputs, int32_t nbOutputs) noexcept
-{
-    if (nbInputs != 1 || nbOutputs != 1 || pos < 0 || pos > 1)
-    {
-        return false;
-    }
-    auto const& desc = inOut[pos].desc;
-    bool const typeOk = desc.type == DataType::kFLOAT || desc.type == DataType::kHALF;
-    bool const sameAsInput = pos == 0 || desc.type == inOut[0].desc.type;
-    return typeOk && sameAsInput && desc.format == TensorFormat::kLINEAR;
-}
-
-int32_t FCPlugin::getNbOutputs() const noexcept
-{
-    return 1;
 }
 
 int32_t FCPlugin::onShapeChange(
@@ -221,23 +164,11 @@ int32_t FCPlugin::enqueue(PluginTensorDesc const* inputDesc, PluginTensorDesc co
     return forward(inputs[0], outputs[0], inputDesc[0].dims.d[0], inputDesc[0].type == DataType::kHALF, stream);
 }
 
-IPluginV3* FCPlugin::attachToContext(IPluginResourceContext* /*context*/) noexcept
-{
-    return clone();
-}
-
-PluginFieldCollection const* FCPlugin::getFieldsToSerialize() noexcept
-{
-    return &mCollection;
-}
-
 FCPluginCreator::FCPluginCreator()
 {
-    mFields = {PluginField("weights", nullptr, PluginFieldType::kFLOAT32, 0),
+    setFields({PluginField("weights", nullptr, PluginFieldType::kFLOAT32, 0),
         PluginField("bias", nullptr, PluginFieldType::kFLOAT32, 0),
-        PluginField("outFeatures", nullptr, PluginFieldType::kINT32, 1)};
-    mCollection.nbFields = static_cast<int32_t>(mFields.size());
-    mCollection.fields = mFields.data();
+        PluginField("outFeatures", nullptr, PluginFieldType::kINT32, 1)});
 }
 
 IPluginV3* FCPluginCreator::createPlugin(
@@ -261,20 +192,4 @@ IPluginV3* FCPluginCreator::createPlugin(
     return new (std::nothrow) FCPlugin(std::move(*weights), std::move(*bias), static_cast<int32_t>(out));
 }
 
-PluginFieldCollection const* FCPluginCreator::getFieldNames() noexcept
-{
-    return &mCollection;
-}
-char const* FCPluginCreator::getPluginName() const noexcept
-{
-    return kFCName;
-}
-char const* FCPluginCreator::getPluginVersion() const noexcept
-{
-    return kVersion;
-}
-char const* FCPluginCreator::getPluginNamespace() const noexcept
-{
-    return kNamespace;
-}
 } // namespace trt_samples
