@@ -151,10 +151,14 @@ def roi_pool(
 
 
 def decode_torch(
-    deltas: "torch.Tensor", priors: "torch.Tensor", variances: tuple[float, ...]
+    deltas: "torch.Tensor",
+    priors: "torch.Tensor",
+    variances: tuple[float, ...],
+    limit: "torch.Tensor | None" = None,
 ) -> "torch.Tensor":
     """:func:`workflow.detect.boxes.decode` in torch (exported into the graphs): corner boxes
-    from deltas (..., 4) and priors (..., 4) that broadcast with them."""
+    from deltas (..., 4) and priors (..., 4) that broadcast with them; clipped to
+    [0, ``limit``] (:func:`input_limit`) when given."""
     import torch
 
     size = priors[..., 2:] - priors[..., :2]
@@ -162,7 +166,16 @@ def decode_torch(
     scale = torch.tensor(variances, dtype=deltas.dtype)
     xy = deltas[..., :2] * scale[:2] * size + centre
     half = torch.exp(deltas[..., 2:] * scale[2:]) * size / 2
-    return torch.cat([xy - half, xy + half], -1)
+    boxes = torch.cat([xy - half, xy + half], -1)
+    return boxes if limit is None else torch.minimum(boxes.clamp(min=0), limit)
+
+
+def input_limit(geometry: FrcnnGeometry) -> "torch.Tensor":
+    """(width, height, width, height) of the input, what boxes are clipped to."""
+    import torch
+
+    height, width = geometry.input_size
+    return torch.tensor([width, height, width, height], dtype=torch.float32)
 
 
 def rpn_graph(net: "torch.nn.Module", geometry: FrcnnGeometry) -> "torch.nn.Module":
@@ -171,20 +184,16 @@ def rpn_graph(net: "torch.nn.Module", geometry: FrcnnGeometry) -> "torch.nn.Modu
     import torch
     from torch import nn
 
-    height, width = geometry.input_size
-    limit = torch.tensor([width, height, width, height], dtype=torch.float32)
-
     class Rpn(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.net = net
             self.register_buffer("anchors", torch.from_numpy(anchors(geometry)))
-            self.register_buffer("limit", limit)
+            self.register_buffer("limit", input_limit(geometry))
 
         def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
             features, logits, deltas = self.net.propose(x)
-            boxes = decode_torch(deltas, self.anchors, RPN_VARIANCES)
-            boxes = torch.minimum(boxes.clamp(min=0), self.limit)
+            boxes = decode_torch(deltas, self.anchors, RPN_VARIANCES, self.limit)
             return features, boxes, torch.sigmoid(logits)
 
     return Rpn().eval()
@@ -196,21 +205,17 @@ def head_graph(net: "torch.nn.Module", geometry: FrcnnGeometry) -> "torch.nn.Mod
     import torch
     from torch import nn
 
-    height, width = geometry.input_size
-    limit = torch.tensor([width, height, width, height], dtype=torch.float32)
-
     class Head(nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.net = net
-            self.register_buffer("limit", limit)
+            self.register_buffer("limit", input_limit(geometry))
 
         def forward(
             self, features: torch.Tensor, rois: torch.Tensor
         ) -> tuple[torch.Tensor, torch.Tensor]:
             logits, deltas = self.net.classify(features, rois)
-            boxes = decode_torch(deltas, rois, HEAD_VARIANCES)
-            boxes = torch.minimum(boxes.clamp(min=0), self.limit)
+            boxes = decode_torch(deltas, rois, HEAD_VARIANCES, self.limit)
             return boxes, torch.softmax(logits, -1)
 
     return Head().eval()
@@ -335,6 +340,7 @@ def train_frcnn(
         object_sets.append(sets)
     rpn_targets = [[_anchor_targets(b, all_anchors) for b, _ in sets] for sets in object_sets]
     anchor_tensor = torch.from_numpy(all_anchors)
+    limit = input_limit(geometry)
     model = frcnn_net(len(classes), geometry)
     optimizer = torch.optim.AdamW(model.parameters(), learning_rate, weight_decay=weight_decay)
     steps_per_epoch = (len(images) + batch_size - 1) // batch_size
@@ -386,9 +392,7 @@ def train_frcnn(
                     ) / len(rows_t)
                     # head loss over sampled ROIs of the detached proposals
                     with torch.no_grad():
-                        decoded = decode_torch(deltas, anchor_tensor, RPN_VARIANCES)
-                        limit = torch.tensor([width, geometry.input_size[0]] * 2)
-                        decoded = torch.minimum(decoded.clamp(min=0), limit)
+                        decoded = decode_torch(deltas, anchor_tensor, RPN_VARIANCES, limit)
                         found, counts = select_proposals(
                             decoded.numpy(),
                             torch.sigmoid(logits).numpy(),

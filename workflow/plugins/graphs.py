@@ -15,9 +15,15 @@ def _load(model_bytes: bytes) -> "object":
 
 
 def _finish(model: "object") -> bytes:
+    """The edited graph, initializers no node reads any more dropped, plugin opset added."""
     import onnx
     from onnx import helper
 
+    graph = model.graph
+    used = {name for node in graph.node for name in node.input}
+    kept = [init for init in graph.initializer if init.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
     if not any(opset.domain == DOMAIN for opset in model.opset_import):
         model.opset_import.append(helper.make_opsetid(DOMAIN, 1))
     onnx.checker.check_model(model)
@@ -57,10 +63,6 @@ def with_fc_plugin(model_bytes: bytes) -> tuple[bytes, str]:
     node = fc_node(name, gemm.input[0], gemm.output[0], weights, bias)
     graph.node.remove(gemm)
     graph.node.insert(index, node)
-    used = {name for n in graph.node for name in n.input}
-    kept = [init for init in graph.initializer if init.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
     return _finish(model), name
 
 
@@ -99,8 +101,4 @@ def with_clip_plugins(model_bytes: bytes) -> tuple[bytes, list[str]]:
         replaced.append(name)
     if not replaced:
         raise PipelineError("with_clip_plugins", "the graph has no Clip to replace")
-    used = {name for n in graph.node for name in n.input}
-    kept = [init for init in graph.initializer if init.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
     return _finish(model), replaced
