@@ -11,6 +11,20 @@
 
 namespace trt_samples
 {
+//! Fields and the collection TensorRT reads them through (pointing into the vector).
+struct FieldList
+{
+    std::vector<nvinfer1::PluginField> fields;
+    nvinfer1::PluginFieldCollection collection{};
+
+    void set(std::vector<nvinfer1::PluginField> values)
+    {
+        fields = std::move(values);
+        collection.nbFields = static_cast<int32_t>(fields.size());
+        collection.fields = fields.data();
+    }
+};
+
 template <typename Derived>
 class SamplePlugin : public nvinfer1::IPluginV3,
                      public nvinfer1::IPluginV3OneCore,
@@ -77,21 +91,18 @@ public:
     }
     nvinfer1::PluginFieldCollection const* getFieldsToSerialize() noexcept override
     {
-        return &mCollection;
+        return &mFields.collection;
     }
 
 protected:
     //! The fields to serialize; their data must live as long as the plugin (members of it).
     void setFields(std::vector<nvinfer1::PluginField> fields)
     {
-        mFields = std::move(fields);
-        mCollection.nbFields = static_cast<int32_t>(mFields.size());
-        mCollection.fields = mFields.data();
+        mFields.set(std::move(fields));
     }
 
 private:
-    std::vector<nvinfer1::PluginField> mFields;
-    nvinfer1::PluginFieldCollection mCollection{};
+    FieldList mFields;
 };
 
 //! A creator's fixed parts: the plugin's name, version and namespace and its field names.
@@ -101,7 +112,7 @@ class SampleCreator : public nvinfer1::IPluginCreatorV3One
 public:
     nvinfer1::PluginFieldCollection const* getFieldNames() noexcept override
     {
-        return &mCollection;
+        return &mFields.collection;
     }
     char const* getPluginName() const noexcept override
     {
@@ -119,13 +130,10 @@ public:
 protected:
     void setFields(std::vector<nvinfer1::PluginField> fields)
     {
-        mFields = std::move(fields);
-        mCollection.nbFields = static_cast<int32_t>(mFields.size());
-        mCollection.fields = mFields.data();
+        mFields.set(std::move(fields));
     }
 
 private:
-    std::vector<nvinfer1::PluginField> mFields;
-    nvinfer1::PluginFieldCollection mCollection{};
+    FieldList mFields;
 };
 } // namespace trt_samples
