@@ -22,6 +22,30 @@ rule calibrate_batches:
         "../scripts/calibrate_batches.py"
 
 
+rule calibrate_batches_images:
+    input:
+        data=IMAGES_DATA,
+    output:
+        batches=directory("results/calibrate/{model}/batches"),
+    log:
+        "logs/calibrate/{model}.batches.log",
+    wildcard_constraints:
+        model=IMAGE_CLASSIFIERS,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=10,
+    params:
+        **IMAGE_INPUT,
+        code=code_of("calibrate_batches_images"),
+        reproducible=REPRODUCIBLE,
+        batch_size=config["calibration"]["images"]["images"]["batch_size"],
+        batches=config["calibration"]["images"]["images"]["batches"],
+    script:
+        "../scripts/calibrate_batches_images.py"
+
+
 rule calibrate_batches_ppm:
     input:
         unpack(get_detector_files),

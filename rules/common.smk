@@ -6,8 +6,10 @@ from pathlib import Path
 
 from workflow.data.mnist import MNIST_FILES
 from workflow.data.movielens import ML1M_ARCHIVE
+from workflow.data.objects import IMAGENET_CLASS_INDEX
 from workflow.data.voc2007 import VOC2007_ARCHIVES
 from workflow.formats.darknet import OFFICIAL_YOLOV3
+from workflow.models.imagenet import TORCHVISION_WEIGHTS
 from workflow.errors import PipelineError, TensorRTUnavailable
 from workflow.fingerprint import code_fingerprint, remember_in
 from workflow.repro import job_environment
@@ -31,6 +33,22 @@ REGISTRY.check_chosen(
 )
 SAMPLES = REGISTRY.samples
 MNIST_DATA = "results/data/mnist"
+#: The image classifiers' data tree (classes.txt, train/<class>/, test/<class>/), by source.
+IMAGES_DATA = f"results/data/images-{config['data']['images']['source']}"
+#: Where ImageNet's files are downloaded to (or placed by hand), and those files by name:
+#: (url, checksum).
+IMAGENET_DIR = config["data"]["images"]["download"]["dir"]
+IMAGENET_FILES = {
+    "imagenet_class_index.json": IMAGENET_CLASS_INDEX,
+    **{name: (url, checksum) for name, url, checksum in TORCHVISION_WEIGHTS.values()},
+}
+#: Whether the image classifiers take torchvision's ImageNet weights instead of training.
+IMAGENET_WEIGHTS = config["train"]["images"]["weights"] == "imagenet"
+#: What every image classifier's rule needs to turn an image into the network's input.
+IMAGE_INPUT = {
+    "preprocess": config["data"]["images"]["preprocess"],
+    "input_size": config["data"]["images"]["input_size"],
+}
 #: The detection set of the SSD sample: classes.txt and the train/ and test/ folders.
 DETECT_DATA = f"results/data/{config['data']['detect']['source']}"
 #: The recommenders' interactions (interactions.npz, titles.txt), by source.
@@ -56,6 +74,12 @@ ENGINE_BUILD = BuildConfig.from_config(config).as_params()
 TORCH_TRAINED = "|".join(REGISTRY.with_("train", "torch"))
 KERAS_TRAINED = "|".join(REGISTRY.with_("train", "keras"))
 SSD_TRAINED = "|".join(REGISTRY.with_("train", "ssd"))
+TORCH_IMAGES = "|".join(REGISTRY.with_("train", "torch_images"))
+#: ... of them, those trained here and those that take torchvision's ImageNet weights.
+TORCH_IMAGES_TRAINED = "no_sample" if IMAGENET_WEIGHTS else TORCH_IMAGES
+TORCH_IMAGES_IMAGENET = TORCH_IMAGES if IMAGENET_WEIGHTS else "no_sample"
+#: Samples whose network is written in Keras and loaded with another sample's .wts.
+KERAS_WTS = "|".join(REGISTRY.with_("train", "wts_keras"))
 NCF_TRAINED = "|".join(REGISTRY.with_("train", "ncf"))
 YOLO_TRAINED = "|".join(REGISTRY.with_("train", "yolo"))
 FRCNN_TRAINED = "|".join(REGISTRY.with_("train", "frcnn"))
@@ -79,6 +103,12 @@ PLUGIN_LIBRARY = "results/plugins/libtrt_samples_plugins.so"
 REFIT_BUILT = "|".join(REGISTRY.with_("builder", "refit"))
 #: Samples by data: classifiers read MNIST, detectors a detection set.
 CLASSIFIERS = "|".join(REGISTRY.with_("data", "mnist"))
+#: Image classifiers (ResNet-50, GoogLeNet), and those whose layers are timed one by one.
+IMAGE_CLASSIFIERS = "|".join(REGISTRY.with_("data", "images"))
+PROFILED = (
+    "|".join(name for name, row in SAMPLES.items() if row.get("profile"))
+    or "no_profiled_sample"
+)
 #: Your own models (config byo).
 BYO = "|".join(REGISTRY.with_("data", "byo")) or "no_own_model"
 DETECTORS = "|".join(REGISTRY.with_("data", "detect"))
@@ -411,6 +441,69 @@ def get_api_plugins(wildcards):
     if SAMPLES[wildcards.model]["network"] == "lenet_fcplugin":
         return {"plugins": PLUGIN_LIBRARY}
     return {}
+
+
+def get_images_sources(wildcards):
+    """Your image folder (data.images.source folder), or nothing for the generated set."""
+    cfg = config["data"]["images"]
+    if cfg["source"] != "folder":
+        return {}
+    if not cfg["folder"]:
+        raise PipelineError(
+            "data.images.folder",
+            "empty, and data.images.source is folder",
+            "name the folder holding train/<class>/ and test/<class>/",
+        )
+    return {"folder": cfg["folder"]}
+
+
+def get_images_class_index(wildcards):
+    """ImageNet's class index, where data.images.classes is imagenet."""
+    if config["data"]["images"]["classes"] != "imagenet":
+        return {}
+    return {"index": f"{IMAGENET_DIR}/imagenet_class_index.json"}
+
+
+def get_imagenet_file(wildcards):
+    """(url, checksum) of one ImageNet download."""
+    return IMAGENET_FILES[wildcards.imagenet_file]
+
+
+def get_torchvision_weights(wildcards):
+    """torchvision's ImageNet weights file of a sample's network."""
+    return f"{IMAGENET_DIR}/{TORCHVISION_WEIGHTS[get_network(wildcards)][0]}"
+
+
+def get_torchvision_checksum(wildcards):
+    """(url, checksum) of that file, so that a file placed by hand is checked."""
+    return list(TORCHVISION_WEIGHTS[get_network(wildcards)][1:])
+
+
+def get_base_width(wildcards):
+    """The stem width of an image classifier's network (networks.<network>.base_width)."""
+    return config["networks"][get_network(wildcards)]["base_width"]
+
+
+def get_torch_graph(wildcards):
+    """The PyTorch graph of the weights a Keras-written sample loads (compared with its own)."""
+    return f"results/onnx/{SAMPLES[wildcards.model]['weights']}/model.onnx"
+
+
+def get_profile_model(wildcards):
+    """What a profile times: the score model and, for TensorRT, the engine's layer report
+    (the layers' types)."""
+    files = get_score_model(wildcards)
+    if get_runtime(wildcards) == "trt":
+        files["layers"] = f"engines/{wildcards.model}_{wildcards.precision}.layers.json"
+    return files
+
+
+def get_profiles(wildcards):
+    """The per-layer profiles of a sample's precisions."""
+    return [
+        f"results/profile/{wildcards.model}/{p}.json"
+        for p in get_sample_precisions(wildcards)
+    ]
 
 
 def get_byo_inputs(wildcards):

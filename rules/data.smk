@@ -222,3 +222,50 @@ rule data_detect_folder:
         reproducible=REPRODUCIBLE,
     script:
         "../scripts/data_detect_folder.py"
+
+
+rule data_download_imagenet:
+    output:
+        raw=f"{IMAGENET_DIR}/{{imagenet_file}}",
+    log:
+        "logs/data/download_{imagenet_file}.log",
+    wildcard_constraints:
+        imagenet_file="|".join(re.escape(name) for name in IMAGENET_FILES),
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=2048,
+        runtime=60,
+    params:
+        code=code_of("data_download"),
+        url=lambda wildcards: get_imagenet_file(wildcards)[0],
+        md5=lambda wildcards: get_imagenet_file(wildcards)[1],
+        timeout_s=config["data"]["images"]["download"]["timeout_s"],
+    script:
+        "../scripts/data_download.py"
+
+
+rule data_images:
+    input:
+        unpack(get_images_sources),
+        unpack(get_images_class_index),
+    output:
+        data=directory(IMAGES_DATA),
+    log:
+        "logs/data/images.log",
+    benchmark:
+        "benchmarks/data/images.tsv"
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=2048,
+        runtime=20,
+    params:
+        code=code_of("data_images"),
+        reproducible=REPRODUCIBLE,
+        source=config["data"]["images"]["source"],
+        classes=config["data"]["images"]["classes"],
+        index_md5=IMAGENET_CLASS_INDEX,
+        generated=config["data"]["images"]["generated"],
+    script:
+        "../scripts/data_images.py"

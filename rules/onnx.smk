@@ -252,3 +252,62 @@ rule byo_import:
         batch_size=config["calibration"]["images"]["mnist"]["batch_size"],
     script:
         "../scripts/byo_import.py"
+
+
+rule onnx_export_images:
+    input:
+        weights="results/train/{model}/weights.pt",
+        data=IMAGES_DATA,
+    output:
+        onnx="results/onnx/{model}/model.onnx",
+        parity="results/onnx/{model}/model.parity.json",
+    log:
+        "logs/onnx/{model}.images.log",
+    wildcard_constraints:
+        model=TORCH_IMAGES,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=20,
+    params:
+        **IMAGE_INPUT,
+        code=code_of("onnx_export_images"),
+        reproducible=REPRODUCIBLE,
+        network=get_network,
+        base_width=get_base_width,
+        imagenet=IMAGENET_WEIGHTS,
+        opset=config["onnx"]["opset"],
+        tolerance=config["onnx"]["tolerance"],
+        batch_size=config["onnx"]["batch_size"],
+    script:
+        "../scripts/onnx_export_images.py"
+
+
+rule onnx_export_keras_images:
+    input:
+        model="results/train/{model}/model.keras",
+        torch_graph=get_torch_graph,
+        data=IMAGES_DATA,
+    output:
+        onnx="results/onnx/{model}/model.onnx",
+        parity="results/onnx/{model}/model.parity.json",
+    log:
+        "logs/onnx/{model}.keras.log",
+    wildcard_constraints:
+        model=KERAS_WTS,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=20,
+    params:
+        **IMAGE_INPUT,
+        code=code_of("onnx_export_keras_images"),
+        reproducible=REPRODUCIBLE,
+        opset=config["onnx"]["opset"],
+        tolerance=config["onnx"]["tolerance"],
+        frameworks_tolerance=config["onnx"]["frameworks_tolerance"],
+        batch_size=config["onnx"]["batch_size"],
+    script:
+        "../scripts/onnx_export_keras_images.py"

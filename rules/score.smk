@@ -228,3 +228,81 @@ rule score_accuracy_byo:
         threads=config["score"]["threads"],
     script:
         "../scripts/score_accuracy_byo.py"
+
+
+rule score_accuracy_images:
+    input:
+        unpack(get_score_model),
+        data=IMAGES_DATA,
+    output:
+        score="results/score/{model}/{precision}/accuracy.json",
+        hello="results/score/{model}/{precision}/hello.txt",
+    log:
+        "logs/score/{model}.{precision}.accuracy.log",
+    benchmark:
+        "benchmarks/score/{model}.{precision}.tsv"
+    wildcard_constraints:
+        model=IMAGE_CLASSIFIERS,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=20,
+        gpu=get_score_gpus,
+    params:
+        **IMAGE_INPUT,
+        code=score_code("score_accuracy_images"),
+        reproducible=REPRODUCIBLE,
+        runtime=get_runtime,
+        module=get_score_module,
+        batch_size=config["score"]["classify"]["batch_size"],
+        threads=config["score"]["threads"],
+    script:
+        "../scripts/score_accuracy_images.py"
+
+
+rule profile_layers:
+    input:
+        unpack(get_profile_model),
+        data=IMAGES_DATA,
+    output:
+        profile="results/profile/{model}/{precision}.json",
+    log:
+        "logs/profile/{model}.{precision}.log",
+    wildcard_constraints:
+        model=PROFILED,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=20,
+        gpu=get_score_gpus,
+    params:
+        **IMAGE_INPUT,
+        code=score_code("profile_layers"),
+        runtime=get_runtime,
+        module=get_score_module,
+        profile={k: v for k, v in config["profile"].items() if k != "top"},
+    script:
+        "../scripts/profile_layers.py"
+
+
+rule profile_chart:
+    input:
+        profiles=get_profiles,
+    output:
+        chart=report("results/profile/{model}/profile.png", category="Profiles"),
+    log:
+        "logs/profile/{model}.chart.log",
+    wildcard_constraints:
+        model=PROFILED,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=1024,
+        runtime=5,
+    params:
+        code=code_of("profile_chart"),
+        top=config["profile"]["top"],
+    script:
+        "../scripts/profile_chart.py"

@@ -160,3 +160,75 @@ rule train_frcnn:
         train=config["train"]["frcnn"],
     script:
         "../scripts/train_frcnn.py"
+
+
+rule train_torch_images:
+    input:
+        data=IMAGES_DATA,
+    output:
+        weights="results/train/{model}/weights.pt",
+    log:
+        "logs/train/{model}.log",
+    wildcard_constraints:
+        model=TORCH_IMAGES_TRAINED,
+    cache: True
+    conda:
+        "../environment.yml"
+    threads: config["train"]["images"]["threads"]
+    resources:
+        mem_mb=8192,
+        runtime=120,
+    params:
+        **IMAGE_INPUT,
+        code=code_of("train_torch_images"),
+        reproducible=REPRODUCIBLE,
+        train=config["train"]["images"],
+        network=get_network,
+        base_width=get_base_width,
+    script:
+        "../scripts/train_torch_images.py"
+
+
+rule weights_imagenet:
+    input:
+        pth=get_torchvision_weights,
+    output:
+        weights="results/train/{model}/weights.pt",
+    log:
+        "logs/train/{model}.imagenet.log",
+    wildcard_constraints:
+        model=TORCH_IMAGES_IMAGENET,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=20,
+    params:
+        code=code_of("weights_imagenet"),
+        network=get_network,
+        official=get_torchvision_checksum,
+    script:
+        "../scripts/weights_imagenet.py"
+
+
+rule keras_from_wts:
+    input:
+        wts=get_wts,
+    output:
+        model="results/train/{model}/model.keras",
+    log:
+        "logs/train/{model}.keras.log",
+    wildcard_constraints:
+        model=KERAS_WTS,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=20,
+    params:
+        code=code_of("keras_from_wts"),
+        reproducible=REPRODUCIBLE,
+        network=get_network,
+        input_size=config["data"]["images"]["input_size"],
+    script:
+        "../scripts/keras_from_wts.py"

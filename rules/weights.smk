@@ -7,7 +7,7 @@ rule weights_torch:
     log:
         "logs/weights/{model}.log",
     wildcard_constraints:
-        model=TORCH_TRAINED,
+        model=f"{TORCH_TRAINED}|{TORCH_IMAGES}",
     conda:
         "../environment.yml"
     resources:

@@ -61,7 +61,8 @@ class Registry:
     def targets(self, name: str, precisions: list[str]) -> list[str]:
         """The files ``snakemake`` builds for a sample in the chosen ``precisions``: engines,
         scores, what the task shows (``TASK_SHOWS``), the precision comparison and, for a
-        Keras sample, its dumpTFWts ``.wts``; for a serving sample, its serving report and the
+        Keras sample, its dumpTFWts ``.wts``; for a profiled sample, its per-layer profile
+        chart (and through it the profiles); for a serving sample, its serving report and the
         score of its answers per precision."""
         row = self.samples[name]
         score = TASK_SCORES[row["task"]][0]
@@ -78,6 +79,8 @@ class Registry:
             targets.append(f"results/score/{name}/precisions.json")
         if row["train"] == "keras":
             targets.append(f"results/weights/{name}/weights.wts")
+        if row.get("profile"):
+            targets.append(f"results/profile/{name}/profile.png")
         return targets
 
     def with_own(self, own: dict[str, dict[str, Any]]) -> "Registry":

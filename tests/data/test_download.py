@@ -40,3 +40,18 @@ def test_files_placed_by_hand_are_checked_by_role(tmp_path):
     check_files(files, {"cfg": ("https://host/a.cfg", md5_hex(b"[net]"))})
     with pytest.raises(DataError, match=r"w \| missing \| download it by hand from https://host/w"):
         check_files(files, {"weights": ("https://host/w", "1" * 32)})
+
+
+def test_sha256_prefixes_as_torchvision_names_its_files(tmp_path):
+    import hashlib
+
+    from workflow.data.download import digest
+
+    data = b"weights"
+    prefix = "sha256:" + hashlib.sha256(data).hexdigest()[:8]
+    assert digest(data, prefix) == prefix and digest(data, "0" * 32) == md5_hex(data)
+    path = tmp_path / "resnet50-0676ba61.pth"
+    path.write_bytes(data)
+    assert check_md5(path, prefix) == data
+    with pytest.raises(DataError, match=r"checksum sha256:\w{8}, expected sha256:0676ba61"):
+        check_md5(path, "sha256:0676ba61", url="https://download.pytorch.org/models/x.pth")

@@ -73,6 +73,33 @@ def _recommender_bars(work):
     assert drops["int8"] <= 1.0 and drops["fp16"] <= 0.2, drops
 
 
+def _image_bars(work):
+    """The image classifiers' bars on the generated classes: ResNet-50 FP32 top-1 >= 0.90, INT8
+    within 0.5 points, FP16 within 0.1; GoogLeNet FP16 within 0.1; both profiled or not as
+    their rows say."""
+    for sample, precisions in (("resnet50", PRECISIONS), ("googlenet", ("fp32", "fp16"))):
+        summary = json.loads((work / f"results/score/{sample}/precisions.json").read_text())
+        for precision in precisions:
+            row = summary["precisions"][precision]
+            print(
+                f"{sample} {precision}: top-1 {row['top1']:.4f} top-5 {row['top5']:.4f} over"
+                f" {row['count']} images, drop {row['top1_drop_points']:.3f} points"
+            )
+        drops = {p: v["top1_drop_points"] for p, v in summary["precisions"].items()}
+        assert drops["fp16"] <= 0.1, (sample, drops)
+    resnet = json.loads((work / "results/score/resnet50/precisions.json").read_text())
+    assert resnet["precisions"]["fp32"]["top1"] >= 0.90
+    assert resnet["precisions"]["int8"]["top1_drop_points"] <= 0.5
+    for precision in ("fp32", "fp16"):
+        table = json.loads((work / f"results/profile/googlenet/{precision}.json").read_text())
+        slowest = max(table["layers"], key=lambda layer: layer["ms"])
+        print(
+            f"googlenet {precision} profile: {table['total_ms']:.2f} ms per batch of"
+            f" {table['batch_size']}, {len(table['layers'])} layers, slowest {slowest['name']}"
+            f" ({slowest['type']}) {slowest['ms']:.3f} ms"
+        )
+
+
 def test_default_config_meets_the_accuracy_bars(tmp_path):
     work = copy_workflow(tmp_path / "default")
     start = time.perf_counter()
@@ -94,14 +121,25 @@ def test_default_config_meets_the_accuracy_bars(tmp_path):
     _detector_bars(work, "yolov3")
     _detector_bars(work, "faster_rcnn")
     _recommender_bars(work)
+    _image_bars(work)
     for sample in ("mnist", "mnist_api", "mlp"):
         score = json.loads((work / f"results/score/{sample}/fp32/accuracy.json").read_text())
         print(f"digits {sample} fp32 top-1 {score['top1']:.4f}")
         assert score["top1"] >= 0.97, sample
     assert "PASSED" in (work / "results/score/mnist/fp32/hello.txt").read_text()
-    with_tf = overlay(work, {"samples": ["mnist", "mnist_api", "mlp", "mnist_tf"]})
+    with_tf = overlay(
+        work, {"samples": ["mnist", "mnist_api", "mlp", "mnist_tf", "resnet50_keras"]}
+    )
     base = ["--configfile", "config/config.yaml", with_tf]
     snakemake(work, "--cores", "2", *base)
+    frameworks = json.loads((work / "results/onnx/resnet50_keras/model.parity.json").read_text())
+    keras_top1 = json.loads((work / "results/score/resnet50_keras/fp32/accuracy.json").read_text())
+    print(
+        f"resnet50 PyTorch vs Keras ONNX: max abs {frameworks['frameworks']['max_abs_diff']:.3g}"
+        f" over {frameworks['frameworks']['count']} images; Keras FP32 top-1"
+        f" {keras_top1['top1']:.4f}"
+    )
+    assert frameworks["frameworks"]["max_abs_diff"] <= 1e-4
     keras = json.loads((work / "results/score/mnist_tf/fp32/accuracy.json").read_text())
     print(f"digits mnist_tf (Keras) fp32 top-1 {keras['top1']:.4f}")
     assert keras["top1"] >= 0.97

@@ -5,14 +5,14 @@ import json
 
 import pytest
 
-from tests.conftest import copy_workflow, planned_jobs, snakemake
-from tests.workflow.conftest import TINY
+from tests.conftest import planned_jobs, snakemake
+from tests.workflow.conftest import TINY, clone
 
 pytestmark = pytest.mark.slow
 
 
-def test_plugin_graphs_score_as_the_plain_ones_and_engines_say_what_they_need(tmp_path):
-    work = copy_workflow(tmp_path / "plugins")
+def test_plugin_graphs_score_as_the_plain_ones_and_engines_say_what_they_need(tree, tmp_path):
+    work = clone(tree, tmp_path)  # its trained LeNet and MNIST score are the plugin graphs'
     names = ("mnist", "mnist_plugin", "clip", "mnist_plugin_api")
     targets = [f"results/score/{s}/fp32/accuracy.json" for s in names]
     config = ["--configfile", TINY, "--config", "samples=[mnist_plugin,clip,mnist_plugin_api]"]

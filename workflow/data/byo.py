@@ -56,7 +56,13 @@ def _read_idx_split(images_path: str, labels_path: str) -> Labelled:
     return Labelled(_channels_last(images), labels)
 
 
-def _read_folder_split(folder: Path, classes: list[str]) -> Labelled:
+def read_folder_split(folder: Path, classes: list[str]) -> Labelled:
+    """The images of ``folder/<class>/`` for each of ``classes`` (label = index in it), every
+    image in its own size.
+
+    Raises:
+        DataError: no images, an unreadable image, images of different channel counts.
+    """
     from PIL import Image
 
     images, labels, shape = [], [], None
@@ -104,7 +110,7 @@ def read_labelled(data: dict[str, Any]) -> tuple[Labelled, Labelled, list[str]]:
                 root, f"train classes {names['train']} differ from test {names['test']}"
             )
         for split in ("train", "test"):
-            splits[split] = _read_folder_split(root / split, names["train"])
+            splits[split] = read_folder_split(root / split, names["train"])
         return splits["train"], splits["test"], names["train"]
     keys = ("train_images", "train_labels", "test_images", "test_labels")
     if all(key in data for key in keys):

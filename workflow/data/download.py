@@ -16,12 +16,25 @@ def md5_hex(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
+def digest(data: bytes, expected: str) -> str:
+    """The checksum of ``data`` in the form of ``expected``: an md5 hex digest, or
+    ``sha256:<prefix>`` (torchvision's weight files carry the first hex digits of their sha256
+    in their names, and torch.hub checks those) cut to the prefix's length."""
+    if expected.startswith("sha256:"):
+        return "sha256:" + hashlib.sha256(data).hexdigest()[: len(expected) - len("sha256:")]
+    return md5_hex(data)
+
+
+def _kind(expected: str) -> str:
+    return "checksum" if expected.startswith("sha256:") else "md5"
+
+
 def check_md5(path: str | Path, md5: str, *, url: str | None = None) -> bytes:
-    """Read ``path`` and check its md5; return its bytes.
+    """Read ``path`` and check its checksum (:func:`digest`); return its bytes.
 
     Args:
         path: the file.
-        md5: expected hex digest.
+        md5: expected md5 hex digest, or ``sha256:<prefix>``.
         url: where the file officially comes from, named in the error.
 
     Raises:
@@ -31,24 +44,25 @@ def check_md5(path: str | Path, md5: str, *, url: str | None = None) -> bytes:
     if not path.is_file():
         raise DataError(path, "missing", _by_hand(path, md5, url))
     data = path.read_bytes()
-    found = md5_hex(data)
+    found = digest(data, md5)
     if found != md5:
-        raise DataError(path, f"md5 {found}, expected {md5}", _by_hand(path, md5, url))
+        raise DataError(path, f"{_kind(md5)} {found}, expected {md5}", _by_hand(path, md5, url))
     return data
 
 
 def _by_hand(path: Path, md5: str, url: str | None) -> str:
     source = f" from {url}" if url else ""
-    return f"download it by hand{source} and place it at {path} (md5 {md5})"
+    return f"download it by hand{source} and place it at {path} ({_kind(md5)} {md5})"
 
 
 def fetch(url: str, dest: str | Path, *, md5: str, timeout_s: float) -> bytes:
-    """Download ``url`` and check its md5; return the bytes (the caller writes them).
+    """Download ``url`` and check its checksum (:func:`digest`); return the bytes (the caller
+    writes them).
 
     Args:
         url: source address.
         dest: where the file will be stored, named in errors.
-        md5: expected hex digest.
+        md5: expected md5 hex digest, or ``sha256:<prefix>``.
         timeout_s: network timeout in seconds.
 
     Raises:
@@ -64,12 +78,14 @@ def fetch(url: str, dest: str | Path, *, md5: str, timeout_s: float) -> bytes:
         raise DataError(
             dest, f"download of {url} failed ({err})", _by_hand(dest, md5, url)
         ) from err
-    found = md5_hex(data)
+    found = digest(data, md5)
     if found != md5:
         raise DataError(
-            dest, f"downloaded {url} has md5 {found}, expected {md5}", _by_hand(dest, md5, url)
+            dest,
+            f"downloaded {url} has {_kind(md5)} {found}, expected {md5}",
+            _by_hand(dest, md5, url),
         )
-    log.info("%s | %d bytes, md5 ok", dest, len(data))
+    log.info("%s | %d bytes, %s ok", dest, len(data), _kind(md5))
     return data
 
 

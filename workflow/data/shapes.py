@@ -20,17 +20,19 @@ CLASSES = ("circle", "square", "triangle", "diamond", "cross")
 SIZE = IMAGE_SIZE
 
 
-def _background(rng: np.random.Generator) -> np.ndarray:
-    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32) / SIZE
+def background(rng: np.random.Generator, size: int = SIZE) -> np.ndarray:
+    """A float (size, size, 3) textured background: a colour gradient at a random angle,
+    sometimes stripes, and seeded noise."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     start, end = rng.uniform(40, 215, 3), rng.uniform(40, 215, 3)
     angle = rng.uniform(0, 2 * np.pi)
     t = (np.cos(angle) * xx + np.sin(angle) * yy + 1.5) / 3
     image = start + (end - start) * t[..., None]
     if rng.random() < 0.4:  # stripes
-        period = rng.uniform(8, 40)
+        period = rng.uniform(8, 40) * size / SIZE
         image += (
             18
-            * np.sign(np.sin(2 * np.pi * (xx if rng.random() < 0.5 else yy) * SIZE / period))[
+            * np.sign(np.sin(2 * np.pi * (xx if rng.random() < 0.5 else yy) * size / period))[
                 ..., None
             ]
         )
@@ -38,8 +40,10 @@ def _background(rng: np.random.Generator) -> np.ndarray:
     return image
 
 
-def _mask(name: str, cx: float, cy: float, half: float) -> np.ndarray:
-    yy, xx = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32) + 0.5
+def shape_mask(name: str, cx: float, cy: float, half: float, size: int = SIZE) -> np.ndarray:
+    """Boolean (size, size) mask of one shape of :data:`CLASSES` centred on (cx, cy), its
+    bounding square's half side ``half``."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
     dx, dy = xx - cx, yy - cy
     if name == "circle":
         return dx**2 + dy**2 <= half**2
@@ -67,7 +71,7 @@ def scene(
         min_size, max_size: shape size range in pixels (side of the bounding square).
     """
     rng = np.random.default_rng(seed)
-    image = _background(rng)
+    image = background(rng)
     annotations: list[Annotation] = []
     count = int(rng.integers(1, max_objects + 1))
     placed: list[tuple[int, int, int, int]] = []
@@ -78,7 +82,7 @@ def scene(
         size = rng.uniform(min_size, max_size)
         half = size / 2
         cx, cy = rng.uniform(half, SIZE - half, 2)
-        mask = _mask(name, cx, cy, half)
+        mask = shape_mask(name, cx, cy, half)
         ys, xs = np.nonzero(mask)
         box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
         if any(_overlap(box, other) > 0.15 for other in placed):

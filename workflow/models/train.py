@@ -32,8 +32,11 @@ def train_classifier(
     momentum: float,
     weight_decay: float,
     threads: int,
+    aux_weight: float = 0.0,
+    flip: bool = False,
 ) -> "torch.nn.Module":
-    """Train a classifier with SGD and cross-entropy on logits.
+    """Train a classifier with SGD and cross-entropy on logits (and, for a model that returns
+    ``(logits, *auxiliary_logits)`` in training, ``aux_weight`` times each head's loss).
 
     Args:
         build: returns a new model; called after seeding, so its initial weights follow ``seed``.
@@ -46,6 +49,9 @@ def train_classifier(
         momentum: SGD momentum.
         weight_decay: L2 penalty.
         threads: torch intra-op threads.
+        aux_weight: weight of the auxiliary heads' losses.
+        flip: mirror a random half of each batch left to right (images whose classes do not
+            change in a mirror), drawn from the seeded generator.
 
     Returns:
         The trained model, in eval mode.
@@ -75,8 +81,17 @@ def train_classifier(
             total, correct = 0.0, 0
             for start in range(0, len(x), batch_size):
                 idx = order[start : start + batch_size]
-                logits = model(x[idx])
-                loss = loss_fn(logits, y[idx])
+                batch = x[idx]
+                if flip:
+                    mirrored = torch.rand(len(idx), generator=order_rng) < 0.5
+                    batch = torch.where(mirrored[:, None, None, None], batch.flip(3), batch)
+                logits = model(batch)
+                if isinstance(logits, tuple):  # auxiliary heads (GoogLeNet) join the loss
+                    logits, *aux = logits
+                    loss = loss_fn(logits, y[idx])
+                    loss = loss + aux_weight * sum(loss_fn(head, y[idx]) for head in aux)
+                else:
+                    loss = loss_fn(logits, y[idx])
                 if not torch.isfinite(loss):
                     raise PipelineError(
                         f"train epoch {epoch + 1}",

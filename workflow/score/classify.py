@@ -87,3 +87,29 @@ def hello_report(image: np.ndarray, probs: np.ndarray, *, source: str, label: in
 def hello_digit(seed: int) -> int:
     """The digit the hello world shows: a seeded choice among 0..9, not the clock."""
     return int(np.random.default_rng(seed).integers(10))
+
+
+def top_classes_report(
+    probs: np.ndarray, labels: np.ndarray, classes: list[str] | tuple[str, ...], *, runner: str
+) -> str:
+    """The image classifiers' hello world (introductory_parser_samples, sampleGoogleNet): for
+    the first test image of each class, its five most likely classes and their probabilities.
+
+    Args:
+        probs: the network's outputs over the test images (N, classes).
+        labels: their true classes (N,).
+        classes: class names by label.
+        runner: what ran the network.
+    """
+    labels = np.asarray(labels, np.int64)
+    lines = [f"Top five classes of each class's first test image ({runner}):"]
+    passed = 0
+    for label in np.unique(labels):
+        index = int(np.flatnonzero(labels == label)[0])
+        order = np.argsort(-probs[index], kind="stable")[:5]
+        verdict = "PASSED" if order[0] == label else "FAILED"
+        passed += verdict == "PASSED"
+        lines.append(f"  test image {index} ({classes[label]}): {verdict}")
+        lines += [f"    {float(probs[index, k]):.4f} {classes[k]}" for k in order]
+    lines.append(f"{passed} of {len(np.unique(labels))} classes' first image top-1 correct")
+    return "\n".join(lines) + "\n"

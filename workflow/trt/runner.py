@@ -7,6 +7,7 @@ Needs a CUDA GPU. On a machine without one, :meth:`TrtRunner.activate` stops wit
 
 import json
 import logging
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,28 @@ def io_specs(meta: dict[str, Any]) -> list[TensorSpec]:
         )
         for item in meta["inputs"]
     ]
+
+
+class LayerTimes:
+    """What a TensorRT ``IProfiler`` made by :func:`trt_profiler` collected: per engine layer,
+    its time (ms) in each inference since it was attached."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, list[float]] = defaultdict(list)
+
+    def report_layer_time(self, layer_name: str, ms: float) -> None:
+        self.times[layer_name].append(float(ms))
+
+
+def trt_profiler(trt: Any) -> LayerTimes:
+    """A ``trt.IProfiler`` of the module ``trt`` that is also a :class:`LayerTimes`."""
+
+    class Profiler(trt.IProfiler, LayerTimes):
+        def __init__(self) -> None:
+            trt.IProfiler.__init__(self)
+            LayerTimes.__init__(self)
+
+    return Profiler()
 
 
 class TrtRunner(BaseRunner):
@@ -113,6 +136,15 @@ class TrtRunner(BaseRunner):
         outputs = self.runner.infer({k: np.ascontiguousarray(v) for k, v in feed.items()})
         # Polygraphy reuses its host buffers from call to call: hand out copies
         return {name: np.array(value, copy=True) for name, value in outputs.items()}
+
+    def attach_profiler(self) -> "LayerTimes":
+        """Attach a TensorRT ``IProfiler`` to the active runner's execution context; every
+        later inference adds each engine layer's time (ms) to the returned ``times``."""
+        if self.runner is None:
+            raise RunnerError(self.name, "not active", "activate the runner first")
+        profiler = trt_profiler(import_tensorrt(self.module))
+        self.runner.context.profiler = profiler
+        return profiler
 
     def _deactivate(self) -> None:
         try:
