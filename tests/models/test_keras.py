@@ -1,19 +1,17 @@
-"""The TensorFlow path: seeded Keras training, tf2onnx parity, dumpTFWts (needs the tf extra)."""
+"""The TensorFlow path: seeded Keras training, tf2onnx parity, dumpTFWts."""
 
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests.conftest import ROOT
+from workflow.data.mnist import embedded_digits, to_input
 from workflow.formats.wts import read_wts
+from workflow.models.keras import keras_parity, onnx_from_keras, train_keras
 from workflow.models.weights import blobs_from_keras, blobs_from_tf_checkpoint, tf_name
-
-tf = pytest.importorskip("tensorflow", reason="the tf extra is not installed")
-
-from workflow.data.mnist import embedded_digits, to_input  # noqa: E402
-from workflow.models.keras import keras_parity, onnx_from_keras, train_keras  # noqa: E402
 
 ARGS = {
     "seed": 0,

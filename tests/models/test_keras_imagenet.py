@@ -1,5 +1,4 @@
-"""ResNet-50 written in Keras, loaded from a PyTorch .wts: the same outputs as PyTorch (needs
-the tf extra)."""
+"""ResNet-50 written in Keras, loaded from a PyTorch .wts: the same outputs as PyTorch."""
 
 import numpy as np
 import pytest
@@ -8,10 +7,7 @@ import torch
 from workflow.errors import FormatError, PipelineError
 from workflow.formats.wts import read_wts_v1_bytes, wts_bytes
 from workflow.models.imagenet import resnet50
-
-pytest.importorskip("tensorflow", reason="the tf extra is not installed")
-
-from workflow.models.keras_imagenet import keras_image_network, keras_resnet50  # noqa: E402
+from workflow.models.keras_imagenet import keras_image_network, keras_resnet50
 
 
 @pytest.fixture(scope="module")

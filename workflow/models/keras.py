@@ -18,7 +18,7 @@ from workflow.logs import timed
 from workflow.models.export import parity_report
 
 log = logging.getLogger(__name__)
-TF_HINT = "install the TensorFlow extra: pip install -e '.[tf]'"
+TF_HINT = "install the project's dependencies: pip install -e ."
 
 
 def import_tensorflow() -> ModuleType:
