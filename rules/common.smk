@@ -49,6 +49,8 @@ IMAGE_INPUT = {
     "preprocess": config["data"]["images"]["preprocess"],
     "input_size": config["data"]["images"]["input_size"],
 }
+#: The character model's text (train.txt, test.txt, vocab.json), by source.
+TEXT_DATA = f"results/data/text-{config['data']['text']['source']}"
 #: The detection set of the SSD sample: classes.txt and the train/ and test/ folders.
 DETECT_DATA = f"results/data/{config['data']['detect']['source']}"
 #: The recommenders' interactions (interactions.npz, titles.txt), by source.
@@ -78,6 +80,9 @@ TORCH_IMAGES = "|".join(REGISTRY.with_("train", "torch_images"))
 #: ... of them, those trained here and those that take torchvision's ImageNet weights.
 TORCH_IMAGES_TRAINED = "no_sample" if IMAGENET_WEIGHTS else TORCH_IMAGES
 TORCH_IMAGES_IMAGENET = TORCH_IMAGES if IMAGENET_WEIGHTS else "no_sample"
+CHARRNN_TRAINED = "|".join(REGISTRY.with_("train", "keras_charrnn"))
+#: Character models (sampleCharRNN): their graph, engines and scores have rules of their own.
+CHARRNN = "|".join(REGISTRY.with_("network", "charrnn"))
 #: Samples whose network is written in Keras and loaded with another sample's .wts.
 KERAS_WTS = "|".join(REGISTRY.with_("train", "wts_keras"))
 NCF_TRAINED = "|".join(REGISTRY.with_("train", "ncf"))
@@ -89,7 +94,11 @@ ONNX_BUILT = "|".join(
     for name in REGISTRY.with_("builder", "onnx", "onnx_topk")
     for graph in REGISTRY.graphs(name)
 )
-API_BUILT = "|".join(REGISTRY.with_("builder", "api"))
+API_BUILT = "|".join(
+    name
+    for name in REGISTRY.with_("builder", "api")
+    if SAMPLES[name]["network"] != "charrnn"
+)
 #: Samples whose graph holds plugin nodes, and those whose graph is another sample's trained
 #: graph with its last fully connected layer as the FC plugin.
 PLUGIN_BUILT = "|".join(REGISTRY.with_("builder", "onnx_plugin"))
@@ -477,6 +486,33 @@ def get_torchvision_weights(wildcards):
 def get_torchvision_checksum(wildcards):
     """(url, checksum) of that file, so that a file placed by hand is checked."""
     return list(TORCHVISION_WEIGHTS[get_network(wildcards)][1:])
+
+
+def get_text_sources(wildcards):
+    """Your text file (data.text.source file), or nothing for the embedded text."""
+    cfg = config["data"]["text"]
+    if cfg["source"] != "file":
+        return {}
+    if not cfg["file"]:
+        raise PipelineError(
+            "data.text.file",
+            "empty, and data.text.source is file",
+            "name a UTF-8 text file",
+        )
+    return {"file": cfg["file"]}
+
+
+def get_wts2(wildcards):
+    """The dumpTFWts .wts2 of a character model's weights sample."""
+    return f"results/weights/{SAMPLES[wildcards.model]['weights']}/weights.wts2"
+
+
+def get_charrnn_score_model(wildcards):
+    """What scores a character model: the engine on a GPU host; with ONNX Runtime the FP32
+    graph (FP16 runs the description in float16 from the .wts2)."""
+    if get_runtime(wildcards) == "trt":
+        return get_score_model(wildcards)
+    return {"onnx": f"results/onnx/{wildcards.model}/model.onnx"}
 
 
 def get_base_width(wildcards):

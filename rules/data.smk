@@ -269,3 +269,24 @@ rule data_images:
         generated=config["data"]["images"]["generated"],
     script:
         "../scripts/data_images.py"
+
+
+rule data_text:
+    input:
+        unpack(get_text_sources),
+    output:
+        data=directory(TEXT_DATA),
+    log:
+        "logs/data/text.log",
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=1024,
+        runtime=5,
+    params:
+        code=code_of("data_text"),
+        reproducible=REPRODUCIBLE,
+        source=config["data"]["text"]["source"],
+        test_fraction=config["data"]["text"]["test_fraction"],
+    script:
+        "../scripts/data_text.py"

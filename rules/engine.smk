@@ -60,6 +60,37 @@ rule engine_build_api:
         "../scripts/engine_build_api.py"
 
 
+rule engine_build_charrnn:
+    input:
+        wts2=get_wts2,
+        reference="results/onnx/{model}/model.onnx",
+    output:
+        plan="engines/{model}_{precision}.plan",
+        meta="engines/{model}_{precision}.plan.json",
+        layers="engines/{model}_{precision}.layers.json",
+    log:
+        "logs/engine/{model}.{precision}.charrnn.log",
+    benchmark:
+        "benchmarks/engine/{model}.{precision}.tsv"
+    wildcard_constraints:
+        model=CHARRNN,
+        precision="fp32|fp16",
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=8192,
+        runtime=60,
+        gpu=get_engine_gpus(),
+    params:
+        code=code_of("engine_build_charrnn"),
+        reproducible=REPRODUCIBLE,
+        tensorrt=TENSORRT,
+        build=ENGINE_BUILD,
+        steps=config["engine"]["steps"],
+    script:
+        "../scripts/engine_build_charrnn.py"
+
+
 rule engine_refit:
     input:
         wts=get_wts,

@@ -311,3 +311,33 @@ rule onnx_export_keras_images:
         batch_size=config["onnx"]["batch_size"],
     script:
         "../scripts/onnx_export_keras_images.py"
+
+
+rule onnx_charrnn:
+    input:
+        wts2=get_wts2,
+        model=lambda wildcards: f"results/train/{SAMPLES[wildcards.model]['weights']}/model.keras",
+        data=TEXT_DATA,
+    output:
+        onnx="results/onnx/{model}/model.onnx",
+        parity="results/onnx/{model}/model.parity.json",
+    log:
+        "logs/onnx/{model}.charrnn.log",
+    wildcard_constraints:
+        model=CHARRNN,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=20,
+    params:
+        code=code_of("onnx_charrnn"),
+        reproducible=REPRODUCIBLE,
+        opset=config["onnx"]["opset"],
+        tolerance=config["onnx"]["tolerance"],
+        window=config["score"]["charrnn"]["window"],
+        parity_windows=config["onnx"]["parity_windows"],
+        seed_text=config["score"]["charrnn"]["seed_text"],
+        generate=config["score"]["charrnn"]["generate"],
+    script:
+        "../scripts/onnx_charrnn.py"

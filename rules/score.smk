@@ -306,3 +306,33 @@ rule profile_chart:
         top=config["profile"]["top"],
     script:
         "../scripts/profile_chart.py"
+
+
+rule score_charrnn:
+    input:
+        unpack(get_charrnn_score_model),
+        wts2=get_wts2,
+        data=TEXT_DATA,
+    output:
+        score="results/score/{model}/{precision}/text.json",
+        generated="results/score/{model}/{precision}/generated.txt",
+    log:
+        "logs/score/{model}.{precision}.text.log",
+    benchmark:
+        "benchmarks/score/{model}.{precision}.tsv"
+    wildcard_constraints:
+        model=CHARRNN,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=30,
+        gpu=get_score_gpus,
+    params:
+        code=score_code("score_charrnn"),
+        reproducible=REPRODUCIBLE,
+        runtime=get_runtime,
+        module=get_score_module,
+        score=config["score"]["charrnn"],
+    script:
+        "../scripts/score_charrnn.py"

@@ -232,3 +232,27 @@ rule keras_from_wts:
         input_size=config["data"]["images"]["input_size"],
     script:
         "../scripts/keras_from_wts.py"
+
+
+rule train_charrnn:
+    input:
+        data=TEXT_DATA,
+    output:
+        model="results/train/{model}/model.keras",
+    log:
+        "logs/train/{model}.log",
+    wildcard_constraints:
+        model=CHARRNN_TRAINED,
+    cache: True
+    conda:
+        "../environment.yml"
+    threads: config["train"]["charrnn"]["threads"]
+    resources:
+        mem_mb=4096,
+        runtime=60,
+    params:
+        code=code_of("train_charrnn"),
+        reproducible=REPRODUCIBLE,
+        train=config["train"]["charrnn"],
+    script:
+        "../scripts/train_charrnn.py"

@@ -29,7 +29,7 @@ rule weights_tf:
     log:
         "logs/weights/{model}.log",
     wildcard_constraints:
-        model=KERAS_TRAINED,
+        model=f"{KERAS_TRAINED}|{CHARRNN_TRAINED}",
     conda:
         "../environment.yml"
     resources:

@@ -25,7 +25,7 @@ def _registry_copy(tmp_path, edit):
 def test_registry_rows_and_targets():
     registry = load_registry()
     assert set(registry.samples) >= {"mnist", "mnist_api", "mlp", "mnist_tf", "mnist_refit", "ssd"}
-    assert registry.with_("builder", "api") == ["mnist_api", "mlp", "mnist_plugin_api"]
+    assert registry.with_("builder", "api") == ["mnist_api", "mlp", "mnist_plugin_api", "charrnn"]
     assert registry.targets("mnist_api", ["fp32", "fp16", "int8"]) == [
         "engines/mnist_api_fp32.plan",
         "results/score/mnist_api/fp32/accuracy.json",

@@ -28,10 +28,16 @@ TASK_SCORES = {
     "classify": ("accuracy.json", ("top1", "top5")),
     "detect": ("map.json", ("map",)),
     "recommend": ("ranking.json", ("hr", "ndcg")),
+    "generate": ("text.json", ("accuracy",)),
 }
 #: What each task shows of one run beside its score: the hello-world digit, the drawn
-#: detections, the recommendations printed for a few users.
-TASK_SHOWS = {"classify": "hello.txt", "detect": "drawn", "recommend": "recommendations.txt"}
+#: detections, the recommendations printed for a few users, the generated text.
+TASK_SHOWS = {
+    "classify": "hello.txt",
+    "detect": "drawn",
+    "recommend": "recommendations.txt",
+    "generate": "generated.txt",
+}
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,7 @@ class Registry:
                 targets.append(f"{scored}/{TASK_SHOWS[row['task']]}")
         if len(row["precisions"]) > 1:
             targets.append(f"results/score/{name}/precisions.json")
-        if row["train"] == "keras":
+        if row["train"] in ("keras", "keras_charrnn"):
             targets.append(f"results/weights/{name}/weights.wts")
         if row.get("profile"):
             targets.append(f"results/profile/{name}/profile.png")

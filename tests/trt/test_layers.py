@@ -97,3 +97,14 @@ def test_bad_logs_are_refused():
     missing = "\n".join(["Layers:", _line("other", "correlation", [], [], ["elsewhere"])])
     with pytest.raises(PipelineError, match="Conv node runs in 0 engine layers"):
         layer_report(parse_layer_log(missing), onnx_bytes=_graph(), intended="fp32")
+
+
+def test_a_layer_without_weights_or_tactic_is_read():
+    line = (
+        "Name: [ShapeHostToDeviceCopy 0], LayerType: ShapeHostToDevice, Inputs: [], Outputs: "
+        "[ { Name: (Unnamed Layer* 84) [ElementWise]_output, Location: Device, Dimensions: [1], "
+        "Format/Datatype: Int64 }]"
+    )
+    (record,) = parse_layer_log(f"Layers:\n{line}")
+    assert record["type"] == "ShapeHostToDevice" and record["constants"] == []
+    assert record["onnx_nodes"] == [] and record["inputs"] == []

@@ -43,7 +43,7 @@ def test_resnet50_from_two_frameworks_and_googlenet_with_its_profiles(tmp_path):
         report = json.loads((work / f"engines/{engine}.layers.json").read_text())
         assert report["in_intended"] == report["compute_count"] > 50
     hello = (work / "results/score/resnet50/int8/hello.txt").read_text()
-    assert hello.count("test image") == 10 and "circle_striped" in hello
+    assert hello.count("\n  test image ") == 10 and "circle_striped" in hello
     profiles = {
         p: json.loads((work / f"results/profile/googlenet/{p}.json").read_text())
         for p in ("fp32", "fp16")

@@ -365,14 +365,14 @@ def describe_network(network: Any) -> list[dict[str, Any]]:
         row: dict[str, Any] = {"type": layer.type.name, "name": layer.name, "shape": shape}
         kind = layer.type.name
         if kind == "CONVOLUTION":
-            layer.__class__ = _class_for(layer, "IConvolutionLayer")
+            layer.__class__ = layer_class(layer, "IConvolutionLayer")
             row["weights"] = [checksum(np.asarray(layer.kernel)), checksum(np.asarray(layer.bias))]
             row["kernel"] = list(layer.kernel_size_nd)
         elif kind == "POOLING":
-            layer.__class__ = _class_for(layer, "IPoolingLayer")
+            layer.__class__ = layer_class(layer, "IPoolingLayer")
             row["window"] = list(layer.window_size_nd)
         elif kind == "CONSTANT":
-            layer.__class__ = _class_for(layer, "IConstantLayer")
+            layer.__class__ = layer_class(layer, "IConstantLayer")
             row["weights"] = [checksum(np.asarray(layer.weights))]
         if kind in ("CONVOLUTION", "POOLING"):
             row["stride"] = list(layer.stride_nd)
@@ -381,7 +381,7 @@ def describe_network(network: Any) -> list[dict[str, Any]]:
     return rows
 
 
-def _class_for(layer: Any, name: str) -> type:
+def layer_class(layer: Any, name: str) -> type:
     """TensorRT's Python layer class ``name`` from the module the layer belongs to."""
     import importlib
 

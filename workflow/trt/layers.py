@@ -61,11 +61,12 @@ def parse_layer_log(message: str) -> list[dict[str, Any]]:
         if not line.strip():
             break  # the I/O tensor section follows an empty line
         head = _FIELD.match(line)
-        if head is None or "Outputs: [" not in line or "Constants: [" not in line:
+        if head is None or "Outputs: [" not in line:
             raise PipelineError("builder log", f"unreadable layer line: {line[:120]!r}")
-        inputs, rest = line.split("Constants: [", 1)
-        constants, rest = rest.split("Outputs: [", 1)
-        outputs, meta = rest.split("TacticName:", 1)
+        # layers without weights or tactics (a loop's shape copies) lack those sections
+        before, rest = line.split("Outputs: [", 1)
+        inputs, _, constants = before.partition("Constants: [")
+        outputs, _, meta = rest.partition("TacticName:")
         layers.append(
             {
                 "name": head.group("name"),

@@ -176,13 +176,15 @@ def _build(
     source: dict[str, str],
     build: BuildConfig,
     refittable: list[str] | None = None,
+    shapes: dict[str, dict[str, list[int]]] | None = None,
 ) -> BuiltEngine:
-    """Build a populated network into a plan with Polygraphy's config and build loaders."""
+    """Build a populated network into a plan with Polygraphy's config and build loaders (the
+    profile: ``shapes`` where given, else the batch range on every input's first dimension)."""
     refittable = refittable or []
     for name in refittable:  # only the named weights may be refitted
         if not network.mark_weights_refittable(name):
             raise PipelineError(name, "no weights of that name in the network")
-    shapes = _profile_shapes(network, build, source["path"])
+    shapes = shapes or _profile_shapes(network, build, source["path"])
     backend = polygraphy_backend(trt)
     profile = backend.Profile()
     for name, shape in shapes.items():
@@ -332,6 +334,7 @@ def engine_bytes_from_network(
     build: BuildConfig,
     refittable: list[str] | None = None,
     plugin_libraries: list[str] | None = None,
+    shapes: dict[str, dict[str, list[int]]] | None = None,
 ) -> BuiltEngine:
     """Build an engine from a network defined with the TensorRT network API (no parser).
 
@@ -345,6 +348,8 @@ def engine_bytes_from_network(
             CPU).
         plugin_libraries: plugin libraries loaded before ``populate`` makes plugin layers
             (:func:`load_plugin_libraries`).
+        shapes: the optimization profile, ``{input: {"min", "opt", "max"}}``, for networks
+            whose inputs are dynamic beyond the first dimension.
 
     The return value is as for :func:`engine_bytes_from_onnx`.
     """
@@ -352,7 +357,14 @@ def engine_bytes_from_network(
     load_plugin_libraries(trt, builder, list(plugin_libraries or []))
     keep_alive = populate(trt, network)
     result = _build(
-        trt, builder, network, logger, source=source, build=build, refittable=refittable
+        trt,
+        builder,
+        network,
+        logger,
+        source=source,
+        build=build,
+        refittable=refittable,
+        shapes=shapes,
     )
     del keep_alive
     return result
