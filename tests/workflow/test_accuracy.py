@@ -100,6 +100,25 @@ def _image_bars(work):
         )
 
 
+def _charrnn_bars(work):
+    """The character model's bars on the held-out help text: FP16 within 0.5 points of FP32
+    next-character accuracy; the graph's 200 generated characters are Keras'."""
+    summary = json.loads((work / "results/score/charrnn/precisions.json").read_text())
+    for precision in ("fp32", "fp16"):
+        score = json.loads((work / f"results/score/charrnn/{precision}/text.json").read_text())
+        print(
+            f"charrnn {precision}: accuracy {score['accuracy']:.4f} perplexity"
+            f" {score['perplexity']:.4f} over {score['count']} characters ({score['runner']})"
+        )
+    parity = json.loads((work / "results/onnx/charrnn/model.parity.json").read_text())
+    print(
+        f"charrnn graph vs Keras: logits max abs {parity['max_abs_diff']:.3g}, generation"
+        f" identical {parity['generation']['identical']}: {parity['generation']['graph']!r}"
+    )
+    assert summary["precisions"]["fp16"]["accuracy_drop_points"] <= 0.5
+    assert parity["generation"]["identical"] and len(parity["generation"]["graph"]) == 200
+
+
 def test_default_config_meets_the_accuracy_bars(tmp_path):
     work = copy_workflow(tmp_path / "default")
     start = time.perf_counter()
@@ -122,6 +141,7 @@ def test_default_config_meets_the_accuracy_bars(tmp_path):
     _detector_bars(work, "faster_rcnn")
     _recommender_bars(work)
     _image_bars(work)
+    _charrnn_bars(work)
     for sample in ("mnist", "mnist_api", "mlp"):
         score = json.loads((work / f"results/score/{sample}/fp32/accuracy.json").read_text())
         print(f"digits {sample} fp32 top-1 {score['top1']:.4f}")
