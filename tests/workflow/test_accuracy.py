@@ -86,10 +86,10 @@ def _image_bars(work):
                 f" {row['count']} images, drop {row['top1_drop_points']:.3f} points"
             )
         drops = {p: v["top1_drop_points"] for p, v in summary["precisions"].items()}
-        assert drops["fp16"] <= 0.1, (sample, drops)
+        assert round(drops["fp16"], 9) <= 0.1, (sample, drops)
     resnet = json.loads((work / "results/score/resnet50/precisions.json").read_text())
     assert resnet["precisions"]["fp32"]["top1"] >= 0.90
-    assert resnet["precisions"]["int8"]["top1_drop_points"] <= 0.5
+    assert round(resnet["precisions"]["int8"]["top1_drop_points"], 9) <= 0.5  # 3 of 600
     for precision in ("fp32", "fp16"):
         table = json.loads((work / f"results/profile/googlenet/{precision}.json").read_text())
         slowest = max(table["layers"], key=lambda layer: layer["ms"])
@@ -134,7 +134,7 @@ def test_default_config_meets_the_accuracy_bars(tmp_path):
         "engine_build": 1,
     }
     start = time.perf_counter()
-    snakemake(work, "--cores", "2")
+    snakemake(work, "--cores", "2", timeout=2700)  # the default run: over 20 minutes here
     print(f"default run after it: {time.perf_counter() - start:.1f} s")
     _detector_bars(work, "ssd")
     _detector_bars(work, "yolov3")
