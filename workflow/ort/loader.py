@@ -17,6 +17,7 @@ def session_from_onnx(
     *,
     providers: list[str] | None = None,
     threads: int = 1,
+    profile_prefix: str | Path | None = None,
 ) -> "onnxruntime.InferenceSession":
     """Create an ONNX Runtime session.
 
@@ -26,6 +27,8 @@ def session_from_onnx(
             ``["CPUExecutionProvider"]``.
         threads: intra-op threads (results are reproducible for a fixed count). Defaults to 1.
             The graph optimization level follows the process's reproducibility mode.
+        profile_prefix: where given, ONNX Runtime's profiler times every node of every run and
+            ``end_profiling()`` writes its JSON events to a file starting with this prefix.
 
     A graph holding sample plugin nodes runs them through their CPU reference
     (``workflow.plugins.reference``).
@@ -50,6 +53,9 @@ def session_from_onnx(
     # strict reproducibility stops short of the NCHWc layout, whose blocking follows the CPU's
     # vector width (workflow/repro.py)
     options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, ort_optimization_level())
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(profile_prefix)
     source = model if isinstance(model, bytes) else str(model)
     data = model if isinstance(model, bytes) else Path(model).read_bytes()
     if DOMAIN.encode() in data:  # cheap test first: only then parse

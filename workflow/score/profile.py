@@ -24,7 +24,7 @@ import numpy as np
 
 from workflow.errors import PipelineError
 from workflow.logs import timed
-from workflow.repro import ort_optimization_level
+from workflow.ort.loader import session_from_onnx
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +75,10 @@ def ort_profile(
     runs of ``inputs`` (one batch)."""
     import onnxruntime as ort
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, ort_optimization_level())
     with tempfile.TemporaryDirectory() as folder:
-        options.enable_profiling = True
-        options.profile_file_prefix = str(Path(folder) / "profile")
-        session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+        session = session_from_onnx(
+            onnx_path, threads=threads, profile_prefix=Path(folder) / "profile"
+        )
         feed = {session.get_inputs()[0].name: np.ascontiguousarray(inputs, np.float32)}
         with timed(log, f"ort profile | {onnx_path}: {warmup} + {runs} runs"):
             for _ in range(warmup + runs):
