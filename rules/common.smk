@@ -7,6 +7,8 @@ from pathlib import Path
 from workflow.data.mnist import MNIST_FILES
 from workflow.data.movielens import ML1M_ARCHIVE
 from workflow.data.objects import IMAGENET_CLASS_INDEX
+from workflow.data.translation import WMT16_FILES
+from workflow.netdef.nmt import FILES as NMT_FILES
 from workflow.data.voc2007 import VOC2007_ARCHIVES
 from workflow.formats.darknet import OFFICIAL_YOLOV3
 from workflow.models.imagenet import TORCHVISION_WEIGHTS
@@ -51,6 +53,11 @@ IMAGE_INPUT = {
 }
 #: The character model's text (train.txt, test.txt, vocab.json), by source.
 TEXT_DATA = f"results/data/text-{config['data']['text']['source']}"
+#: The translator's sentence pairs (train/test.<lang>, vocab.<lang>), by source.
+TRANSLATION = config["data"]["translation"]
+TRANSLATION_DATA = f"results/data/translation-{TRANSLATION['source']}"
+#: Where the seed's WMT16 files are downloaded to (or placed by hand).
+WMT16_DIR = TRANSLATION["wmt16"]["dir"]
 #: The detection set of the SSD sample: classes.txt and the train/ and test/ folders.
 DETECT_DATA = f"results/data/{config['data']['detect']['source']}"
 #: The recommenders' interactions (interactions.npz, titles.txt), by source.
@@ -81,6 +88,9 @@ TORCH_IMAGES = "|".join(REGISTRY.with_("train", "torch_images"))
 TORCH_IMAGES_TRAINED = "no_sample" if IMAGENET_WEIGHTS else TORCH_IMAGES
 TORCH_IMAGES_IMAGENET = TORCH_IMAGES if IMAGENET_WEIGHTS else "no_sample"
 CHARRNN_TRAINED = "|".join(REGISTRY.with_("train", "keras_charrnn"))
+NMT_TRAINED = "|".join(REGISTRY.with_("train", "tf_nmt"))
+#: Translators (sampleNMT): their weight files, graphs and scores have rules of their own.
+NMT = "|".join(REGISTRY.with_("network", "nmt")) or "no_translator"
 #: Character models (sampleCharRNN): their graph, engines and scores have rules of their own.
 CHARRNN = "|".join(REGISTRY.with_("network", "charrnn"))
 #: Samples whose network is written in Keras and loaded with another sample's .wts.
@@ -574,3 +584,62 @@ def get_engine_gpus():
 def get_score_gpus(wildcards):
     """1 when scoring runs the TensorRT engine, else 0."""
     return int(get_runtime(wildcards) == "trt")
+
+
+def get_translation_sources(wildcards):
+    """The seed's WMT16 files and your training pairs (data.translation.source wmt16), or
+    nothing for the generated number pairs."""
+    if TRANSLATION["source"] != "wmt16":
+        return {}
+    prefix = TRANSLATION["wmt16"]["train"]
+    if not prefix:
+        raise PipelineError(
+            "data.translation.wmt16.train",
+            "empty, and data.translation.source is wmt16",
+            "name the prefix of your BPE training pairs (<prefix>.de and <prefix>.en)",
+        )
+    files = {name: f"{WMT16_DIR}/{name}" for name in WMT16_FILES}
+    return files | {"train_de": f"{prefix}.de", "train_en": f"{prefix}.en"}
+
+
+def get_wmt16_file(wildcards):
+    """(url, md5) of one of the seed's WMT16 files."""
+    base = TRANSLATION["wmt16"]["base_url"]
+    return [
+        f"{base}{wildcards.wmt16_file}" if base else "",
+        WMT16_FILES[wildcards.wmt16_file],
+    ]
+
+
+def get_nmt_bins(wildcards):
+    """The seed's seven weight files of a translator's weights sample."""
+    weights = SAMPLES[REGISTRY.sample_of(wildcards.model)]["weights"]
+    return {name: f"results/weights/{weights}/{name}.bin" for name in NMT_FILES}
+
+
+def get_nmt_score_model(wildcards):
+    """What scores a translator: the engines on a GPU host; with ONNX Runtime the FP32 graphs
+    (FP16 runs the description in float16 from the weight files)."""
+    if get_runtime(wildcards) == "trt":
+        return get_score_model(wildcards)
+    return {
+        f"{part}_onnx": f"results/onnx/{graph}/model.onnx"
+        for part, graph in zip(
+            SAMPLES[wildcards.model]["parts"], REGISTRY.graphs(wildcards.model)
+        )
+    }
+
+
+def get_engine_dims(wildcards):
+    """Ranges (min, opt, max) of the named dynamic dimensions of a graph beyond the batch: a
+    translator's source length, beam and rows (batch x beam); {} for other graphs."""
+    if SAMPLES[REGISTRY.sample_of(wildcards.model)]["network"] != "nmt":
+        return {}
+    beam = config["score"]["translate"]["beam"]
+    longest = config["score"]["translate"]["max_source"]
+    batch = config["engine"]["batch"]
+    return {
+        "source": [1, min(16, longest), longest],
+        "beam": [1, beam, beam],
+        "rows": [batch["min"], batch["opt"] * beam, batch["max"] * beam],
+    }

@@ -290,3 +290,44 @@ rule data_text:
         test_fraction=config["data"]["text"]["test_fraction"],
     script:
         "../scripts/data_text.py"
+
+
+rule data_download_wmt16:
+    output:
+        raw=f"{WMT16_DIR}/{{wmt16_file}}",
+    log:
+        "logs/data/download_{wmt16_file}.log",
+    wildcard_constraints:
+        wmt16_file="|".join(re.escape(name) for name in WMT16_FILES),
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=1024,
+        runtime=30,
+    params:
+        code=code_of("data_download"),
+        url=lambda wildcards: get_wmt16_file(wildcards)[0],
+        md5=lambda wildcards: get_wmt16_file(wildcards)[1],
+        timeout_s=TRANSLATION["wmt16"]["timeout_s"],
+    script:
+        "../scripts/data_download.py"
+
+
+rule data_translation:
+    input:
+        unpack(get_translation_sources),
+    output:
+        data=directory(TRANSLATION_DATA),
+    log:
+        "logs/data/translation.log",
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=1024,
+        runtime=5,
+    params:
+        code=code_of("data_translation"),
+        reproducible=REPRODUCIBLE,
+        translation={k: v for k, v in TRANSLATION.items() if k != "wmt16"},
+    script:
+        "../scripts/data_translation.py"

@@ -23,6 +23,7 @@ rule engine_build:
         tensorrt=TENSORRT,
         build=ENGINE_BUILD,
         top_k=get_engine_top_k,
+        dims=get_engine_dims,
     script:
         "../scripts/engine_build.py"
 

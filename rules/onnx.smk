@@ -341,3 +341,33 @@ rule onnx_charrnn:
         generate=config["score"]["charrnn"]["generate"],
     script:
         "../scripts/onnx_charrnn.py"
+
+
+rule onnx_nmt:
+    input:
+        unpack(get_nmt_bins),
+        index=lambda wildcards: f"results/train/{SAMPLES[wildcards.model]['weights']}/translate.ckpt.index",
+        data=TRANSLATION_DATA,
+    output:
+        encoder="results/onnx/{model}_encoder/model.onnx",
+        decoder="results/onnx/{model}_decoder/model.onnx",
+        parity="results/onnx/{model}_decoder/model.parity.json",
+    log:
+        "logs/onnx/{model}.nmt.log",
+    wildcard_constraints:
+        model=NMT,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=20,
+    params:
+        code=code_of("onnx_nmt"),
+        reproducible=REPRODUCIBLE,
+        opset=config["onnx"]["opset"],
+        tolerance=config["onnx"]["tolerance"],
+        parity_sentences=config["onnx"]["parity_sentences"],
+        train=config["train"]["nmt"],
+        langs=[TRANSLATION["source_lang"], TRANSLATION["target_lang"]],
+    script:
+        "../scripts/onnx_nmt.py"

@@ -336,3 +336,35 @@ rule score_charrnn:
         score=config["score"]["charrnn"],
     script:
         "../scripts/score_charrnn.py"
+
+
+rule score_translate:
+    input:
+        unpack(get_nmt_score_model),
+        unpack(get_nmt_bins),
+        data=TRANSLATION_DATA,
+    output:
+        score="results/score/{model}/{precision}/bleu.json",
+        translations="results/score/{model}/{precision}/translations.txt",
+        benchmark="results/score/{model}/{precision}/benchmark.json",
+    log:
+        "logs/score/{model}.{precision}.bleu.log",
+    benchmark:
+        "benchmarks/score/{model}.{precision}.tsv"
+    wildcard_constraints:
+        model=NMT,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=30,
+        gpu=get_score_gpus,
+    params:
+        code=score_code("score_translate"),
+        reproducible=REPRODUCIBLE,
+        runtime=get_runtime,
+        module=get_score_module,
+        translate=config["score"]["translate"],
+        langs=[TRANSLATION["source_lang"], TRANSLATION["target_lang"]],
+    script:
+        "../scripts/score_translate.py"

@@ -256,3 +256,29 @@ rule train_charrnn:
         train=config["train"]["charrnn"],
     script:
         "../scripts/train_charrnn.py"
+
+
+rule train_nmt:
+    input:
+        data=TRANSLATION_DATA,
+    output:
+        index="results/train/{model}/translate.ckpt.index",
+        data="results/train/{model}/translate.ckpt.data-00000-of-00001",
+    log:
+        "logs/train/{model}.log",
+    wildcard_constraints:
+        model=NMT_TRAINED,
+    cache: True
+    conda:
+        "../environment.yml"
+    threads: config["train"]["nmt"]["threads"]
+    resources:
+        mem_mb=4096,
+        runtime=60,
+    params:
+        code=code_of("train_nmt"),
+        reproducible=REPRODUCIBLE,
+        train=config["train"]["nmt"],
+        langs=[TRANSLATION["source_lang"], TRANSLATION["target_lang"]],
+    script:
+        "../scripts/train_nmt.py"

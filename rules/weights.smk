@@ -40,3 +40,26 @@ rule weights_tf:
         reproducible=REPRODUCIBLE,
     script:
         "../scripts/weights_tf.py"
+
+
+rule weights_nmt:
+    input:
+        index="results/train/{model}/translate.ckpt.index",
+        data="results/train/{model}/translate.ckpt.data-00000-of-00001",
+    output:
+        bins=expand("results/weights/{{model}}/{name}.bin", name=NMT_FILES),
+    log:
+        "logs/weights/{model}.log",
+    wildcard_constraints:
+        model=NMT_TRAINED,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=2048,
+        runtime=10,
+    params:
+        code=code_of("weights_nmt"),
+        reproducible=REPRODUCIBLE,
+        forget_bias=config["train"]["nmt"]["forget_bias"],
+    script:
+        "../scripts/weights_nmt.py"

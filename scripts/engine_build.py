@@ -18,6 +18,7 @@ built = engine_bytes_from_onnx(
     BuildConfig.from_params(snakemake.params.build),
     edit=(lambda trt, network: add_top_k(trt, network, k=top_k)) if top_k else None,
     plugin_libraries=[snakemake.input.plugins] if "plugins" in snakemake.input.keys() else [],
+    dims=snakemake.params.dims,
 )
 layers = layer_report(
     parse_layer_log(built.layer_log),

@@ -29,6 +29,7 @@ TASK_SCORES = {
     "detect": ("map.json", ("map",)),
     "recommend": ("ranking.json", ("hr", "ndcg")),
     "generate": ("text.json", ("accuracy",)),
+    "translate": ("bleu.json", ("bleu",)),
 }
 #: What each task shows of one run beside its score: the hello-world digit, the drawn
 #: detections, the recommendations printed for a few users, the generated text.
@@ -37,6 +38,7 @@ TASK_SHOWS = {
     "detect": "drawn",
     "recommend": "recommendations.txt",
     "generate": "generated.txt",
+    "translate": "translations.txt",
 }
 
 

@@ -62,10 +62,29 @@ class CharRnn:
         return named
 
 
+def reorder_gates(
+    array: np.ndarray, source: tuple[str, ...], target: tuple[str, ...] = GATES, *, axis: int = -1
+) -> np.ndarray:
+    """Reorder the four gate blocks along ``axis`` from the order ``source`` to ``target``."""
+    blocks = dict(zip(source, np.split(np.asarray(array), 4, axis=axis), strict=True))
+    return np.ascontiguousarray(np.concatenate([blocks[g] for g in target], axis=axis))
+
+
 def keras_gates_to_iofc(array: np.ndarray) -> np.ndarray:
     """Reorder the gate blocks of the last axis from Keras' i f c o to i o f c."""
-    blocks = dict(zip(KERAS_GATES, np.split(np.asarray(array), 4, axis=-1), strict=True))
-    return np.ascontiguousarray(np.concatenate([blocks[g] for g in GATES], axis=-1))
+    return reorder_gates(array, KERAS_GATES)
+
+
+def lstm_cell(
+    x: np.ndarray, h: np.ndarray, c: np.ndarray, layer: dict[str, np.ndarray], matmul: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """One LSTM step in numpy with a layer's ``kernel``, ``recurrent`` and ``bias`` in
+    :data:`GATES` order; ``matmul`` does the products (in the run's precision)."""
+    hidden = h.shape[-1]
+    gates = matmul(x, layer["kernel"]) + matmul(h, layer["recurrent"]) + layer["bias"]
+    i, o, f, g = (gates[:, k * hidden : (k + 1) * hidden] for k in range(4))
+    c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
+    return _sigmoid(o) * np.tanh(c), c
 
 
 def charrnn_from_blobs(blobs: dict[str, np.ndarray], *, source: str = "<wts>") -> CharRnn:
@@ -114,7 +133,8 @@ def charrnn_from_blobs(blobs: dict[str, np.ndarray], *, source: str = "<wts>") -
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return (1 / (1 + np.exp(-x))).astype(x.dtype)
+    with np.errstate(over="ignore"):  # exp overflows to inf in float16: the sigmoid is 0
+        return (1 / (1 + np.exp(-x))).astype(x.dtype)
 
 
 def run_numpy(
@@ -136,11 +156,7 @@ def run_numpy(
         h, c = h0[index].astype(kind), c0[index].astype(kind)
         outputs = []
         for step in range(x.shape[1]):
-            gates = matmul(x[:, step], weights["kernel"]) + matmul(h, weights["recurrent"])
-            gates = gates + weights["bias"]
-            i, o, f, g = (gates[:, k * hidden : (k + 1) * hidden] for k in range(4))
-            c = _sigmoid(f) * c + _sigmoid(i) * np.tanh(g)
-            h = _sigmoid(o) * np.tanh(c)
+            h, c = lstm_cell(x[:, step], h, c, weights, matmul)
             outputs.append(h)
         x = np.stack(outputs, axis=1)
         hn.append(h)

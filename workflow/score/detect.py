@@ -42,7 +42,7 @@ from workflow.errors import PipelineError
 from workflow.formats.darknet import read_cfg
 from workflow.models.ssd import INPUT_OFFSET, INPUT_SCALE
 from workflow.models.yolo import head_anchors, network_input
-from workflow.score.runtimes import make_runner
+from workflow.score.runtimes import make_runner, part_files
 
 NETWORKS = ("ssd", "yolov3", "faster_rcnn")
 #: The SSD's detector (the default of every function that takes one).
@@ -156,7 +156,7 @@ def detector_runner(
     runners = [
         make_runner(
             runtime,
-            {k.removeprefix(f"{part}_"): v for k, v in files.items() if k.startswith(f"{part}_")},
+            part_files(files, part),
             module=module,
             threads=threads,
         )

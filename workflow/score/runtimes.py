@@ -51,3 +51,9 @@ def make_runner(
         "unknown runtime or missing model file",
         f"choose among {RUNTIMES}; ort needs an ONNX file, trt a plan and its .plan.json",
     )
+
+
+def part_files(files: Mapping[str, str], part: str) -> dict[str, str]:
+    """The model files of one part of a split sample, from files keyed ``<part>_<role>``
+    (``rpn_onnx``, ``decoder_plan``, ...), keyed by role."""
+    return {k.removeprefix(f"{part}_"): v for k, v in files.items() if k.startswith(f"{part}_")}

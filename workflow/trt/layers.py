@@ -16,6 +16,7 @@ the one whose fused nodes start with it.
 """
 
 import re
+from collections import Counter
 from typing import Any
 
 import onnx
@@ -107,10 +108,11 @@ def layer_report(
         intended: the precision the plan was meant to compute in (``fp32``, ``fp16``, ``int8``).
 
     Returns:
-        ``{"intended", "layers", "compute", "in_intended", "compute_count"}``: every layer with
-        its precision and the op types of its ONNX nodes; per Conv/Gemm/MatMul node of the graph,
-        the engine layer that runs it and its precision; how many of those run in the intended
-        precision.
+        ``{"intended", "layers", "compute", "in_intended", "compute_count", "gemm_precisions",
+        "loop_jumps"}``: every layer with its precision and the op types of its ONNX nodes; per
+        Conv/Gemm/MatMul node of the graph, the engine layer that runs it and its precision; how
+        many of those run in the intended precision; the engine's matrix-multiply layers by
+        precision and its loop jumps.
 
     Raises:
         PipelineError: a compute node of the graph has no engine layer of its own (the report
@@ -150,4 +152,8 @@ def layer_report(
         "compute": compute,
         "compute_count": len(compute),
         "in_intended": sum(item["precision"] == intended for item in compute),
+        # matrix multiplies by precision (those inside loops too) and loop jumps: what an
+        # LSTM's loop shows of itself
+        "gemm_precisions": dict(Counter(r["precision"] for r in records if r["type"] == "gemm")),
+        "loop_jumps": sum(r["type"] == "cjmp" for r in records),
     }

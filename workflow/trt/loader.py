@@ -145,26 +145,52 @@ def strongly_typed_network(trt: ModuleType, builder: Any) -> Any:
     return builder.create_network(flags)
 
 
-def _profile_shapes(network: Any, build: BuildConfig, path: str) -> dict[str, dict[str, list]]:
-    """min/opt/max shapes of every input: the batch range on a dynamic first dimension."""
-    low, opt, high = build.batch
+def _profile_shapes(
+    network: Any,
+    build: BuildConfig,
+    path: str,
+    *,
+    names: dict[str, list[str]] | None = None,
+    dims: dict[str, list[int]] | None = None,
+) -> dict[str, dict[str, list]]:
+    """min/opt/max shapes of every input: a dynamic dimension whose name (``names``: the
+    graph's symbolic dimension names per input) has a range in ``dims`` takes that range;
+    another dynamic first dimension the batch range."""
+    names, dims = names or {}, dims or {}
     shapes: dict[str, dict[str, list[int]]] = {}
     for index in range(network.num_inputs):
         tensor = network.get_input(index)
-        dims = list(tensor.shape)
-        if any(d < 0 for d in dims[1:]):
-            raise PipelineError(
-                path,
-                f"input {tensor.name!r} has dynamic dimensions {dims} beyond the batch",
-                "export the graph with a fixed shape except the first dimension",
-            )
-        rest = dims[1:]
+        shape = list(tensor.shape)
+        named = names.get(tensor.name, [""] * len(shape))
+        ranges = []
+        for axis, (size, name) in enumerate(zip(shape, named, strict=True)):
+            if size >= 0:
+                ranges.append((size, size, size))
+            elif name in dims:
+                ranges.append(tuple(dims[name]))
+            elif axis == 0:
+                ranges.append(build.batch)
+            else:
+                raise PipelineError(
+                    path,
+                    f"input {tensor.name!r} has dynamic dimensions {shape} beyond the batch",
+                    "export the graph with a fixed shape except the first dimension, or name "
+                    "the dimension and give its range",
+                )
         shapes[tensor.name] = {
-            "min": [low, *rest] if dims[0] < 0 else dims,
-            "opt": [opt, *rest] if dims[0] < 0 else dims,
-            "max": [high, *rest] if dims[0] < 0 else dims,
+            key: [r[k] for r in ranges] for k, key in enumerate(("min", "opt", "max"))
         }
     return shapes
+
+
+def _dim_names(data: bytes) -> dict[str, list[str]]:
+    """The symbolic dimension names of an ONNX graph's inputs ("" where a size is fixed)."""
+    import onnx
+
+    graph = onnx.load_from_string(data).graph
+    return {
+        value.name: [d.dim_param for d in value.type.tensor_type.shape.dim] for value in graph.input
+    }
 
 
 def _build(
@@ -293,6 +319,7 @@ def engine_bytes_from_onnx(
     edit: Callable[[ModuleType, Any], None] | None = None,
     *,
     plugin_libraries: list[str] | None = None,
+    dims: dict[str, list[int]] | None = None,
 ) -> BuiltEngine:
     """Parse an ONNX file and build a serialized, strongly typed TensorRT engine.
 
@@ -302,6 +329,8 @@ def engine_bytes_from_onnx(
         edit: called with the TensorRT module and the parsed network before the build, to add
             layers with the network API (e.g. ``workflow.trt.topk.add_top_k``).
         plugin_libraries: plugin libraries loaded before parsing (:func:`load_plugin_libraries`).
+        dims: (min, opt, max) of the graph's named dynamic dimensions beyond the batch (a
+            sequence length, a beam), by their names in the graph.
 
     Returns:
         The plan, its metadata (TensorRT flavour and version, target, sha256 of the source
@@ -324,7 +353,8 @@ def engine_bytes_from_onnx(
     if edit is not None:
         edit(trt, network)
     source = {"path": str(onnx_path), "sha256": hashlib.sha256(data).hexdigest()}
-    return _build(trt, builder, network, logger, source=source, build=build)
+    shapes = _profile_shapes(network, build, str(onnx_path), names=_dim_names(data), dims=dims)
+    return _build(trt, builder, network, logger, source=source, build=build, shapes=shapes)
 
 
 def engine_bytes_from_network(
