@@ -120,3 +120,32 @@ def test_meta_check_names_each_mismatch_and_the_rebuild(built):
     old = copy.deepcopy(meta) | {"format": 0}
     with pytest.raises(EngineMismatch, match="metadata format 0"):
         _check(old, plan)
+
+
+class _Tensor:
+    def __init__(self, name, shape):
+        self.name, self.shape = name, shape
+
+
+class _Network:
+    def __init__(self, *inputs):
+        self.inputs = inputs
+        self.num_inputs = len(inputs)
+
+    def get_input(self, index):
+        return self.inputs[index]
+
+
+def test_profile_takes_named_dimension_ranges_beyond_the_batch():
+    from workflow.trt.loader import _profile_shapes
+
+    build = tiny_build()
+    network = _Network(_Tensor("source", (-1, -1)), _Tensor("keys", (-1, -1, 16)))
+    names = {"source": ["batch", "source"], "keys": ["rows", "source", ""]}
+    dims = {"source": [1, 16, 64], "rows": [1, 40, 320]}
+    shapes = _profile_shapes(network, build, "g.onnx", names=names, dims=dims)
+    low, opt, high = build.batch
+    assert shapes["source"] == {"min": [low, 1], "opt": [opt, 16], "max": [high, 64]}
+    assert shapes["keys"] == {"min": [1, 1, 16], "opt": [40, 16, 16], "max": [320, 64, 16]}
+    with pytest.raises(PipelineError, match="name the dimension and give its range"):
+        _profile_shapes(network, build, "g.onnx", names=names, dims={})

@@ -119,6 +119,28 @@ def _charrnn_bars(work):
     assert parity["generation"]["identical"] and len(parity["generation"]["graph"]) == 200
 
 
+def _nmt_bars(work):
+    """The translator's bars on the held-out numbers: FP32 BLEU >= 90, FP16 within 0.5 BLEU,
+    beam search at least as good as greedy; graphs vs TensorFlow greedy-identical."""
+    scores = {}
+    for precision in ("fp32", "fp16"):
+        scores[precision] = json.loads(
+            (work / f"results/score/nmt/{precision}/bleu.json").read_text()
+        )
+        score = scores[precision]
+        print(
+            f"nmt {precision}: BLEU {score['bleu']:.2f} (beam {score['beam']}), greedy"
+            f" {score['greedy']['bleu']:.2f}, exact {score['exact']:.4f} over {score['count']}"
+            f" sentences ({score['runner']})"
+        )
+        assert score["bleu"] >= score["greedy"]["bleu"]
+    parity = json.loads((work / "results/onnx/nmt_decoder/model.parity.json").read_text())
+    print(f"nmt graphs vs TensorFlow: {parity}")
+    assert scores["fp32"]["bleu"] >= 90
+    assert scores["fp32"]["bleu"] - scores["fp16"]["bleu"] <= 0.5
+    assert parity["greedy_identical"]
+
+
 def test_default_config_meets_the_accuracy_bars(tmp_path):
     work = copy_workflow(tmp_path / "default")
     start = time.perf_counter()
@@ -142,6 +164,7 @@ def test_default_config_meets_the_accuracy_bars(tmp_path):
     _recommender_bars(work)
     _image_bars(work)
     _charrnn_bars(work)
+    _nmt_bars(work)
     for sample in ("mnist", "mnist_api", "mlp"):
         score = json.loads((work / f"results/score/{sample}/fp32/accuracy.json").read_text())
         print(f"digits {sample} fp32 top-1 {score['top1']:.4f}")

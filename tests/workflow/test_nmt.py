@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import ROOT, copy_workflow, snakemake
 from tests.workflow.conftest import TINY
+from workflow.data.translation import WMT16_FILES
 from workflow.netdef.nmt import FILES
 from workflow.samples import load_registry
 
@@ -122,3 +123,27 @@ def test_command_line_tools_on_the_tree(tree, tmp_path):
     assert json.loads(bench.stdout)["beam"]["beam"] == 2
     missing = subprocess.run([*tool, "--runtime", "ort"], capture_output=True, text=True)
     assert missing.returncode == 2 and "--onnx_dir" in missing.stderr
+
+
+def test_wmt16_files_placed_by_hand_are_checked(tmp_path):
+    """source wmt16: the seed's files are checked against the guide's md5 sums, and without a
+    download address the error says where to place them."""
+    work = copy_workflow(tmp_path / "wmt16")
+    train = tmp_path / "train"
+    for lang in ("de", "en"):
+        (tmp_path / f"train.{lang}").write_text("a b\n")
+    wmt = {"source": "wmt16", "source_lang": "de", "wmt16": {"train": str(train)}}
+    args = ["--configfile", TINY, "--config", "samples=[nmt]", f"data={{'translation': {wmt}}}"]
+    missing = snakemake(work, "results/data/translation-wmt16", "--cores", "1", *args, check=False)
+    assert missing.returncode != 0
+    assert (
+        "place it at resources/wmt16/newstest2015.tok.bpe.32000" in missing.stdout + missing.stderr
+    )
+    (work / "resources/wmt16").mkdir(parents=True)
+    for name in WMT16_FILES:
+        (work / "resources/wmt16" / name).write_text("not the file\n")
+    wrong = snakemake(work, "results/data/translation-wmt16", "--cores", "1", *args, check=False)
+    assert (
+        wrong.returncode != 0
+        and "expected 3c0a6e29d67b081a961febc6e9f53e4c" in wrong.stdout + wrong.stderr
+    )
