@@ -15,7 +15,13 @@ from workflow.models.imagenet import TORCHVISION_WEIGHTS
 from workflow.errors import PipelineError, TensorRTUnavailable
 from workflow.fingerprint import code_fingerprint, remember_in
 from workflow.repro import job_environment
-from workflow.samples import TASK_SCORES, load_registry, own_model_settings
+from workflow.samples import (
+    TASK_SCORES,
+    load_registry,
+    own_model_settings,
+    precision_graph,
+    summary_files,
+)
 from workflow.score.runtimes import RUNNER_MODULES
 from workflow.trt.config import BuildConfig
 from workflow.trt.module import resolve_module, tensorrt_identity
@@ -34,6 +40,10 @@ REGISTRY.check_chosen(
     list(config["calibration"]["per_sample"]), key="calibration.per_sample"
 )
 SAMPLES = REGISTRY.samples
+#: The registry's captions, read by the report's caption template (report/sample.rst) under
+#: every sample's results. Not a setting: set after validation, and kept out of the rules'
+#: params so that editing a caption reruns nothing.
+config["_captions"] = {name: row["caption"] for name, row in SAMPLES.items()}
 MNIST_DATA = "results/data/mnist"
 #: The image classifiers' data tree (classes.txt, train/<class>/, test/<class>/), by source.
 IMAGES_DATA = f"results/data/images-{config['data']['images']['source']}"
@@ -185,12 +195,41 @@ def score_code(script):
 
 def final_targets():
     """Every chosen sample in every precision its builder makes (registry rows): its engine,
-    its hello-world run or drawn detections, its score and the precision comparison."""
+    its hello-world run or drawn detections, its score and the precision comparison; and the
+    results summary of them all."""
     return [
         target
         for sample in config["samples"]
         for target in REGISTRY.targets(sample, config["precisions"])
-    ]
+    ] + ["results/summary.json"]
+
+
+def get_summary_files():
+    """Per chosen sample, per precision it builds, the files the summary reads."""
+    return {
+        sample: {
+            precision: summary_files(REGISTRY, sample, precision)
+            for precision in config["precisions"]
+            if precision in SAMPLES[sample]["precisions"]
+        }
+        for sample in config["samples"]
+    }
+
+
+def summary_inputs(wildcards):
+    """Those files as a list (the summary rule's input)."""
+    found = []
+    for by_precision in get_summary_files().values():
+        for files in by_precision.values():
+            found.append(files["score"])
+            for engine in files["engines"]:
+                found += [engine[key] for key in sorted(engine)]
+    return sorted(set(found))
+
+
+def report_category(wildcards):
+    """The Snakemake report's category of a result: its sample."""
+    return REGISTRY.sample_of(wildcards.model)
 
 
 def get_mnist_sources(wildcards):
@@ -216,13 +255,6 @@ def get_darknet_file(wildcards):
 def get_voc2007_md5(wildcards):
     """Expected md5 of one VOC 2007 archive."""
     return {name: md5 for name, md5 in VOC2007_ARCHIVES.values()}[wildcards.archive]
-
-
-def precision_graph(graph, precision):
-    """The ONNX graph whose precision an engine of ``precision`` has."""
-    if precision == "fp32":
-        return f"results/onnx/{graph}/model.onnx"
-    return f"results/precision/{graph}/{precision}.onnx"
 
 
 def get_precision_graph(wildcards):

@@ -3,7 +3,17 @@ rule score_hello:
         unpack(get_score_model),
         pgm=expand(f"{MNIST_DATA}/pgm/{{digit}}.pgm", digit=range(10)),
     output:
-        report="results/score/{model}/{precision}/hello.txt",
+        report=report(
+            "results/score/{model}/{precision}/hello.txt",
+            caption="../report/sample.rst",
+            category=report_category,
+            subcategory="Hello world",
+            labels={
+                "sample": "{model}",
+                "precision": "{precision}",
+                "shows": "hello-world digit",
+            },
+        ),
     log:
         "logs/score/{model}.{precision}.hello.log",
     wildcard_constraints:
@@ -59,7 +69,13 @@ rule score_precisions:
         scores=get_precision_scores,
     output:
         summary="results/score/{model}/precisions.json",
-        plot=report("results/score/{model}/precisions.png", category="Precisions"),
+        plot=report(
+            "results/score/{model}/precisions.png",
+            caption="../report/sample.rst",
+            category=report_category,
+            subcategory="Precisions",
+            labels={"sample": "{model}", "shows": "precision comparison"},
+        ),
     log:
         "logs/score/{model}.precisions.log",
     conda:
@@ -119,7 +135,18 @@ rule score_draw:
         test=f"{DETECT_DATA}/test",
         classes=f"{DETECT_DATA}/classes.txt",
     output:
-        drawn=directory("results/score/{model}/{precision}/drawn"),
+        drawn=report(
+            directory("results/score/{model}/{precision}/drawn"),
+            patterns=["{name}.png"],
+            caption="../report/sample.rst",
+            category=report_category,
+            subcategory="Detections",
+            labels={
+                "sample": "{model}",
+                "precision": "{precision}",
+                "image": "{name}",
+            },
+        ),
     log:
         "logs/score/{model}.{precision}.draw.log",
     wildcard_constraints:
@@ -144,7 +171,17 @@ rule score_recommend:
         data=MOVIELENS_DATA,
     output:
         score="results/score/{model}/{precision}/ranking.json",
-        shown="results/score/{model}/{precision}/recommendations.txt",
+        shown=report(
+            "results/score/{model}/{precision}/recommendations.txt",
+            caption="../report/sample.rst",
+            category=report_category,
+            subcategory="Recommendations",
+            labels={
+                "sample": "{model}",
+                "precision": "{precision}",
+                "shows": "recommendations",
+            },
+        ),
     log:
         "logs/score/{model}.{precision}.ranking.log",
     benchmark:
@@ -236,7 +273,17 @@ rule score_accuracy_images:
         data=IMAGES_DATA,
     output:
         score="results/score/{model}/{precision}/accuracy.json",
-        hello="results/score/{model}/{precision}/hello.txt",
+        hello=report(
+            "results/score/{model}/{precision}/hello.txt",
+            caption="../report/sample.rst",
+            category=report_category,
+            subcategory="Hello world",
+            labels={
+                "sample": "{model}",
+                "precision": "{precision}",
+                "shows": "top five classes",
+            },
+        ),
     log:
         "logs/score/{model}.{precision}.accuracy.log",
     benchmark:
@@ -291,7 +338,13 @@ rule profile_chart:
     input:
         profiles=get_profiles,
     output:
-        chart=report("results/profile/{model}/profile.png", category="Profiles"),
+        chart=report(
+            "results/profile/{model}/profile.png",
+            caption="../report/sample.rst",
+            category=report_category,
+            subcategory="Profiles",
+            labels={"sample": "{model}", "shows": "per-layer profile"},
+        ),
     log:
         "logs/profile/{model}.chart.log",
     wildcard_constraints:
@@ -315,7 +368,17 @@ rule score_charrnn:
         data=TEXT_DATA,
     output:
         score="results/score/{model}/{precision}/text.json",
-        generated="results/score/{model}/{precision}/generated.txt",
+        generated=report(
+            "results/score/{model}/{precision}/generated.txt",
+            caption="../report/sample.rst",
+            category=report_category,
+            subcategory="Generated text",
+            labels={
+                "sample": "{model}",
+                "precision": "{precision}",
+                "shows": "generated text",
+            },
+        ),
     log:
         "logs/score/{model}.{precision}.text.log",
     benchmark:
@@ -345,7 +408,17 @@ rule score_translate:
         data=TRANSLATION_DATA,
     output:
         score="results/score/{model}/{precision}/bleu.json",
-        translations="results/score/{model}/{precision}/translations.txt",
+        translations=report(
+            "results/score/{model}/{precision}/translations.txt",
+            caption="../report/sample.rst",
+            category=report_category,
+            subcategory="Translations",
+            labels={
+                "sample": "{model}",
+                "precision": "{precision}",
+                "shows": "translations",
+            },
+        ),
         benchmark="results/score/{model}/{precision}/benchmark.json",
     log:
         "logs/score/{model}.{precision}.bleu.log",
@@ -368,3 +441,43 @@ rule score_translate:
         langs=[TRANSLATION["source_lang"], TRANSLATION["target_lang"]],
     script:
         "../scripts/score_translate.py"
+
+
+rule summary:
+    input:
+        summary_inputs,
+    output:
+        summary="results/summary.json",
+        table=report(
+            "results/summary.csv",
+            caption="../report/summary.rst",
+            category="Summary",
+            labels={"figure": "table (CSV)"},
+        ),
+        page=report(
+            "results/summary.html",
+            caption="../report/summary.rst",
+            category="Summary",
+            labels={"figure": "table"},
+        ),
+        chart=report(
+            "results/summary.png",
+            caption="../report/summary.rst",
+            category="Summary",
+            labels={"figure": "chart"},
+        ),
+    log:
+        "logs/summary.log",
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=1024,
+        runtime=5,
+    params:
+        code=code_of("summary"),
+        files=get_summary_files(),
+        registry=SAMPLES,
+        chosen=config["samples"],
+        precisions=config["precisions"],
+    script:
+        "../scripts/summary.py"

@@ -20,6 +20,7 @@ WORKFLOW_FILES = (
     "scripts",
     "config",
     "profiles",
+    "report",
     "plugins",
     "environment.yml",
 )

@@ -155,6 +155,40 @@ class Registry:
         raise PipelineError(f"graph {graph!r}", "belongs to no sample", "see config/samples.yaml")
 
 
+def precision_graph(graph: str, precision: str) -> str:
+    """The ONNX graph whose precision an engine of ``precision`` has: the trained graph for
+    FP32, the pipeline's FP16 or INT8 graph otherwise."""
+    if precision == "fp32":
+        return f"results/onnx/{graph}/model.onnx"
+    return f"results/precision/{graph}/{precision}.onnx"
+
+
+def summary_files(registry: Registry, name: str, precision: str) -> dict[str, Any]:
+    """The files the results summary reads of one sample in one precision: its ``score``, and
+    per engine (one per graph) its ``plan``, ``meta`` (``.plan.json``), ``layers`` report,
+    build ``benchmark`` and the ``graph`` it was built from (for a network-API build, the
+    ONNX emission of the same description); no engines for a serving sample, no layer report
+    or benchmark for a refit one."""
+    row = registry.samples[name]
+    files: dict[str, Any] = {
+        "score": f"results/score/{name}/{precision}/{TASK_SCORES[row['task']][0]}",
+        "engines": [],
+    }
+    if row["builder"] == "serve":
+        return files
+    for graph, plan in zip(registry.graphs(name), registry.engines(name, precision), strict=True):
+        engine = {"plan": plan, "meta": f"{plan}.json"}
+        if row["builder"] in ("api", "refit"):
+            engine["graph"] = f"results/onnx/{graph}/model.onnx"
+        else:
+            engine["graph"] = precision_graph(graph, precision)
+        if row["builder"] != "refit":
+            engine["layers"] = plan.removesuffix(".plan") + ".layers.json"
+            engine["benchmark"] = f"benchmarks/engine/{graph}.{precision}.tsv"
+        files["engines"].append(engine)
+    return files
+
+
 def load_registry(path: str | Path = REGISTRY) -> Registry:
     """Read and check the sample registry.
 

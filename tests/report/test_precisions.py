@@ -22,3 +22,9 @@ def test_plot_is_a_deterministic_png():
     first = plot_precisions(summary, title="mnist")
     assert first[:8] == b"\x89PNG\r\n\x1a\n" and len(first) > 5000
     assert plot_precisions(summary, title="mnist") == first
+
+
+def test_bleu_is_already_in_points():
+    scores = {"fp32": {"count": 5, "bleu": 99.5}, "fp16": {"count": 5, "bleu": 99.2}}
+    summary = precision_summary(scores, ["bleu"])
+    assert summary["precisions"]["fp16"]["bleu_drop_points"] == pytest.approx(0.3)

@@ -6,7 +6,23 @@ from typing import Any
 
 PRECISION_ORDER = ("fp32", "fp16", "int8")
 #: How each metric is labelled in the plot.
-METRIC_LABELS = {"top1": "top-1", "top5": "top-5", "map": "mAP", "hr": "HR@k", "ndcg": "NDCG@k"}
+METRIC_LABELS = {
+    "top1": "top-1",
+    "top5": "top-5",
+    "map": "mAP",
+    "hr": "HR@k",
+    "ndcg": "NDCG@k",
+    "accuracy": "next-character accuracy",
+    "bleu": "BLEU",
+}
+#: Metrics already on a 0..100 scale (BLEU); the others are fractions, shown and compared in
+#: percentage points.
+POINT_METRICS = frozenset({"bleu"})
+
+
+def points(metric: str, value: float) -> float:
+    """A metric's value in points (0..100)."""
+    return value if metric in POINT_METRICS else 100.0 * value
 
 
 def precision_summary(
@@ -21,7 +37,8 @@ def precision_summary(
 
     Returns:
         ``{"reference", "metrics", "precisions": {p: {"count", <metric>,
-        "<metric>_drop_points"}}}``; a drop is FP32 minus the precision (positive = worse),
+        "<metric>_drop_points"}}}``; a drop is FP32 minus the precision in points of 100
+        (percentage points of a fraction, BLEU points for BLEU; positive = worse),
         ``None`` without FP32. ``count`` is the number of test images.
     """
     reference = scores.get("fp32")
@@ -32,7 +49,9 @@ def precision_summary(
         for metric in metrics:
             row[metric] = score[metric]
             row[f"{metric}_drop_points"] = (
-                None if reference is None else 100.0 * (reference[metric] - score[metric])
+                None
+                if reference is None
+                else points(metric, reference[metric]) - points(metric, score[metric])
             )
         table[precision] = row
     return {
@@ -55,7 +74,7 @@ def plot_precisions(summary: dict[str, Any], *, title: str) -> bytes:
     fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
     values = []
     for k, metric in enumerate(metrics):
-        heights = [100 * summary["precisions"][p][metric] for p in names]
+        heights = [points(metric, summary["precisions"][p][metric]) for p in names]
         values += heights
         offset = (k - (len(metrics) - 1) / 2) * width
         bars = ax.bar(
@@ -67,7 +86,7 @@ def plot_precisions(summary: dict[str, Any], *, title: str) -> bytes:
         ax.bar_label(bars, fmt="%.2f", fontsize=8)
     ax.set_xticks(list(range(len(names))), [p.upper() for p in names])
     ax.set_ylim(max(0.0, min(values) - 5), 100.5)
-    ax.set_ylabel("score (%)")
+    ax.set_ylabel("score (points of 100)")
     ax.set_title(title)
     ax.legend(loc="lower right")
     fig.tight_layout()

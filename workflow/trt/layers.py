@@ -27,6 +27,9 @@ from workflow.errors import PipelineError
 LAYERS_HEADER = "Layers:"
 #: ONNX ops whose precision the report checks: the layers that carry nearly all the arithmetic.
 COMPUTE_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+#: Engine layer types that multiply: matrix multiplies and convolutions (TensorRT-RTX's layer
+#: log calls a convolution "correlation").
+ENGINE_COMPUTE = ("gemm", "correlation", "convolution", "deconvolution")
 #: Engine layer types that only move data, synchronise streams or compute shapes.
 NON_COMPUTE = ("kgen", "shape_call", "signal", "wait", "reformat", "shuffle")
 #: TensorRT's data type names -> the precision names of the pipeline.
@@ -109,10 +112,11 @@ def layer_report(
 
     Returns:
         ``{"intended", "layers", "compute", "in_intended", "compute_count", "gemm_precisions",
-        "loop_jumps"}``: every layer with its precision and the op types of its ONNX nodes; per
-        Conv/Gemm/MatMul node of the graph, the engine layer that runs it and its precision; how
-        many of those run in the intended precision; the engine's matrix-multiply layers by
-        precision and its loop jumps.
+        "compute_layers", "loop_jumps"}``: every layer with its precision and the op types of
+        its ONNX nodes; per Conv/Gemm/MatMul node of the graph, the engine layer that runs it
+        and its precision; how many of those run in the intended precision; the engine's
+        matrix-multiply layers, and all its multiplying layers (:data:`ENGINE_COMPUTE`), by
+        precision; its loop jumps.
 
     Raises:
         PipelineError: a compute node of the graph has no engine layer of its own (the report
@@ -155,5 +159,9 @@ def layer_report(
         # matrix multiplies by precision (those inside loops too) and loop jumps: what an
         # LSTM's loop shows of itself
         "gemm_precisions": dict(Counter(r["precision"] for r in records if r["type"] == "gemm")),
+        # every multiplying layer by precision: what a network-API build (no graph) is judged by
+        "compute_layers": dict(
+            Counter(r["precision"] for r in records if r["type"] in ENGINE_COMPUTE)
+        ),
         "loop_jumps": sum(r["type"] == "cjmp" for r in records),
     }
