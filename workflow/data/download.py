@@ -70,6 +70,8 @@ def fetch(url: str, dest: str | Path, *, md5: str, timeout_s: float) -> bytes:
             place the file by hand.
     """
     dest = Path(dest)
+    if not url:
+        raise DataError(dest, "no download address is known", _by_hand(dest, md5, None))
     log.info("%s | downloading %s", dest, url)
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:
