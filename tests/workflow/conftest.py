@@ -5,6 +5,7 @@ session; the tests that only read its outputs or dry-run against it share that t
 ones that change it work on a copy.
 """
 
+import json
 import shutil
 from pathlib import Path
 
@@ -20,7 +21,7 @@ ONNX_SAMPLES = ("mnist", "mnist_tf")
 API_SAMPLES = ("mnist_api", "mlp")
 #: What a change to INT8 alone reruns in the tiny tree: the INT8 graphs, engines and scores of
 #: the four ONNX samples (two classifiers, the SSD, the recommender), the INT8 serving run and
-#: their comparisons.
+#: their comparisons, and the results summary (it reads the scores and engines).
 INT8_ONLY = {
     "precision_int8": 4,
     "engine_build": 4,
@@ -31,6 +32,7 @@ INT8_ONLY = {
     "score_recommend": 1,
     "serve_recommender": 1,
     "score_precisions": 5,
+    "summary": 1,
     "all": 1,
 }
 
@@ -70,3 +72,45 @@ def run_tiny(folder: Path, *extra: str) -> Path:
 def tree(tmp_path_factory) -> Path:
     """The tiny config built once for the session (read-only: copy it with :func:`clone`)."""
     return run_tiny(tmp_path_factory.mktemp("tiny") / "a")
+
+
+def check_summary(tree: Path, chosen: list[str], precisions) -> dict:
+    """Check the run's results/summary.json against the samples' own files: a row per chosen
+    sample and precision, in order; its metric (in points) the sample's score file's, its drop
+    the precision comparison's, its plan size the engines' metadata's; every compute layer in
+    the row's precision; every other registered sample listed as not built. Returns it."""
+    from workflow.report.precisions import points
+    from workflow.samples import TASK_SCORES, load_registry
+
+    registry = load_registry(tree / "config/samples.yaml")
+    summary = json.loads((tree / "results/summary.json").read_text())
+    expected = [
+        (name, p)
+        for name in chosen
+        for p in precisions
+        if p in registry.samples[name]["precisions"]
+    ]
+    assert [(r["sample"], r["precision"]) for r in summary["rows"]] == expected
+    for row in summary["rows"]:
+        name, precision = row["sample"], row["precision"]
+        sample = registry.samples[name]
+        file, metrics = TASK_SCORES[sample["task"]]
+        own = json.loads((tree / f"results/score/{name}/{precision}/{file}").read_text())
+        assert row["value"] == pytest.approx(points(metrics[0], own[metrics[0]])), (name, precision)
+        if len(sample["precisions"]) > 1:
+            compared = json.loads((tree / f"results/score/{name}/precisions.json").read_text())
+            drop = compared["precisions"][precision][f"{metrics[0]}_drop_points"]
+            assert row["drop"] == pytest.approx(drop, abs=1e-9), (name, precision)
+        if sample["builder"] == "serve":
+            assert row["plan_mb"] is None
+            continue
+        plans = registry.engines(name, precision)
+        size = sum(
+            json.loads((tree / f"{plan}.json").read_text())["plan"]["bytes"] for plan in plans
+        )
+        assert row["plan_mb"] == size / 1e6 and row["build_s"] > 0, (name, precision)
+        assert row["intended"] == 1.0, (name, precision)
+    assert {item["sample"] for item in summary["not_built"]} == set(registry.samples) - set(chosen)
+    table = (tree / "results/summary.csv").read_text().splitlines()
+    assert len(table) == len(expected) + 1 and table[0].startswith("sample,task,precision")
+    return summary

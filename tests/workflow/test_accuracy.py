@@ -9,9 +9,10 @@ import json
 import time
 
 import pytest
+import yaml
 
 from tests.conftest import copy_workflow, planned_jobs, snakemake
-from tests.workflow.conftest import PRECISIONS, overlay
+from tests.workflow.conftest import PRECISIONS, check_summary, overlay
 
 pytestmark = [pytest.mark.slow, pytest.mark.accuracy]
 ALGORITHMS = ("entropy", "minmax", "percentile")
@@ -158,6 +159,12 @@ def test_default_config_meets_the_accuracy_bars(tmp_path):
     start = time.perf_counter()
     snakemake(work, "--cores", "2", timeout=2700)  # the default run: over 20 minutes here
     print(f"default run after it: {time.perf_counter() - start:.1f} s")
+    default = yaml.safe_load((work / "config/config.yaml").read_text())
+    summary = check_summary(work, default["samples"], default["precisions"])
+    print(
+        f"summary: {len(summary['rows'])} rows,"
+        f" {len(summary['seed_samples']['covered'])} seed samples covered"
+    )
     _detector_bars(work, "ssd")
     _detector_bars(work, "yolov3")
     _detector_bars(work, "faster_rcnn")

@@ -12,7 +12,7 @@ from PIL import Image
 
 from tests.conftest import snakemake
 from tests.detect.test_draw import boxes_found
-from tests.workflow.conftest import API_SAMPLES, ONNX_SAMPLES, PRECISIONS, TINY
+from tests.workflow.conftest import API_SAMPLES, ONNX_SAMPLES, PRECISIONS, TINY, check_summary
 from workflow.formats.pnm import read_pnm
 from workflow.io import sha256_file
 from workflow.samples import load_registry
@@ -180,38 +180,9 @@ def test_onnx_samples_compare_their_precisions(tree):
 def test_summary_has_every_sample_and_precision_with_their_own_numbers(tree):
     """results/summary.json (part of the default run): a row per chosen sample and precision;
     its metric equals the sample's own score file, its sizes the engines' own metadata."""
-    registry = load_registry(tree / "config/samples.yaml")
-    summary = json.loads((tree / "results/summary.json").read_text())
     chosen = ["mnist", "mnist_api", "mlp", "mnist_tf", "ssd", "movielens", "movielens_mps"]
-    expected = [
-        (name, p)
-        for name in chosen
-        for p in PRECISIONS
-        if p in registry.samples[name]["precisions"]
-    ]
-    assert [(r["sample"], r["precision"]) for r in summary["rows"]] == expected
-    scores = {"classify": ("accuracy.json", "top1"), "detect": ("map.json", "map")}
-    scores |= {"recommend": ("ranking.json", "hr")}
-    for row in summary["rows"]:
-        name, precision = row["sample"], row["precision"]
-        file, metric = scores[row["task"]]
-        own = json.loads((tree / f"results/score/{name}/{precision}/{file}").read_text())
-        assert row["value"] == pytest.approx(100 * own[metric]), (name, precision)
-        if registry.samples[name]["builder"] == "serve":
-            assert row["plan_mb"] is None
-            continue
-        meta = json.loads((tree / f"engines/{name}_{precision}.plan.json").read_text())
-        assert row["plan_mb"] == meta["plan"]["bytes"] / 1e6 and row["build_s"] > 0
-        assert row["intended"] == 1.0, (name, precision)
-        if len(registry.samples[name]["precisions"]) > 1 and precision != "fp32":
-            compared = json.loads((tree / f"results/score/{name}/precisions.json").read_text())
-            drop = compared["precisions"][precision][f"{metric}_drop_points"]
-            assert row["drop"] == pytest.approx(drop)
-    built = {item["sample"] for item in summary["not_built"]}
-    assert built == set(registry.samples) - set(chosen)
+    summary = check_summary(tree, chosen, PRECISIONS)
     assert "sampleINT8" in summary["seed_samples"]["covered"]
-    table = (tree / "results/summary.csv").read_text().splitlines()
-    assert len(table) == len(expected) + 1 and table[0].startswith("sample,task,precision")
     assert (tree / "results/summary.png").stat().st_size > 10_000
 
 

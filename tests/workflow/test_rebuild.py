@@ -28,6 +28,7 @@ DOWNSTREAM_OF_TRAINING = {
     "score_hello": 8,
     "score_accuracy": 8,
     "score_precisions": 2,
+    "summary": 1,
     "all": 1,
 }
 #: The same for the PyTorch-trained samples only (mnist, its network-API twin, the MLP).
@@ -44,6 +45,7 @@ DOWNSTREAM_OF_TORCH_TRAINING = {
     "score_hello": 5,
     "score_accuracy": 5,
     "score_precisions": 1,
+    "summary": 1,
     "all": 1,
 }
 #: Everything of the SSD sample after its data.
@@ -57,9 +59,10 @@ SSD_FROM_TRAINING = {
     "score_detect": 3,
     "score_draw": 3,
     "score_precisions": 1,
+    "summary": 1,
     "all": 1,
 }
-SSD_SCORES = {"score_detect": 3, "score_draw": 3, "score_precisions": 1, "all": 1}
+SSD_SCORES = {"score_detect": 3, "score_draw": 3, "score_precisions": 1, "summary": 1, "all": 1}
 #: Everything of the recommender after its data, and its serving runs.
 NCF_FROM_TRAINING = {
     "train_ncf": 1,
@@ -71,9 +74,10 @@ NCF_FROM_TRAINING = {
     "score_recommend": 3,
     "serve_recommender": 3,
     "score_precisions": 2,
+    "summary": 1,
     "all": 1,
 }
-ENGINES_ONLY = {"engine_build": 12, "engine_build_api": 2, "all": 1}
+ENGINES_ONLY = {"engine_build": 12, "engine_build_api": 2, "summary": 1, "all": 1}
 
 
 @pytest.fixture
@@ -109,8 +113,12 @@ def test_library_change_reruns_exactly_the_jobs_that_use_it(library_copy):
     _edit(calibrate, "ZERO_RANGE = 1e-8", "ZERO_RANGE = 1e-9")
     assert plan() == INT8_ONLY | {"calibrate_table": 4}
     _edit(calibrate, "ZERO_RANGE = 1e-9", "ZERO_RANGE = 1e-8")
-    _edit(work / "workflow/report/precisions.py", 'ylabel("score (%)")', 'ylabel("percent")')
-    assert plan() == {"score_precisions": 5, "all": 1}
+    _edit(
+        work / "workflow/report/precisions.py",
+        'ylabel("score (points of 100)")',
+        'ylabel("points")',
+    )
+    assert plan() == {"score_precisions": 5, "summary": 1, "all": 1}  # both draw with it
 
 
 def test_a_docstring_edit_reruns_nothing(library_copy):
@@ -168,12 +176,14 @@ def test_top_k_cut_off_reruns_only_the_recommenders_engines_scores_and_serving(t
         "score_recommend": 3,
         "serve_recommender": 3,
         "score_precisions": 2,
+        "summary": 1,
         "all": 1,
     }
     assert dry_run(tree, {"score": {"recommend": {"k": 5}}}) == expected
     assert dry_run(tree, {"score": {"recommend": {"show_users": 2}}}) == {
         "score_recommend": 3,  # the printout comes with the scores
         "score_precisions": 1,
+        "summary": 1,
         "all": 1,
     }
 
@@ -208,6 +218,7 @@ def test_calibration_param_recalibrates_and_rebuilds_int8_only(tree):
         "score_hello": 2,
         "score_accuracy": 2,
         "score_precisions": 2,
+        "summary": 1,
         "all": 1,
     }
     assert dry_run(tree, {"calibration": {"images": {"mnist": {"batches": 3}}}}) == mnist_only
@@ -219,13 +230,15 @@ def test_calibration_param_recalibrates_and_rebuilds_int8_only(tree):
         "score_detect": 1,
         "score_draw": 1,
         "score_precisions": 1,
+        "summary": 1,
         "all": 1,
     }
     assert dry_run(tree, {"calibration": {"images": {"detect": {"batches": 1}}}}) == ssd_only
 
 
 def test_dropping_a_precision_reruns_only_the_comparison(tree):
-    assert dry_run(tree, {"precisions": ["fp32", "int8"]}) == {"score_precisions": 5, "all": 1}
+    dropped = {"score_precisions": 5, "summary": 1, "all": 1}
+    assert dry_run(tree, {"precisions": ["fp32", "int8"]}) == dropped
 
 
 def test_bad_config_stops_with_the_key_named(tree):
