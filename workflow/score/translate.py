@@ -40,6 +40,10 @@ class BeamOptions:
         if self.beam < 1 or self.batch < 1 or self.max_input_length < 1:
             raise PipelineError("score.translate", f"{self}", "beam, batch and lengths >= 1")
 
+    def output_limit(self, source_length: int) -> int:
+        """The longest translation of a source of ``source_length`` tokens."""
+        return self.max_output_length if self.max_output_length >= 0 else 2 * source_length
+
     @classmethod
     def from_params(cls, params: dict) -> "BeamOptions":
         return cls(**{k: params[k] for k in cls.__dataclass_fields__ if k in params})
@@ -66,7 +70,7 @@ def _search(
     scores[:, 0] = 0  # the beams start as one hypothesis
     finished = np.zeros((batch, beam), np.float32)
     history = np.zeros((batch * beam, 0), np.int32)
-    limit = options.max_output_length if options.max_output_length >= 0 else 2 * length
+    limit = options.output_limit(length)
     steps = 0
     for _ in range(max(limit, 1)):
         out = decoder(
@@ -191,13 +195,14 @@ def framework_parity(
     unlikely tokens) along the graphs' path, and whether the framework's
     most likely token is the graphs' at every step (then its own greedy translation is the
     same, step by step)."""
-    found, _ = translate(encoder, decoder, sources, options=BeamOptions(beam=1), sos=sos, eos=eos)
+    greedy = BeamOptions(beam=1)
+    found, _ = translate(encoder, decoder, sources, options=greedy, sos=sos, eos=eos)
     max_abs, max_log, same, steps = 0.0, 0.0, True, 0
     for source, tokens in zip(sources, found, strict=True):
         expected = logprobs_of(
             np.asarray(source, np.int32)[None], np.asarray(tokens, np.int32)[None]
         )[0]
-        ended = len(tokens) < 2 * len(source)  # else cut at the length limit, no </s>
+        ended = len(tokens) < greedy.output_limit(len(source))  # else cut there, no </s>
         path = [sos, *tokens] if ended else [sos, *tokens[:-1]]
         encoded = encoder({"source": np.asarray(source, np.int32)[None]})
         h, c = encoded["h"], encoded["c"]
