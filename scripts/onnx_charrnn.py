@@ -15,7 +15,7 @@ from workflow.logs import log_to
 from workflow.models.charrnn_generate import keras_generate
 from workflow.models.keras import import_tensorflow
 from workflow.netdef.charrnn import GATES, KERAS_GATES, charrnn_from_blobs, onnx_from_charrnn
-from workflow.ort.loader import session_from_onnx
+from workflow.ort.runner import OrtRunner
 from workflow.score.text import generate
 
 log_to(snakemake.log[0])
@@ -23,12 +23,12 @@ log = logging.getLogger("onnx_charrnn")
 params = snakemake.params
 net = charrnn_from_blobs(read_wts(snakemake.input.wts2), source=snakemake.input.wts2)
 graph = onnx_from_charrnn(net, opset=params.opset)
-session = session_from_onnx(graph)
-names = [output.name for output in session.get_outputs()]
+runner = OrtRunner(graph)
+runner.activate()
 
 
 def step(tokens, h0, c0):
-    return dict(zip(names, session.run(None, {"tokens": tokens, "h0": h0, "c0": c0}), strict=True))
+    return runner.infer({"tokens": tokens, "h0": h0, "c0": c0})
 
 
 model = import_tensorflow().keras.models.load_model(snakemake.input.model)
@@ -42,6 +42,7 @@ max_abs = float(np.abs(expected - got).max())
 seed = encode(params.seed_text, vocab, where="score.charrnn.seed_text")
 keras_text = keras_generate(model, seed, params.generate)
 graph_text = generate(step, seed, params.generate, layers=net.layers, hidden=net.hidden)
+runner.deactivate()
 report = {
     "count": int(inputs.size),
     "max_abs_diff": max_abs,

@@ -13,7 +13,7 @@ from workflow.logs import log_to
 from workflow.models.nmt import restore, teacher_forced_logprobs
 from workflow.models.nmt_bin import read_bins
 from workflow.netdef.nmt import onnx_decoder, onnx_encoder
-from workflow.ort.loader import session_from_onnx
+from workflow.ort.runner import OrtRunner
 from workflow.score.translate import framework_parity
 
 log_to(snakemake.log[0])
@@ -30,12 +30,6 @@ graphs = {
 }
 
 
-def runner(graph):
-    session = session_from_onnx(graph)
-    names = [output.name for output in session.get_outputs()]
-    return lambda feeds: dict(zip(names, session.run(None, feeds), strict=True))
-
-
 model = restore(
     snakemake.input.index.removesuffix(".index"),
     source_vocab=len(src_vocab),
@@ -44,14 +38,15 @@ model = restore(
     forget_bias=params.train["forget_bias"],
 )
 sources, _ = read_parallel(folder, "test", source=source_lang, target=target_lang)
-report = framework_parity(
-    lambda source, target: teacher_forced_logprobs(model, source, target, sos=sos),
-    runner(graphs["encoder"]),
-    runner(graphs["decoder"]),
-    encode(sources[: params.parity_sentences], src_vocab),
-    sos=sos,
-    eos=eos,
-)
+with OrtRunner(graphs["encoder"]) as encoder, OrtRunner(graphs["decoder"]) as decoder:
+    report = framework_parity(
+        lambda source, target: teacher_forced_logprobs(model, source, target, sos=sos),
+        encoder.infer,
+        decoder.infer,
+        encode(sources[: params.parity_sentences], src_vocab),
+        sos=sos,
+        eos=eos,
+    )
 report["tolerance"] = params.tolerance
 log.info("parity | %s", report)
 if report["max_abs_diff"] > params.tolerance or not report["greedy_identical"]:

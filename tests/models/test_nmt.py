@@ -25,7 +25,7 @@ from workflow.netdef.nmt import (
     onnx_decoder,
     onnx_encoder,
 )
-from workflow.ort.loader import session_from_onnx
+from workflow.ort.runner import OrtRunner
 from workflow.score.translate import BeamOptions, framework_parity, translate
 
 SRC, TGT, UNITS, SOS, EOS = 11, 9, 8, 1, 2
@@ -59,9 +59,10 @@ def bins(checkpoint, tmp_path_factory):
 
 
 def run(graph):
-    session = session_from_onnx(graph)
-    names = [o.name for o in session.get_outputs()]
-    return lambda feeds: dict(zip(names, session.run(None, feeds), strict=True))
+    """The graph's runner, active for the test (the runner checks every feed)."""
+    runner = OrtRunner(graph)
+    runner.activate()
+    return runner.infer
 
 
 def test_checkpoint_keys_are_the_variable_names(checkpoint):

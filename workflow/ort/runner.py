@@ -24,16 +24,16 @@ class OrtRunner(BaseRunner):
     """Runs an ONNX model with ONNX Runtime.
 
     Args:
-        model: path to the ONNX file.
+        model: path to the ONNX file, or a graph's bytes (one made in memory).
         providers: execution providers. Defaults to CPU only.
         threads: intra-op threads. Defaults to 1.
     """
 
     def __init__(
-        self, model: str | Path, *, providers: list[str] | None = None, threads: int = 1
+        self, model: str | Path | bytes, *, providers: list[str] | None = None, threads: int = 1
     ) -> None:
-        super().__init__(f"ort:{model}")
-        self.model = Path(model)
+        super().__init__("ort:<graph in memory>" if isinstance(model, bytes) else f"ort:{model}")
+        self.model = model if isinstance(model, bytes) else Path(model)
         self.providers = providers
         self.threads = threads
         self.session: Any = None
