@@ -1,3 +1,5 @@
+import struct
+
 import numpy as np
 import pytest
 
@@ -48,8 +50,53 @@ def test_hand_made_v1_file_in_the_seed_layout():
     text = b"2\nip1bias 0 2 3f800000 bf000000\nconv1filter 1 3 3c00 0 c000\n"
     blobs = read_wts_v1_bytes(text)
     assert blobs["ip1bias"].tolist() == [1.0, -0.5] and blobs["ip1bias"].dtype == np.float32
-    assert blobs["conv1filter"].tolist() == [1.0, 0.0, -2.0]  # short hex words, as std::hex reads
+    assert blobs["conv1filter"].tolist() == [1.0, 0.0, -2.0]  # "0": dumpTFWts' unpadded zero
     assert blobs["conv1filter"].dtype == np.float16
+
+
+def _dump_tf_wts_v1(blobs):
+    """NVIDIA's samples/common/dumpTFWts.py (TensorRT 5.1), v1 branch, written out: the count,
+    then per blob "<name> 0 <size> " and each value as hex(<bits>)[2:] plus a space."""
+    out = f"{len(blobs)}\n"
+    for key, tensor in blobs.items():
+        out += f"{key} 0 {tensor.size} "
+        for weight in tensor.flatten():
+            bits = struct.unpack("<I", struct.pack("<f", float(weight)))[0]
+            out += f"{hex(bits)[2:]} "
+        out += "\n"
+    return out.encode()
+
+
+def test_nvidia_dump_tf_wts_output_with_unpadded_zeros_reads_back():
+    blobs = {
+        "dense_kernel": np.array([[0.5, 0.0], [-0.0, 3.0]], np.float32),
+        "dense_bias": np.zeros(3, np.float32),
+    }
+    data = _dump_tf_wts_v1(blobs)
+    assert b" 0 0 0 \n" in data  # the zero bias as dumpTFWts writes it
+    back = read_wts_v1_bytes(data)
+    for name, array in blobs.items():
+        assert back[name].tobytes() == array.ravel().tobytes()  # -0.0 kept
+
+
+def test_a_file_cut_short_is_refused_not_misread():
+    """Cutting two bytes off turned a bias of 3.0 (40400000) into 404000 (a denormal)."""
+    data = wts_v1_bytes({"w": np.array([1.0, 2.0], np.float32), "b": np.array([3.0], np.float32)})
+    assert data.endswith(b"b 0 1 40400000\n")
+    message = (
+        r"w.wts \(line 3, blob 'b', byte \d+\) \| value 1 b'404000' has 6 hex digits; a float32"
+        r" is written as exactly 8 \| the file is truncated.*'%08x'"
+    )
+    with pytest.raises(FormatError, match=message):
+        read_wts_v1_bytes(data[:-3], name="w.wts")
+    with pytest.raises(FormatError, match="value 1 b'4040000' has 7 hex digits"):
+        read_wts_v1_bytes(data[:-2], name="w.wts")
+    half = wts_v1_bytes({"h": np.array([1.0, -2.0], np.float16)})
+    with pytest.raises(FormatError, match="value 2 b'c00' has 3 hex digits; a float16 .* 4"):
+        read_wts_v1_bytes(half[:-2])
+    tiny = _dump_tf_wts_v1({"t": np.array([1e-30], np.float32)})  # hex()[2:] gives 7 digits
+    with pytest.raises(FormatError, match="7 hex digits"):
+        read_wts_v1_bytes(tiny)
 
 
 @pytest.mark.parametrize(
@@ -60,7 +107,8 @@ def test_hand_made_v1_file_in_the_seed_layout():
         (b"1\na 0 3 3f800000 00000000\n", r"blob 'a', byte 2\) \| 2 values, the line announces 3"),
         (b"1\na 7 1 3f800000\n", "type 7 unknown"),
         (b"1\na 0 1 3f80zz00\n", "value b'3f80zz00' is not hexadecimal"),
-        (b"1\na 1 1 3f800000\n", "wider than 16 bits"),
+        (b"1\na 1 1 3f800000\n", "line 2, blob 'a', byte 2\\) \\| value 1 b'3f800000' has 8"),
+        (b"1\na 0 2 3f800000 0000003f80\n", "value 2 b'0000003f80' has 10 hex digits"),
         (b"1\na 0\n", "expected '<name> <type> <count>'"),
         (b"2\na 0 1 0\na 0 1 0\n", "blob 'a', byte 10\\) \\| blob listed twice"),
     ],

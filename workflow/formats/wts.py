@@ -5,9 +5,14 @@ v1, as the samples' ``loadWeights`` reads it::
     <blob count>\\n
     <name> <type> <count> <hex> <hex> ...\\n      (one line per blob)
 
-``type`` 0 is float32 and 1 is float16; each value is written as the hex of its IEEE-754 bits
-(8 digits for float32, 4 for float16; the reader also takes fewer digits, as C++'s
-``std::hex`` extraction does).
+``type`` 0 is float32 and 1 is float16; each value is written as the hex of its IEEE-754 bits,
+8 digits for float32 and 4 for float16 (``%08x``, as the writer here and the PyTorch exporters'
+``struct.pack(">f", v).hex()`` write them). C++'s ``std::hex`` extraction would take fewer
+digits, so a word that lost digits at the end of a truncated file would silently become a
+different number (``40400000``, 3.0, cut to ``404000``); the reader refuses a word of any other
+width. The one exception is the single digit ``0``: NVIDIA's ``dumpTFWts.py`` writes
+``hex(bits)[2:]`` without padding, which gives ``0`` for every zero weight (a truncated word
+reads as ``0`` only where its value was below 2.5e-29 anyway).
 
 v2 keeps the shape and stores the values raw::
 
@@ -29,6 +34,7 @@ from workflow.errors import FormatError
 #: type field -> numpy dtype (little-endian for v2).
 WTS_TYPES = {0: np.dtype("<f4"), 1: np.dtype("<f2")}
 HEX_DIGITS = {0: 8, 1: 4}
+WTS_TYPE_NAMES = {0: "float32", 1: "float16"}
 BITS = {0: np.dtype("<u4"), 1: np.dtype("<u2")}
 NAME = re.compile(rb"\S+")
 
@@ -76,8 +82,9 @@ def read_wts_v1_bytes(data: bytes, *, name: str = "<wts>") -> dict[str, np.ndarr
 
     Raises:
         FormatError: with the blob name and byte offset: bad count line, unknown type, a hex
-            word that is not hex or too wide, fewer or more values than announced, a duplicate
-            name, or fewer or more blobs than the count line says.
+            word that is not hex or not of its type's width (the line, the blob and the word
+            named), fewer or more values than announced, a duplicate name, or fewer or more
+            blobs than the count line says.
     """
     lines = data.split(b"\n")
     if not lines[0].strip().isdigit():
@@ -85,7 +92,7 @@ def read_wts_v1_bytes(data: bytes, *, name: str = "<wts>") -> dict[str, np.ndarr
     expected = int(lines[0])
     blobs: dict[str, np.ndarray] = {}
     offset = len(lines[0]) + 1
-    for line in lines[1:]:
+    for number, line in enumerate(lines[1:], 2):
         start, offset = offset, offset + len(line) + 1
         fields = line.split()
         if not fields:
@@ -104,13 +111,21 @@ def read_wts_v1_bytes(data: bytes, *, name: str = "<wts>") -> dict[str, np.ndarr
                 f"{len(words)} values, the line announces {count}",
                 "the file is truncated or corrupt",
             )
+        width = HEX_DIGITS[code]
+        for column, word in enumerate(words, 1):
+            if len(word) != width and word != b"0":
+                raise FormatError(
+                    f"{name} (line {number}, blob {blob!r}, byte {start})",
+                    f"value {column} {word[:20]!r} has {len(word)} hex digits; "
+                    f"a {WTS_TYPE_NAMES[code]} is written as exactly {width}",
+                    "the file is truncated or corrupt, or was written without zero padding: "
+                    f"write it again with {width} digits per value ('%0{width}x' of the bits)",
+                )
         try:
             bits = np.array([int(w, 16) for w in words], dtype=np.uint64)
         except ValueError:
             bad = next(w for w in words if not re.fullmatch(rb"[0-9a-fA-F]+", w))
             raise FormatError(where, f"value {bad[:20]!r} is not hexadecimal") from None
-        if len(bits) and int(bits.max()) >> (4 * HEX_DIGITS[code]):
-            raise FormatError(where, f"a value is wider than {HEX_DIGITS[code] * 4} bits")
         if blob in blobs:
             raise FormatError(where, "blob listed twice")
         blobs[blob] = (
