@@ -1,3 +1,7 @@
+import hashlib
+import logging
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -232,3 +236,135 @@ def test_the_official_yolov3_structure_needs_the_official_weights_size():
         parse_weights(header + body[:-4], network)
     assert sorted(OFFICIAL_YOLOV3) == ["coco.names", "yolov3.cfg", "yolov3.weights"]
     assert all(len(md5) == 32 for _, md5 in OFFICIAL_YOLOV3.values())
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "darknet"
+#: The size of pjreddie.com's yolov3-tiny.weights (version 0.2 header with a 64-bit seen).
+YOLOV3_TINY_WEIGHTS_BYTES = 35_434_956
+
+
+def _weights_bytes_needed(network):
+    """The .weights length darknet's load_convolutional_weights reads for ``network``: a 20-byte
+    header, then per convolution its biases (and scales, rolling means and variances with batch
+    normalisation) and its filters x channels x size x size kernel, float32."""
+    values, channels = 0, network.input_shape[0]
+    for layer in network.layers:
+        if layer.kind == "convolutional":
+            filters, size = layer.number("filters"), layer.number("size")
+            values += filters * (4 if layer.number("batch_normalize", 0) else 1)
+            values += filters * channels * size * size
+        channels = layer.channels
+    return 20 + 4 * values
+
+
+def test_darknets_own_yolov3_cfg_is_the_official_structure():
+    """darknet's cfg/yolov3.cfg (the md5 the seed's downloader checks) parses to the structure
+    written out from YOLOv3's description, layer by layer."""
+    from tests.formats.official_yolov3 import OFFICIAL_WEIGHTS_BYTES, official_yolov3_cfg
+    from workflow.formats.darknet import OFFICIAL_YOLOV3, read_cfg
+
+    path = FIXTURES / "yolov3.cfg"
+    assert hashlib.md5(path.read_bytes()).hexdigest() == OFFICIAL_YOLOV3["yolov3.cfg"][1]
+    real, described = read_cfg(path), parse_cfg(official_yolov3_cfg())
+    assert real.input_shape == described.input_shape == (3, 608, 608)
+    assert [(x.kind, x.inputs, x.channels, x.height, x.width) for x in real.layers] == [
+        (x.kind, x.inputs, x.channels, x.height, x.width) for x in described.layers
+    ]
+    assert _weights_bytes_needed(real) == OFFICIAL_WEIGHTS_BYTES
+
+
+def test_darknets_yolov3_tiny_cfg_needs_the_published_weights_size():
+    from workflow.formats.darknet import read_cfg
+
+    network = read_cfg(FIXTURES / "yolov3-tiny.cfg")
+    assert network.input_shape == (3, 416, 416)
+    assert [(h.channels, h.height, h.width) for h in network.heads()] == [
+        (255, 13, 13),
+        (255, 26, 26),
+    ]
+    assert network.layers[11].kind == "maxpool" and network.layers[11].height == 13  # stride 1
+    assert network.layers[20].inputs == [19, 8]  # layers = -1, 8
+    assert _weights_bytes_needed(network) == YOLOV3_TINY_WEIGHTS_BYTES
+    header = np.array([0, 2, 0], "<i4").tobytes() + np.array([0], "<i8").tobytes()
+    zeros = header + bytes(YOLOV3_TINY_WEIGHTS_BYTES - len(header))
+    assert len(parse_weights(zeros, network).convs) == 13
+
+
+def test_darknets_yolov3_spp_cfg_pools_at_three_sizes():
+    from workflow.formats.darknet import read_cfg
+
+    network = read_cfg(FIXTURES / "yolov3-spp.cfg")
+    pools = [x for x in network.layers if x.kind == "maxpool"]
+    assert [(x.number("size"), x.number("stride")) for x in pools] == [(5, 1), (9, 1), (13, 1)]
+    assert all((x.channels, x.height, x.width) == (512, 19, 19) for x in pools)  # padded size-1
+    spp = network.layers[pools[-1].index + 1]
+    assert spp.kind == "route" and spp.inputs == [x.index for x in reversed(pools)] + [
+        pools[0].index - 1
+    ]
+    assert (spp.channels, spp.height, spp.width) == (2048, 19, 19)
+    assert [(h.channels, h.height) for h in network.heads()] == [(255, 19), (255, 38), (255, 76)]
+
+
+def test_a_key_given_twice_takes_the_first_value_as_darknet_does(caplog):
+    """darknet's cfg/yolov3-openimages.cfg sets batch and subdivisions twice in [net];
+    darknet's option_find returns the first."""
+    from workflow.formats.darknet import read_cfg
+
+    path = FIXTURES / "yolov3-openimages.cfg"
+    with caplog.at_level(logging.WARNING, logger="workflow.formats.darknet"):
+        network = read_cfg(path)
+    assert network.net["batch"] == "1" and network.net["subdivisions"] == "1"
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 2
+    assert warnings[0].startswith(f"{path}:6: [net] (line 1) gives batch twice: batch=1 (line 3)")
+    assert "subdivisions" in warnings[1]
+    assert [(h.channels, h.height) for h in network.heads()] == [
+        (1818, 19),
+        (1818, 38),
+        (1818, 76),
+    ]  # 3 x (5 + 601 classes)
+    twice = CFG.replace("filters=8\n", "filters=8\nfilters=4\n", 1)
+    assert parse_cfg(twice).layers[0].channels == 8
+
+
+def test_a_darknet_layer_kind_not_supported_is_named():
+    from workflow.formats.darknet import read_cfg
+
+    with pytest.raises(
+        FormatError,
+        match=r"yolov2-tiny.cfg:122 \| \[region\] is a darknet layer kind this reader does not "
+        r"support \| supported: \[net\], \[convolutional\]",
+    ):
+        read_cfg(FIXTURES / "yolov2-tiny.cfg")
+
+
+@pytest.mark.parametrize(
+    ("options", "side"),
+    [
+        ("pad=1\npadding=0", 16),  # darknet: if(pad) padding = size/2
+        ("padding=0\npad=1", 16),
+        ("pad=0\npadding=2", 18),
+        ("padding=2", 18),
+        ("pad=0", 14),
+        ("", 14),
+    ],
+)
+def test_pad_and_padding_as_darknet_reads_them(options, side):
+    """Output side from darknet's convolutional_out_height: (h + 2 * pad - size) / stride + 1,
+    on a 16x16 input with a 3x3 kernel of stride 1."""
+    cfg = (
+        "[net]\nwidth=16\nheight=16\nchannels=3\n\n"
+        f"[convolutional]\nfilters=4\nsize=3\nstride=1\n{options}\nactivation=linear\n"
+    )
+    assert parse_cfg(cfg).layers[0].height == side
+
+
+def test_darknets_other_section_names():
+    cfg = (
+        "[network]\nwidth=16\nheight=16\nchannels=3\n\n"
+        "[conv]\nfilters=4\nsize=3\nstride=1\npad=1\nactivation=leaky\n\n"
+        "[max]\nsize=2\nstride=2\n"
+    )
+    network = parse_cfg(cfg)
+    assert [x.kind for x in network.layers] == ["convolutional", "maxpool"]
+    assert network.layers[1].height == 8

@@ -4,20 +4,27 @@ A ``.cfg`` is a list of sections, ``[name]`` then ``key=value`` lines (``#`` and
 comments). ``[net]`` comes first (input ``width``, ``height``, ``channels`` and training
 settings); then one layer per section:
 
-- ``[convolutional]``: ``filters``, ``size``, ``stride``, ``pad`` (1: padding ``size // 2``,
-  or ``padding`` explicitly), ``batch_normalize``, ``activation`` (``leaky``: slope 0.1, or
+- ``[convolutional]`` (or ``[conv]``): ``filters``, ``size``, ``stride``, ``pad`` (non-zero:
+  padding ``size // 2``, whatever ``padding`` says, as darknet's ``parse_convolutional``),
+  else ``padding`` (default 0), ``batch_normalize``, ``activation`` (``leaky``: slope 0.1, or
   ``linear``);
 - ``[shortcut]``: ``from`` (a negative offset or an index), ``activation`` (``linear``): the sum
   of the previous layer's and that layer's outputs;
 - ``[route]``: ``layers``, one or several offsets or indices, concatenated along the channels;
 - ``[upsample]``: ``stride`` (nearest neighbour);
-- ``[maxpool]``: ``size``, ``stride`` (darknet pads ``size - 1``, the first half before);
+- ``[maxpool]`` (or ``[max]``): ``size``, ``stride`` (darknet pads ``size - 1``, the first half
+  before);
 - ``[yolo]``: ``mask``, ``anchors``, ``classes``, ``num``: a detection head on the previous
   layer's output (the decoding happens after the network).
 
-The parser is strict: an unknown section or key, a missing required key, a bad value, or a
-route or shortcut to a layer that does not exist (or is not yet computed) is an error naming the
-file and line. Keys darknet uses only for training are accepted and kept but have no effect here.
+The parser is strict: a section of a kind not listed above (darknet's other layer kinds are
+named as such), an unknown key, a missing required key, a bad value, or a route or shortcut to a
+layer that does not exist (or is not yet computed) is an error naming the file and line. Keys
+darknet uses only for training (every ``[net]`` key its ``parse_net_options`` reads) are
+accepted and kept but have no effect here. A key given twice in one section takes its first
+value, as darknet's ``option_find`` (the first match in the section's list) does, with a
+warning naming the file, section and key: darknet's own ``yolov3-openimages.cfg`` sets ``batch``
+and ``subdivisions`` twice in ``[net]``.
 
 A ``.weights`` file starts with int32 ``major``, ``minor``, ``revision`` and ``seen`` (int64 when
 ``major * 10 + minor >= 2``, as darknet writes it since 0.2; int32 before), then, for every
@@ -27,6 +34,7 @@ size, size). The reader checks the length to the byte: too short or too long is 
 the layer and the byte offset.
 """
 
+import logging
 import re
 import struct
 from dataclasses import dataclass, field
@@ -36,26 +44,49 @@ import numpy as np
 
 from workflow.errors import FormatError
 
+log = logging.getLogger(__name__)
+
 #: Keys of each section: required, optional (used here), and accepted for training only.
 SECTIONS: dict[str, tuple[set[str], set[str], set[str]]] = {
     "net": (
         {"width", "height", "channels"},
         set(),
         {
+            # darknet's parse_net_options (src/parser.c), in its order
             "batch",
-            "subdivisions",
+            "learning_rate",
             "momentum",
             "decay",
+            "subdivisions",
+            "time_steps",
+            "notruth",
+            "random",
+            "adam",
+            "B1",
+            "B2",
+            "eps",
+            "inputs",
+            "max_crop",
+            "min_crop",
+            "max_ratio",
+            "min_ratio",
+            "center",
+            "clip",
             "angle",
+            "aspect",
             "saturation",
             "exposure",
             "hue",
-            "learning_rate",
-            "burn_in",
-            "max_batches",
             "policy",
+            "burn_in",
+            "power",
+            "step",
+            "scale",
             "steps",
             "scales",
+            "gamma",
+            "max_batches",
+            # AlexeyAB's darknet
             "mosaic",
             "letter_box",
             "flip",
@@ -76,6 +107,15 @@ SECTIONS: dict[str, tuple[set[str], set[str], set[str]]] = {
         {"jitter", "ignore_thresh", "truth_thresh", "random", "scale_x_y", "iou_thresh"},
     ),
 }
+#: darknet's other section names for the same kinds (``string_to_layer_type``).
+ALIASES = {"network": "net", "conv": "convolutional", "max": "maxpool"}
+#: darknet's layer kinds that this reader does not take (``string_to_layer_type``).
+OTHER_DARKNET_KINDS = (
+    "crop", "cost", "detection", "region", "iseg", "local", "deconv", "deconvolutional",
+    "activation", "logistic", "l2norm", "crnn", "gru", "lstm", "rnn", "conn", "connected",
+    "reorg", "avg", "avgpool", "dropout", "lrn", "normalization", "batchnorm", "soft",
+    "softmax",
+)  # fmt: skip
 ACTIVATIONS = ("leaky", "linear")
 #: Slope of darknet's leaky ReLU.
 LEAKY_SLOPE = 0.1
@@ -121,6 +161,12 @@ class Layer:
             raise KeyError(key)
         return int(self.options[key]) if key in self.options else int(default)
 
+    def conv_padding(self) -> int:
+        """A convolution's padding on each side, as darknet's ``parse_convolutional`` sets it:
+        ``size // 2`` where ``pad`` is non-zero (``padding`` is then ignored), else ``padding``
+        (default 0)."""
+        return self.number("size") // 2 if self.number("pad", 0) else self.number("padding", 0)
+
     def numbers(self, key: str) -> list[int]:
         """A comma-separated list of integers."""
         return [int(v) for v in self.options[key].split(",") if v.strip()]
@@ -155,24 +201,40 @@ def _sections(text: str, source: str) -> list[tuple[str, dict[str, str], int, di
         if line.startswith("["):
             if not line.endswith("]"):
                 raise FormatError(f"{source}:{number}", f"malformed section header {raw!r}")
-            sections.append((line[1:-1].strip(), {}, number, {}))
+            kind = line[1:-1].strip()
+            sections.append((ALIASES.get(kind, kind), {}, number, {}))
             continue
         if "=" not in line:
             raise FormatError(f"{source}:{number}", f"expected key=value, got {raw!r}")
         if not sections:
             raise FormatError(f"{source}:{number}", "key before the first section")
         key, value = (part.strip() for part in line.split("=", 1))
-        options, lines = sections[-1][1], sections[-1][3]
+        kind, options, start, lines = sections[-1]
         if key in options:
-            raise FormatError(f"{source}:{number}", f"{key} given twice in one section")
+            log.warning(
+                "%s:%d: [%s] (line %d) gives %s twice: %s=%s (line %d) is used, as darknet "
+                "takes the first; %s=%s is ignored",
+                source, number, kind, start, key, key, options[key], lines[key], key, value,
+            )  # fmt: skip
+            continue
         options[key], lines[key] = value, number
     return sections
 
 
+def _check_kind(kind: str, where: str) -> None:
+    if kind in SECTIONS:
+        return
+    known = ", ".join(f"[{name}]" for name in SECTIONS)
+    if kind in OTHER_DARKNET_KINDS:
+        raise FormatError(
+            where,
+            f"[{kind}] is a darknet layer kind this reader does not support",
+            f"supported: {known}",
+        )
+    raise FormatError(where, f"unknown section [{kind}]", f"known sections: {known}")
+
+
 def _check_keys(kind: str, options: dict[str, str], lines: dict[str, int], where: str) -> None:
-    if kind not in SECTIONS:
-        known = ", ".join(f"[{name}]" for name in SECTIONS)
-        raise FormatError(where, f"unknown section [{kind}]", f"known sections: {known}")
     required, optional, training = SECTIONS[kind]
     for key in options:
         if key not in required | optional | training:
@@ -206,6 +268,8 @@ def parse_cfg(text: str, *, source: str = "<cfg>") -> Network:
     if not sections or sections[0][0] not in ("net", "network"):
         raise FormatError(source, "the first section must be [net]")
     net_options, net_line, net_lines = sections[0][1], sections[0][2], sections[0][3]
+    for kind, _, line, _ in sections[1:]:
+        _check_kind(kind, f"{source}:{line}")
     _check_keys("net", net_options, net_lines, f"{source}:{net_line}")
     layers: list[Layer] = []
     for kind, options, line, lines in sections[1:]:
@@ -247,7 +311,7 @@ def _shape(layer: Layer, layers: list[Layer], first: tuple[int, int, int], where
             )
         if layer.number("filters") < 1 or size < 1 or stride < 1:
             raise FormatError(where, "filters, size and stride must be positive")
-        pad = layer.number("padding", size // 2 if layer.number("pad", 0) else 0)
+        pad = layer.conv_padding()
         h, w = (h + 2 * pad - size) // stride + 1, (w + 2 * pad - size) // stride + 1
         c = layer.number("filters")
     elif kind == "shortcut":

@@ -59,7 +59,7 @@ def _module(layer, channels: int) -> "torch.nn.Module":
 
     if layer.kind == "convolutional":
         size, stride = layer.number("size"), layer.number("stride")
-        pad = layer.number("padding", size // 2 if layer.number("pad", 0) else 0)
+        pad = layer.conv_padding()
         batch_norm = bool(layer.number("batch_normalize", 0))
         parts: list[nn.Module] = [
             nn.Conv2d(channels, layer.number("filters"), size, stride, pad, bias=not batch_norm)

@@ -50,7 +50,7 @@ def onnx_from_darknet(network: Network, weights: Weights, *, opset: int = 18) ->
                 raise FormatError(network.source, f"no weights for layer {layer.index}")
             kernel, bias = fold_batch_norm(weights.convs[layer.index])
             size, stride = layer.number("size"), layer.number("stride")
-            pad = layer.number("padding", size // 2 if layer.number("pad", 0) else 0)
+            pad = layer.conv_padding()
             inits += [
                 numpy_helper.from_array(kernel, f"{name}.weight"),
                 numpy_helper.from_array(bias, f"{name}.bias"),
