@@ -12,7 +12,7 @@ from workflow.netdef.nmt import FILES as NMT_FILES
 from workflow.data.voc2007 import VOC2007_ARCHIVES
 from workflow.formats.darknet import OFFICIAL_YOLOV3
 from workflow.models.imagenet import TORCHVISION_WEIGHTS
-from workflow.errors import PipelineError, TensorRTUnavailable
+from workflow.errors import PipelineError
 from workflow.fingerprint import code_fingerprint, remember_in
 from workflow.repro import job_environment
 from workflow.samples import (
@@ -24,7 +24,7 @@ from workflow.samples import (
 )
 from workflow.score.runtimes import RUNNER_MODULES
 from workflow.trt.config import BuildConfig
-from workflow.trt.module import resolve_module, tensorrt_identity
+from workflow.trt.module import tensorrt_identity
 
 #: strict or native (workflow/repro.py): what every job's environment pins, set here so that
 #: it is in place before a job loads any numeric library; a rule param of every rule that
@@ -606,11 +606,14 @@ def get_export_plugins(wildcards):
 
 
 def get_engine_gpus():
-    """1 when engines are built with full TensorRT (it needs a GPU), else 0."""
-    try:
-        return int(resolve_module(config["tensorrt"]["module"]) == "tensorrt")
-    except TensorRTUnavailable:
-        return 0
+    """GPUs an engine build asks for, from config alone: 1 for full TensorRT (it builds for the
+    GPU at hand), 0 for TensorRT-RTX (it builds ahead of time on a CPU); for auto, which the
+    host that runs the job resolves and the submitting host cannot see, tensorrt.auto_engine_gpus.
+    """
+    choice = config["tensorrt"]["module"]
+    if choice == "auto":
+        return config["tensorrt"]["auto_engine_gpus"]
+    return int(choice == "tensorrt")
 
 
 def get_score_gpus(wildcards):

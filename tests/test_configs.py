@@ -1,5 +1,9 @@
 """Every complete config (the default and one per branch in tests/configs/) plans a valid DAG."""
 
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -48,3 +52,46 @@ def test_each_config_dry_runs(config, work):
     assert jobs["all"] == 1 and len(expected) > 0
     for target in expected:
         assert target in out.stdout, (config.name, target)
+
+
+def _engine_build_gpus(dry_run_output: str) -> set[int]:
+    """The gpu resource of every engine_build job of a dry run's job list."""
+    gpus = set()
+    for block in dry_run_output.split("rule engine_build:")[1:]:
+        resources = next(line for line in block.splitlines() if "resources:" in line)
+        gpus.add(int(re.search(r"\bgpu=(\d+)", resources).group(1)))
+    return gpus
+
+
+@pytest.mark.parametrize(
+    ("tensorrt", "gpus"),
+    [({"module": "tensorrt"}, 1), ({"module": "auto"}, 0), ({"module": "tensorrt_rtx"}, 0)],
+    ids=lambda value: value["module"] if isinstance(value, dict) else str(value),
+)
+def test_engine_gpu_follows_the_config_not_the_submitting_host(tensorrt, gpus, work, tmp_path):
+    # a submitting host "with" TensorRT: a stand-in package that is found, never imported
+    fake = tmp_path / "host" / "tensorrt"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('the submitting host imported it')\n")
+    with_tensorrt = {"PYTHONPATH": str(fake.parent)}
+    probe = "import importlib.util; print(importlib.util.find_spec('tensorrt') is not None)"
+    found = subprocess.run(
+        [sys.executable, "-c", probe], env=dict(os.environ, **with_tensorrt), capture_output=True
+    )
+    assert found.stdout.strip() == b"True"
+    extra = work / f"tensorrt_{tensorrt['module']}.yaml"
+    extra.write_text(yaml.safe_dump({"tensorrt": tensorrt}))
+    seen = {}
+    for host, env in (("without", {}), ("with", with_tensorrt)):
+        out = snakemake(
+            work,
+            "-n",
+            "--forceall",
+            "engines/mnist_fp32.plan",
+            "--configfile",
+            "config/config.yaml",
+            extra.name,
+            env=env,
+        )
+        seen[host] = _engine_build_gpus(out.stdout)
+    assert seen == {"without": {gpus}, "with": {gpus}}
