@@ -2,19 +2,36 @@
 which ONNX nodes were fused into each.
 
 No engine can be deserialized on a machine without a GPU, so the report comes from the builder
-itself: built with ``ProfilingVerbosity.DETAILED``, TensorRT (and TensorRT-RTX, ahead of time on
-CPU) logs a ``Layers:`` block at VERBOSE level, one line per engine layer::
+itself: built with ``ProfilingVerbosity.DETAILED``, TensorRT 10/11 and TensorRT-RTX (ahead of
+time on CPU) log a ``Layers:`` block at VERBOSE level, one line per engine layer. TensorRT-RTX::
 
     Name: node_conv2d_myl0_2, LayerType: correlation, Inputs: [ { Name: ..., Datatype: Int8,
-    ... }], Constants: [...], Outputs: [...], TacticName: ..., Metadata: [ONNX Layer: node_conv2d]
+    Format: ... }], Constants: [...], Outputs: [...], TacticName: ..., Metadata: [ONNX Layer: a]
 
-:func:`parse_layer_log` turns that block into records; :func:`layer_report` adds the ONNX op
+full TensorRT (the engine inspector's one-line form)::
+
+    Name: /conv1/Conv + /relu/Relu, LayerType: CaskConvolution, Inputs: [ { Name: ..., Location:
+    Device, Dimensions: [...], Format/Datatype: Channel major FP16 format where channel % 8 == 0
+    }], Outputs: [...], ParameterType: Convolution, ..., Weights: {"Type": "Half", "Count": 9408},
+    ..., TacticName: sm80_xmma_fprop_..., TacticValue: 0x..., StreamId: 0, Metadata: [ONNX Layer:
+    /conv1/Conv]<U+001E>[ONNX Layer: /relu/Relu]
+
+Fused names are joined with U+001E (full TensorRT) or U+001F (TensorRT-RTX), characters that
+``str.splitlines`` takes for line ends: the block is split on ``\\n`` (or ``\\r\\n``) only. The
+engine inspector's JSON form (``LayerInformationFormat.JSON``: ``{"Layers": [{"Name",
+"LayerType", "Inputs", "Outputs", "Metadata", "TacticName", ...}], "Bindings": [...]}``, what
+``trtexec --exportLayerInfo`` writes) is read too.
+
+:func:`parse_layer_log` turns either form into records; :func:`layer_report` adds the ONNX op
 type of each fused node and, per compute node of the graph (Conv, ConvTranspose, Gemm, MatMul),
 the precision of the engine layer that runs it: the one compute layer (not a generated
-kernel, a shape or a stream operation) whose fused ONNX nodes include it, or, when several do,
-the one whose fused nodes start with it.
+kernel, a shape, copy or stream operation) whose fused ONNX nodes include it, or, when several
+do, the one whose fused nodes start with it. :func:`engine_layer_report` is what a build rule
+calls: a log it cannot read gives a report that says so, never a lost plan.
 """
 
+import json
+import logging
 import re
 from collections import Counter
 from typing import Any
@@ -23,64 +40,240 @@ import onnx
 
 from workflow.errors import PipelineError
 
+log = logging.getLogger(__name__)
+
 #: The log message that starts the layer block.
 LAYERS_HEADER = "Layers:"
 #: ONNX ops whose precision the report checks: the layers that carry nearly all the arithmetic.
 COMPUTE_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
-#: Engine layer types that multiply: matrix multiplies and convolutions (TensorRT-RTX's layer
-#: log calls a convolution "correlation").
-ENGINE_COMPUTE = ("gemm", "correlation", "convolution", "deconvolution")
-#: Engine layer types that only move data, synchronise streams or compute shapes.
-NON_COMPUTE = ("kgen", "shape_call", "signal", "wait", "reformat", "shuffle")
-#: TensorRT's data type names -> the precision names of the pipeline.
-PRECISION_OF = {"Float": "fp32", "Half": "fp16", "Int8": "int8", "BFloat16": "bf16", "FP8": "fp8"}
+#: Engine layer types that multiply (compared in lower case): TensorRT-RTX's matrix multiplies
+#: and convolutions (its layer log calls a convolution "correlation"), full TensorRT's layer
+#: types and Myelin subgraphs. Kernel-style types (``CaskConvolution``, ``CaskGemmConvolution``,
+#: ``CaskDeconvolutionV2``, ``CaskPooling``, ``CudnnConvolution``, ...) are recognised by
+#: :func:`is_compute_layer` from their prefix and words.
+ENGINE_COMPUTE = (
+    "gemm",
+    "correlation",
+    "convolution",
+    "deconvolution",
+    "matrixmultiply",
+    "fullyconnected",
+    "myelin",
+)
+#: Words in a layer type that make it a multiplying layer (lower case).
+COMPUTE_WORDS = ("convolution", "gemm", "matrixmultiply", "fullyconnected")
+#: Engine layer types that only move data, synchronise streams or compute shapes (lower case).
+NON_COMPUTE = (
+    "kgen",
+    "shape_call",
+    "signal",
+    "wait",
+    "reformat",
+    "shuffle",
+    "noop",
+    "shapehosttodevice",
+    "constant",
+)
+#: TensorRT's data type names, in every spelling its layer logs use (the ``Datatype`` of
+#: TensorRT-RTX, the words of full TensorRT's format phrases such as ``Thirty-two wide channel
+#: vectorized row major Int8 format``), lower case -> the precision names of the pipeline.
+PRECISION_OF = {
+    "float": "fp32",
+    "fp32": "fp32",
+    "half": "fp16",
+    "fp16": "fp16",
+    "bfloat16": "bf16",
+    "bf16": "bf16",
+    "int8": "int8",
+    "fp8": "fp8",
+    "float8": "fp8",
+    "e4m3": "fp8",
+    "fp4": "fp4",
+    "int4": "int4",
+    "int32": "int32",
+    "int64": "int64",
+    "bool": "bool",
+    "uint8": "uint8",
+    "double": "fp64",
+}
+#: Operand types in kernel (tactic) names, e.g. ``..._f16f16_f16f16_f16``, ``..._i8i8_i8i32_f32``:
+#: the first pair is the input type. Read only where the tensors' types are not logged (an
+#: engine with dynamic shapes logs ``N/A due to dynamic shapes``) and the layer has no weights.
+TACTIC_TYPES = {
+    "i8": "int8",
+    "f16": "fp16",
+    "bf16": "bf16",
+    "f32": "fp32",
+    "tf32": "fp32",
+    "e4m3": "fp8",
+}
 
-_FIELD = re.compile(r"Name: (?P<name>[^,]*), LayerType: (?P<type>[^,]*),")
-_TENSOR = re.compile(r"\{ Name: (?P<name>[^,]*), .*?Datatype: (?P<dtype>\w+)")
+_LINE_END = re.compile(r"\r?\n")
+_HEAD = re.compile(r"Name: (?P<name>.*?), LayerType: (?P<type>[^,]*)(?:, |$)")
+_TENSOR = re.compile(r"\{ *Name: (?P<body>[^{}]*)\}")
+_TENSOR_NAME_END = re.compile(
+    r", (?:Location|Dimensions|Strides|StrideOrder|Format/Datatype|Datatype|Format): "
+)
+_TENSOR_TYPE = re.compile(r"(?:Format/Datatype|Datatype): (?P<phrase>[^,}]*)")
+_TENSOR_LIST = re.compile(r"\s*(?:\{[^{}]*\}\s*,?\s*)*\]")
+_DTYPE_NAMES = "|".join(sorted(PRECISION_OF, key=len, reverse=True))
+_DTYPE_WORD = re.compile(rf"(?<![A-Za-z0-9])({_DTYPE_NAMES})(?![A-Za-z0-9])", re.IGNORECASE)
+_WEIGHTS = re.compile(r'(?:^|, )Weights: \{"Type": "(?P<dtype>\w+)"')
+_TACTIC = re.compile(r"(?:^|, )TacticName: (?P<tactic>[^,]*)")
+_METADATA = re.compile(r"(?:^|, )Metadata: (?P<meta>.*)$")
+#: Fused metadata entries: separated by U+001E (full TensorRT), U+001F (TensorRT-RTX) or
+#: nothing (``[ONNX Layer: a][ONNX Layer: b]``).
+_META_SPLIT = re.compile(r"[\x1e\x1f]|(?<=\])(?=\[ONNX Layer: )")
+_ONNX_LAYER = re.compile(r"\[ONNX Layer: (?P<node>.*)\]")
+_TACTIC_PAIR = re.compile(r"(?<![a-z0-9])(i8|f16|bf16|tf32|f32|e4m3)(?:i8|f16|bf16|tf32|f32|e4m3)_")
+_PROFILE = re.compile(r"\[profile \d+\]")
+_SUBJECT = "builder layer log"
+_FIX = (
+    "build with ProfilingVerbosity.DETAILED and keep the builder's VERBOSE 'Layers:' message "
+    "whole; a layer line of another form needs this reader extended"
+)
 
 
-def _tensors(section: str) -> list[dict[str, str]]:
-    return [{"name": m.group("name"), "dtype": m.group("dtype")} for m in _TENSOR.finditer(section)]
+def data_type(phrase: str | None) -> str | None:
+    """The TensorRT data type named in a datatype or format phrase (``Half``, ``Int8``,
+    ``Row major linear FP32 format``, ``Channel major FP16 format where channel % 8 == 0``, ...),
+    as written there; ``None`` when it names none (``N/A due to dynamic shapes``)."""
+    match = _DTYPE_WORD.search(phrase or "")
+    return match.group(1) if match else None
+
+
+def fused_onnx_nodes(metadata: str) -> list[str]:
+    """The ONNX node names in a layer's ``Metadata`` (``[ONNX Layer: a]<U+001E>[ONNX Layer:
+    b]``), in the order TensorRT lists them; other metadata entries are left out."""
+    nodes = []
+    for entry in _META_SPLIT.split(metadata):
+        match = _ONNX_LAYER.fullmatch(entry.strip())
+        if match:
+            nodes.append(match.group("node"))
+    return nodes
+
+
+def _tensors(section: str) -> list[dict[str, str | None]]:
+    tensors = []
+    for match in _TENSOR.finditer(section):
+        body = match.group("body")
+        end = _TENSOR_NAME_END.search(body)
+        name = body[: end.start()] if end else body.split(",", 1)[0]
+        phrase = _TENSOR_TYPE.search(body)
+        tensors.append(
+            {"name": name.strip(), "dtype": data_type(phrase.group("phrase") if phrase else None)}
+        )
+    return tensors
+
+
+def _line_error(number: int, line: str, problem: str) -> PipelineError:
+    return PipelineError(_SUBJECT, f"line {number}: {problem}: {line[:160]!r}", _FIX)
+
+
+def _parse_line(number: int, line: str) -> dict[str, Any]:
+    head = _HEAD.match(line)
+    if head is None or "Outputs: [" not in line:
+        raise _line_error(number, line, "unreadable layer line")
+    # layers without weights or tactics (a loop's shape copies) lack those sections
+    before, rest = line[head.end() :].split("Outputs: [", 1)
+    inputs, _, constants = before.partition("Constants: [")
+    listed = _TENSOR_LIST.match(rest)
+    if listed is None:
+        raise _line_error(number, line, "unreadable Outputs list")
+    fields = rest[listed.end() :]
+    meta = _METADATA.search(fields)
+    fields = fields[: meta.start()] if meta else fields
+    weights = _WEIGHTS.search(fields)
+    tactic = _TACTIC.search(fields)
+    return {
+        "name": head.group("name"),
+        "type": head.group("type"),
+        "inputs": _tensors(inputs),
+        "constants": _tensors(constants),
+        "outputs": _tensors(rest[: listed.end()]),
+        "weights": weights.group("dtype") if weights else None,
+        "tactic": tactic.group("tactic").strip() if tactic else "",
+        "onnx_nodes": fused_onnx_nodes(meta.group("meta")) if meta else [],
+    }
+
+
+def _json_tensors(tensors: Any, where: str) -> list[dict[str, str | None]]:
+    if not isinstance(tensors, list) or not all(isinstance(t, dict) for t in tensors):
+        raise PipelineError(_SUBJECT, f"{where}: not a list of tensors", _FIX)
+    return [
+        {
+            "name": str(t.get("Name", "")),
+            "dtype": data_type(t.get("Format/Datatype") or t.get("Datatype")),
+        }
+        for t in tensors
+    ]
+
+
+def _parse_json(message: str) -> list[dict[str, Any]]:
+    """The engine inspector's JSON form: ``{"Layers": [...], "Bindings": [...]}``."""
+    try:
+        data = json.loads(message)
+    except json.JSONDecodeError as err:
+        line = message.split("\n")[err.lineno - 1] if err.lineno else ""
+        raise _line_error(err.lineno, line, f"not JSON ({err.msg})") from err
+    layers = data.get("Layers") if isinstance(data, dict) else None
+    if not isinstance(layers, list):
+        raise PipelineError(_SUBJECT, "JSON without a 'Layers' list", _FIX)
+    records = []
+    for index, layer in enumerate(layers):
+        if not isinstance(layer, dict) or "Name" not in layer or "LayerType" not in layer:
+            raise PipelineError(
+                _SUBJECT,
+                f"layer {index}: {str(layer)[:160]!r} has no Name and LayerType (the engine "
+                "was built with layer names only)",
+                _FIX,
+            )
+        where = f"layer {index} ({layer['Name']})"
+        weights = layer.get("Weights")
+        records.append(
+            {
+                "name": str(layer["Name"]),
+                "type": str(layer["LayerType"]),
+                "inputs": _json_tensors(layer.get("Inputs", []), where),
+                "constants": _json_tensors(layer.get("Constants", []), where),
+                "outputs": _json_tensors(layer.get("Outputs", []), where),
+                "weights": data_type(weights.get("Type")) if isinstance(weights, dict) else None,
+                "tactic": str(layer.get("TacticName", "")),
+                "onnx_nodes": fused_onnx_nodes(str(layer.get("Metadata", ""))),
+            }
+        )
+    return records
 
 
 def parse_layer_log(message: str) -> list[dict[str, Any]]:
-    """Parse the builder's ``Layers:`` log message into one record per engine layer.
+    """Parse the builder's ``Layers:`` log message (or the engine inspector's JSON) into one
+    record per engine layer.
 
     Args:
-        message: the whole VERBOSE message that starts with ``Layers:``.
+        message: the whole VERBOSE message that starts with ``Layers:``, or the JSON text of
+            ``IEngineInspector.get_engine_information(LayerInformationFormat.JSON)``.
 
     Returns:
-        Records with ``name``, ``type``, ``inputs`` / ``constants`` / ``outputs`` (each a list of
-        ``{"name", "dtype"}``) and ``onnx_nodes`` (the ONNX node names fused into the layer, in
-        the order TensorRT lists them).
+        Records with ``name`` and ``type`` (as TensorRT writes them, fused names intact),
+        ``inputs`` / ``constants`` / ``outputs`` (each a list of ``{"name", "dtype"}``, the
+        data type as written, ``None`` where not logged), ``weights`` (the data type of a
+        layer's weights, full TensorRT), ``tactic`` (the kernel's name) and ``onnx_nodes``
+        (the ONNX node names fused into the layer, in the order TensorRT lists them).
 
     Raises:
-        PipelineError: the message is not a layer block or a layer line cannot be read.
+        PipelineError: the message is not a layer block, or a layer cannot be read (its line
+            number and text are named).
     """
-    lines = message.splitlines()
+    if message.lstrip().startswith("{"):
+        return _parse_json(message)
+    lines = _LINE_END.split(message)
     if not lines or lines[0].strip() != LAYERS_HEADER:
-        raise PipelineError("builder log", "no 'Layers:' block", "build with DETAILED profiling")
+        raise PipelineError(_SUBJECT, "no 'Layers:' block", "build with DETAILED profiling")
     layers = []
-    for line in lines[1:]:
+    for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
-            break  # the I/O tensor section follows an empty line
-        head = _FIELD.match(line)
-        if head is None or "Outputs: [" not in line:
-            raise PipelineError("builder log", f"unreadable layer line: {line[:120]!r}")
-        # layers without weights or tactics (a loop's shape copies) lack those sections
-        before, rest = line.split("Outputs: [", 1)
-        inputs, _, constants = before.partition("Constants: [")
-        outputs, _, meta = rest.partition("TacticName:")
-        layers.append(
-            {
-                "name": head.group("name"),
-                "type": head.group("type"),
-                "inputs": _tensors(inputs),
-                "constants": _tensors(constants),
-                "outputs": _tensors(outputs),
-                "onnx_nodes": re.findall(r"\[ONNX Layer: ([^\]]*)\]", meta),
-            }
-        )
+            break  # the I/O tensor (or binding) section follows an empty line
+        layers.append(_parse_line(number, line))
     return layers
 
 
@@ -90,13 +283,81 @@ def onnx_node_name(node: Any) -> str:
     return node.name or f"node_of_{node.output[0]}"
 
 
-def layer_precision(layer: dict[str, Any]) -> str | None:
-    """The precision a layer computes in: that of its first activation input (``None`` for a
-    layer without inputs)."""
-    if not layer["inputs"]:
+def _precision(dtype: str | None) -> str | None:
+    return None if dtype is None else PRECISION_OF.get(dtype.lower(), dtype.lower())
+
+
+def _tactic_precision(tactic: str) -> str | None:
+    match = _TACTIC_PAIR.search(tactic.lower())
+    if match is None:
         return None
-    dtype = layer["inputs"][0]["dtype"]
-    return PRECISION_OF.get(dtype, dtype.lower())
+    return TACTIC_TYPES[match.group(1)]
+
+
+def precision_and_source(layer: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The precision a layer computes in and where it was read: its first activation input
+    (``"input"``); where the log gives no input type (an engine with dynamic shapes), its
+    weights' type (``"weights"``), its first output (``"output"``) or its kernel's name
+    (``"tactic"``). ``(None, None)`` for a layer without inputs or weights."""
+    inputs = layer["inputs"]
+    if inputs and inputs[0]["dtype"] is not None:
+        return _precision(inputs[0]["dtype"]), "input"
+    if layer.get("weights"):
+        return _precision(layer["weights"]), "weights"
+    if not inputs:
+        return None, None
+    if layer["outputs"] and layer["outputs"][0]["dtype"] is not None:
+        return _precision(layer["outputs"][0]["dtype"]), "output"
+    found = _tactic_precision(layer.get("tactic", ""))
+    return (found, "tactic") if found else (None, None)
+
+
+def layer_precision(layer: dict[str, Any]) -> str | None:
+    """The precision a layer computes in (:func:`precision_and_source`)."""
+    return precision_and_source(layer)[0]
+
+
+def is_compute_layer(layer: dict[str, Any]) -> bool:
+    """Whether an engine layer multiplies: a type of :data:`ENGINE_COMPUTE`, a ``Cask*`` kernel,
+    a type naming a convolution, gemm, matrix multiply or fully connected layer, or a Myelin
+    subgraph (``{ForeignNode[...]}``)."""
+    kind = layer["type"].lower()
+    return (
+        kind in ENGINE_COMPUTE
+        or kind.startswith("cask")
+        or any(word in kind for word in COMPUTE_WORDS)
+        or layer["name"].startswith("{ForeignNode[")
+    )
+
+
+def is_gemm_layer(layer: dict[str, Any]) -> bool:
+    """Whether an engine layer is a matrix multiply (``gemm``, ``CaskGemmConvolution``,
+    ``MatrixMultiply``, ``FullyConnected``, ...)."""
+    kind = layer["type"].lower()
+    return any(word in kind for word in ("gemm", "matrixmultiply", "fullyconnected"))
+
+
+def _first_compute_node(record: dict[str, Any]) -> str | None:
+    pairs = zip(record["onnx_nodes"], record["onnx_ops"], strict=True)
+    return next((node for node, op in pairs if op in COMPUTE_OPS), None)
+
+
+def _runs(node: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The engine layer that computes ``node``: of the layers (not data moves) that fused it,
+    those of the first optimization profile; then those whose fused nodes start with it; then
+    multiplying layers; then those whose first compute node it is."""
+    runs = [r for r in records if r["type"].lower() not in NON_COMPUTE and node in r["onnx_nodes"]]
+    narrowings = (
+        lambda r: not _PROFILE.search(r["name"]),
+        lambda r: r["onnx_nodes"][0] == node,
+        is_compute_layer,
+        lambda r: _first_compute_node(r) == node,
+    )
+    for keep in narrowings:
+        if len(runs) <= 1:
+            break
+        runs = [r for r in runs if keep(r)] or runs
+    return runs
 
 
 def layer_report(
@@ -112,11 +373,11 @@ def layer_report(
 
     Returns:
         ``{"intended", "layers", "compute", "in_intended", "compute_count", "gemm_precisions",
-        "compute_layers", "loop_jumps"}``: every layer with its precision and the op types of
-        its ONNX nodes; per Conv/Gemm/MatMul node of the graph, the engine layer that runs it
-        and its precision; how many of those run in the intended precision; the engine's
-        matrix-multiply layers, and all its multiplying layers (:data:`ENGINE_COMPUTE`), by
-        precision; its loop jumps.
+        "compute_layers", "loop_jumps"}``: every layer with its precision (and where it was
+        read) and the op types of its ONNX nodes; per Conv/Gemm/MatMul node of the graph, the
+        engine layer that runs it and its precision; how many of those run in the intended
+        precision; the engine's matrix-multiply layers, and all its multiplying layers
+        (:func:`is_compute_layer`), by precision; its loop jumps.
 
     Raises:
         PipelineError: a compute node of the graph has no engine layer of its own (the report
@@ -126,25 +387,27 @@ def layer_report(
     if onnx_bytes is not None:
         graph = onnx.load_model_from_string(onnx_bytes).graph
         ops = {onnx_node_name(node): node.op_type for node in graph.node}
-    records = [
-        layer
-        | {
-            "precision": layer_precision(layer),
-            "onnx_ops": [ops.get(node, "") for node in layer["onnx_nodes"]],
-        }
-        for layer in layers
-    ]
+    records = []
+    for layer in layers:
+        precision, source = precision_and_source(layer)
+        records.append(
+            layer
+            | {
+                "precision": precision,
+                "precision_from": source,
+                "onnx_ops": [ops.get(node, "") for node in layer["onnx_nodes"]],
+            }
+        )
     compute = []
     for node, op in ops.items():
         if op not in COMPUTE_OPS:
             continue
-        runs = [r for r in records if r["type"] not in NON_COMPUTE and node in r["onnx_nodes"]]
-        if len(runs) > 1:  # fused into several: the layer that starts with it computes it
-            runs = [r for r in runs if r["onnx_nodes"][0] == node]
+        runs = _runs(node, records)
         if len(runs) != 1:
             raise PipelineError(
                 node,
-                f"{op} node runs in {len(runs)} engine layers, expected one",
+                f"{op} node runs in {len(runs)} engine layers, expected one"
+                + (f" ({', '.join(repr(r['name']) for r in runs)})" if runs else ""),
                 "the builder's layer log does not match the graph",
             )
         compute.append(
@@ -158,10 +421,40 @@ def layer_report(
         "in_intended": sum(item["precision"] == intended for item in compute),
         # matrix multiplies by precision (those inside loops too) and loop jumps: what an
         # LSTM's loop shows of itself
-        "gemm_precisions": dict(Counter(r["precision"] for r in records if r["type"] == "gemm")),
+        "gemm_precisions": dict(Counter(r["precision"] for r in records if is_gemm_layer(r))),
         # every multiplying layer by precision: what a network-API build (no graph) is judged by
-        "compute_layers": dict(
-            Counter(r["precision"] for r in records if r["type"] in ENGINE_COMPUTE)
-        ),
-        "loop_jumps": sum(r["type"] == "cjmp" for r in records),
+        "compute_layers": dict(Counter(r["precision"] for r in records if is_compute_layer(r))),
+        "loop_jumps": sum(r["type"].lower() == "cjmp" for r in records),
     }
+
+
+def engine_layer_report(
+    layer_log: str, *, onnx_bytes: bytes | None, intended: str, plan: str = "plan"
+) -> dict[str, Any]:
+    """The layer report a build rule writes beside its plan: :func:`layer_report` of
+    :func:`parse_layer_log`, or, where the log cannot be read or matched to the graph, a report
+    with no layers whose ``error`` says why (logged as an error too): a good plan is kept.
+
+    Args:
+        layer_log: the builder's ``Layers:`` message (``BuiltEngine.layer_log``).
+        onnx_bytes: as for :func:`layer_report`.
+        intended: as for :func:`layer_report`.
+        plan: the plan's path, named in the error.
+    """
+    try:
+        return layer_report(parse_layer_log(layer_log), onnx_bytes=onnx_bytes, intended=intended)
+    except Exception as err:  # the plan is good; the report says what went wrong
+        kind = "" if isinstance(err, PipelineError) else f"{type(err).__name__}: "
+        error = f"{plan} | layer report not made: {kind}{err}"
+        log.error("%s", error, exc_info=not isinstance(err, PipelineError))
+        return {
+            "intended": intended,
+            "error": error,
+            "layers": [],
+            "compute": [],
+            "compute_count": 0,
+            "in_intended": 0,
+            "gemm_precisions": {},
+            "compute_layers": {},
+            "loop_jumps": 0,
+        }
