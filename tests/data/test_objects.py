@@ -1,5 +1,7 @@
 """The image classifiers' data: generated object images, your folder, preprocessing."""
 
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +70,46 @@ def _folder(root: Path, layout: dict[str, dict[str, int]]) -> Path:
             for k in range(count):
                 (root / split / name / f"{k}.ppm").write_bytes(pnm_bytes(image))
     return root
+
+
+def _encoded(fmt: str) -> bytes:
+    """A 48x64 noise image encoded by Pillow (noise so that every byte carries pixels)."""
+    import io
+
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format=fmt)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("cut.jpg", _encoded("JPEG")[:-600]),
+        ("cut.png", _encoded("PNG")[: len(_encoded("PNG")) // 2]),
+        ("notes.png", b"these are my notes, not a picture\n"),
+        ("cut.ppm", pnm_bytes(np.full((10, 14, 3), 90, np.uint8))[:-20]),
+    ],
+)
+def test_an_image_that_does_not_decode_is_named_in_your_folder(tmp_path, name, content):
+    source = _folder(tmp_path / "mine", {"train": {"ant": 1, "bee": 1}, "test": {"ant": 1}})
+    (source / "test" / "bee").mkdir()
+    (source / "test" / "bee" / "0.ppm").write_bytes(pnm_bytes(np.zeros((10, 14, 3), np.uint8)))
+    bad = source / "test" / "bee" / name
+    bad.write_bytes(content)
+    with pytest.raises(
+        DataError, match=rf"^{re.escape(str(bad))} \| not a readable image \(.+\) \| replace it"
+    ):
+        copy_folder(source, tmp_path / "tree")
+    assert not (tmp_path / "tree").exists()  # nothing copied
+    for fmt, suffix in (("JPEG", "jpg"), ("PNG", "png")):  # the same files complete are taken
+        bad.unlink()
+        bad = bad.with_name(f"whole.{suffix}")
+        bad.write_bytes(_encoded(fmt))
+        shutil.rmtree(tmp_path / "tree", ignore_errors=True)
+        assert copy_folder(source, tmp_path / "tree") == ["ant", "bee"]
 
 
 def test_your_folder_is_copied_in_classes_txt_order(tmp_path):

@@ -113,6 +113,26 @@ def imagenet_wnids(index_path: str | Path) -> list[str]:
     return wnids
 
 
+def _check_image(path: Path) -> None:
+    """Decode one image in full (a header check misses a truncated JPEG).
+
+    Raises:
+        DataError: naming ``path`` when Pillow cannot open or decode it.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
+        raise DataError(
+            path,
+            f"not a readable image ({err})",
+            "replace it with a complete image file or remove it from the folder "
+            f"(every {'/'.join(IMAGE_SUFFIXES)} file in a class folder is read)",
+        ) from err
+
+
 def copy_folder(
     source: str | Path, root: str | Path, *, classes: list[str] | None = None
 ) -> list[str]:
@@ -120,10 +140,13 @@ def copy_folder(
     class names: ``classes`` where given (e.g. ImageNet's), else ``<source>/classes.txt``, else
     the class folders in sorted order.
 
+    Every image (a file with an image suffix) is decoded in full before anything is copied,
+    so a truncated or mislabelled file is named here, in your folder, not later in training.
+
     Raises:
         DataError: no train/ or test/, classes that differ between them (without a
             classes.txt), class folders that classes.txt does not list, a class folder without
-            images, an unreadable image.
+            images, an image that does not decode (its path in ``source``).
     """
     source, root = Path(source), Path(root)
     listed = source / "classes.txt"
@@ -146,11 +169,15 @@ def copy_folder(
         classes = folders["train"]
     for split in ("train", "test"):
         for name in folders[split]:
-            images = [
+            images = sorted(
                 p for p in (source / split / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
-            ]
+            )
             if not images:
                 raise DataError(source / split / name, "no images")
+            for path in images:
+                _check_image(path)
+    for split in ("train", "test"):
+        for name in folders[split]:
             shutil.copytree(source / split / name, root / split / name)
     write_classes(root / "classes.txt", classes)
     return list(classes)
