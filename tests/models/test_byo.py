@@ -153,3 +153,50 @@ def test_a_keras_model_is_converted_and_checked(tmp_path):
     assert report["size"] == [8, 8] and report["channels"] == 3
     assert report["layout"] == "NCHW"  # tf2onnx is asked for NCHW input, whatever was declared
     assert report["batch"] == "dynamic" and report["classes"] == 3
+
+
+def _paddle_style_opset11(classes=3) -> bytes:
+    """The classifier as PaddlePaddle's exporter writes it at opset 11: every weight a Constant
+    node, IR version 6."""
+    model = onnx.load_from_string(_conv_classifier(4, classes=classes))
+    constants = [
+        helper.make_node("Constant", [], [init.name], value=init, name=f"const_{init.name}")
+        for init in model.graph.initializer
+    ]
+    nodes = constants + list(model.graph.node)
+    del model.graph.initializer[:]
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    del model.opset_import[:]
+    model.opset_import.append(helper.make_opsetid("", 11))
+    model.ir_version = 6
+    return model.SerializeToString()
+
+
+def test_an_old_opset_with_constant_weights_reaches_an_int8_graph(tmp_path):
+    from workflow.ort.loader import session_from_onnx
+    from workflow.quant.calibrate import calibrate, tensors_to_calibrate
+    from workflow.quant.qdq import qdq_from_ranges
+
+    original = _paddle_style_opset11()
+    model, report = load_checked(_write(tmp_path, original), input_name="", layout="NCHW", opset=18)
+    assert report["prepared"]["opset"] == {"found": 11, "used": 18}
+    assert report["prepared"]["constants_folded"] == 3
+    graph, _ = normalise(model, report, classes=3, sample=SAMPLE)
+    scope = tensors_to_calibrate(graph, "quantized")
+    amax = calibrate(
+        graph,
+        lambda: iter([SAMPLE]),
+        algorithm="minmax",
+        bins=2048,
+        percentile=99.9,
+        threads=1,
+        tensors=scope,
+    )
+    int8 = qdq_from_ranges(graph, amax, source="test")
+    # per-channel weights: their DequantizeLinear nodes carry an axis, valid from opset 13
+    quantized = onnx.load_from_string(int8)
+    assert any(a.name == "axis" for n in quantized.graph.node for a in n.attribute)
+    want = session_from_onnx(original).run(None, {"x": SAMPLE})[0]
+    got = session_from_onnx(int8).run(None, {"x": SAMPLE})[0]
+    assert np.abs(got - want).max() < 0.05 * np.abs(want).max()

@@ -164,7 +164,8 @@ def prepare_model(model: Any, *, opset: int, source: str = "model") -> tuple[Any
 
     Returns:
         The prepared model and the report: ``opset`` (found, used), ``constants_folded``,
-        ``initializer_inputs``, ``subgraphs``, ``shared_weights``.
+        ``initializer_inputs``, ``shapes`` (inferred, or why not), ``subgraphs``,
+        ``shared_weights``.
 
     Raises:
         PipelineError: an opset the converter cannot reach, or a graph over 2 GB.
@@ -187,11 +188,17 @@ def prepare_model(model: Any, *, opset: int, source: str = "model") -> tuple[Any
     if found < opset:
         model = convert_opset(model, opset, source)
         report["constants_folded"] += fold_constants(model.graph)
+    report["shapes"] = "inferred"
     try:
         model = onnx.shape_inference.infer_shapes(model, data_prop=True)
     except Exception:  # an exporter's value_info that disagrees with inference: infer afresh
-        del model.graph.value_info[:]
-        model = onnx.shape_inference.infer_shapes(model, data_prop=True)
+        fresh = type(model)()
+        fresh.CopyFrom(model)
+        del fresh.graph.value_info[:]
+        try:
+            model = onnx.shape_inference.infer_shapes(fresh, data_prop=True)
+        except Exception as err:  # an op ONNX does not know: the model's own checks name it
+            report["shapes"] = f"not inferred: {str(err).strip()[:300]}"
     report["subgraphs"] = len(graphs(model.graph)) - 1
     report["shared_weights"] = shared_weights(model.graph)
     if report["constants_folded"] or found < opset:

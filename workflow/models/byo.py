@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from workflow.errors import FormatError, PipelineError
+from workflow.errors import PipelineError
+from workflow.formats.onnx_file import load_onnx, prepare_model
 from workflow.models.keras import import_tensorflow, onnx_from_keras
 from workflow.ort.loader import session_from_onnx
 
@@ -26,19 +27,18 @@ from workflow.ort.loader import session_from_onnx
 SUBGRAPH_OPS = ("If", "Loop", "Scan")
 
 
-def _load(path: Path, *, opset: int) -> Any:
+def _load(path: Path, *, opset: int) -> tuple[Any, dict[str, Any]]:
+    """The model, prepared (``formats.onnx_file``: opset, Constant weights, external data), and
+    what the preparation did."""
     import onnx
 
     if path.suffix == ".keras":
         model = import_tensorflow().keras.models.load_model(path)
         names = {"input_name": model.inputs[0].name, "output_name": model.outputs[0].name}
-        return onnx.load_from_string(onnx_from_keras(model, opset=opset, **names))
-    try:
-        return onnx.load(path)
-    except Exception as err:  # protobuf's DecodeError and friends
-        raise FormatError(
-            path, f"not an ONNX file ({type(err).__name__})", "give a .onnx or .keras file"
-        ) from err
+        model = onnx.load_from_string(onnx_from_keras(model, opset=opset, **names))
+    else:
+        model = load_onnx(path)
+    return prepare_model(model, opset=opset, source=str(path))
 
 
 def _dims(value: Any) -> list[int | str]:
@@ -141,7 +141,7 @@ def load_checked(
     path = Path(path)
     if not path.is_file():
         raise PipelineError(path, "no such model file", "fix byo model")
-    model = _load(path, opset=opset)
+    model, prepared = _load(path, opset=opset)
     if path.suffix == ".keras":
         layout = "NCHW"  # tf2onnx is asked for NCHW input (inputs_as_nchw)
         input_name = ""
@@ -154,7 +154,13 @@ def load_checked(
             f"input {report['input']} has no fixed height and width {dims}",
             "export it with a fixed image size",
         )
-    return model, report | {"size": [h, w], "channels": c, "layout": layout, "file": str(path)}
+    return model, report | {
+        "size": [h, w],
+        "channels": c,
+        "layout": layout,
+        "file": str(path),
+        "prepared": prepared,
+    }
 
 
 def normalise(
