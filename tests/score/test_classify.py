@@ -1,7 +1,16 @@
 import numpy as np
+import pytest
 
+from workflow.errors import PipelineError
 from workflow.ort.runner import OrtRunner
-from workflow.score.classify import accuracy, ascii_art, hello_digit, hello_report, predict
+from workflow.score.classify import (
+    accuracy,
+    ascii_art,
+    hello_digit,
+    hello_report,
+    predict,
+    predict_batches,
+)
 
 
 def test_accuracy_top1_top5_per_class():
@@ -38,3 +47,20 @@ def test_predict_batches(tiny_onnx):
         whole = runner.infer({"input": inputs})["prob"]
         batched = predict(runner, inputs, batch_size=3, output_name="prob")
     np.testing.assert_allclose(batched, whole, rtol=1e-6)
+
+
+def test_predict_batches_from_a_generator_equals_predict(tiny_onnx):
+    inputs = np.random.default_rng(1).normal(size=(10, 1, 4, 4)).astype(np.float32)
+    taken = []
+
+    def batches():
+        for start in range(0, 10, 4):
+            taken.append(start)
+            yield inputs[start : start + 4].copy()
+
+    with OrtRunner(tiny_onnx) as runner:
+        sliced = predict(runner, inputs, batch_size=4, output_name="prob")
+        streamed = predict_batches(runner, batches(), output_name="prob")
+        with pytest.raises(PipelineError, match="no inputs to run"):
+            predict_batches(runner, iter(()), output_name="prob")
+    assert taken == [0, 4, 8] and streamed.tobytes() == sliced.tobytes()

@@ -56,6 +56,39 @@ def _read_idx_split(images_path: str, labels_path: str) -> Labelled:
     return Labelled(_channels_last(images), labels)
 
 
+def read_image_file(path: Path) -> np.ndarray:
+    """One image file as uint8 (H, W, C): RGB, or one channel for greyscale (L, I;16).
+
+    Raises:
+        DataError: not an image.
+    """
+    from PIL import Image
+
+    try:
+        with Image.open(path) as opened:
+            image = np.asarray(opened.convert("RGB" if opened.mode not in ("L", "I;16") else "L"))
+    except OSError as err:
+        raise DataError(path, f"not an image ({err})") from err
+    return _with_channels(image)
+
+
+def folder_split_files(folder: Path, classes: list[str]) -> tuple[list[Path], np.ndarray]:
+    """The image files of ``folder/<class>/`` for each of ``classes``, class by class in sorted
+    file order, and their labels (index in ``classes``), without decoding them.
+
+    Raises:
+        DataError: no images.
+    """
+    paths, labels = [], []
+    for label, name in enumerate(classes):
+        files = sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        paths += files
+        labels += [label] * len(files)
+    if not paths:
+        raise DataError(folder, "no images", f"put them in class folders: {folder}/<class>/*.ppm")
+    return paths, np.array(labels, np.int64)
+
+
 def read_folder_split(folder: Path, classes: list[str]) -> Labelled:
     """The images of ``folder/<class>/`` for each of ``classes`` (label = index in it), every
     image in its own size.
@@ -63,28 +96,15 @@ def read_folder_split(folder: Path, classes: list[str]) -> Labelled:
     Raises:
         DataError: no images, an unreadable image, images of different channel counts.
     """
-    from PIL import Image
-
-    images, labels, shape = [], [], None
-    for label, name in enumerate(classes):
-        files = sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        for path in files:
-            try:
-                with Image.open(path) as opened:
-                    image = np.asarray(
-                        opened.convert("RGB" if opened.mode not in ("L", "I;16") else "L")
-                    )
-            except OSError as err:
-                raise DataError(path, f"not an image ({err})") from err
-            image = _with_channels(image)
-            if shape is not None and image.shape[2] != shape[2]:
-                raise DataError(path, f"{image.shape[2]} channels, the first image has {shape[2]}")
-            shape = shape or image.shape
-            images.append(image)
-            labels.append(label)
-    if not images:
-        raise DataError(folder, "no images", f"put them in class folders: {folder}/<class>/*.ppm")
-    return Labelled(images, np.array(labels, np.int64))
+    paths, labels = folder_split_files(folder, classes)
+    images, shape = [], None
+    for path in paths:
+        image = read_image_file(path)
+        if shape is not None and image.shape[2] != shape[2]:
+            raise DataError(path, f"{image.shape[2]} channels, the first image has {shape[2]}")
+        shape = shape or image.shape
+        images.append(image)
+    return Labelled(images, labels)
 
 
 def read_labelled(data: dict[str, Any]) -> tuple[Labelled, Labelled, list[str]]:

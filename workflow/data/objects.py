@@ -13,16 +13,27 @@ Sources (config ``data.images.source``):
 
 Every source becomes the same tree, ``classes.txt`` + ``train/`` + ``test/``, read by
 :func:`read_image_split` and fed to the networks by :func:`to_network_input` with the
-configured preprocessing (resize the shorter side, centre crop, scale, mean, std).
+configured preprocessing (resize the shorter side, centre crop, scale, mean, std). A split too
+large to hold decoded (ImageNet's 50,000 validation images are about 60 GB as network input) is
+listed by :func:`list_image_split` and decoded batch by batch by :func:`network_input_batches`,
+with the same preprocessing and the same bytes.
 """
 
 import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from workflow.data.byo import IMAGE_SUFFIXES, Labelled, read_folder_split
+from workflow.data.byo import (
+    IMAGE_SUFFIXES,
+    Labelled,
+    folder_split_files,
+    read_folder_split,
+    read_image_file,
+)
 from workflow.data.detection import read_classes, write_classes
 from workflow.data.shapes import CLASSES as SHAPES
 from workflow.data.shapes import background, shape_mask
@@ -191,6 +202,52 @@ def read_image_split(root: str | Path, split: str) -> tuple[Labelled, list[str]]
     data = read_folder_split(root / split, present)
     labels = np.array([classes.index(present[k]) for k in data.labels], np.int64)
     return Labelled(data.images, labels), classes
+
+
+@dataclass(frozen=True)
+class ImageFiles:
+    """One split as files, not yet decoded: ``paths`` and their ``labels`` (N,)."""
+
+    paths: list[Path]
+    labels: np.ndarray
+
+
+def list_image_split(root: str | Path, split: str) -> tuple[ImageFiles, list[str]]:
+    """One split of the tree as files (the images and labels of :func:`read_image_split`, in
+    the same order, none decoded) and the class names (label order)."""
+    root = Path(root)
+    classes = read_classes(root / "classes.txt")
+    present = [name for name in classes if (root / split / name).is_dir()]
+    paths, found = folder_split_files(root / split, present)
+    labels = np.array([classes.index(present[k]) for k in found], np.int64)
+    return ImageFiles(paths, labels), classes
+
+
+def network_input_batches(
+    files: ImageFiles, preprocess: dict[str, Any], size: int, *, batch_size: int
+) -> Iterator[np.ndarray]:
+    """The images of ``files`` as :func:`to_network_input` makes them, ``batch_size`` at a
+    time: each batch is decoded, preprocessed and yielded before the next is read, so only one
+    batch of images is in memory. The batches, concatenated, are byte for byte
+    ``to_network_input`` of the whole split.
+
+    Raises:
+        DataError: a batch size below 1, an unreadable image, an image whose channel count
+            differs from the first image's, or a resize below the input size.
+    """
+    if batch_size < 1:
+        raise DataError("batch_size", f"{batch_size}", "use 1 or more images per batch")
+    channels = None
+    for start in range(0, len(files.paths), batch_size):
+        images = []
+        for path in files.paths[start : start + batch_size]:
+            image = read_image_file(path)
+            channels = channels or image.shape[2]
+            if image.shape[2] != channels:
+                raise DataError(path, f"{image.shape[2]} channels, the first image has {channels}")
+            images.append(image)
+        labels = files.labels[start : start + batch_size]
+        yield to_network_input(Labelled(images, labels), preprocess, size)
 
 
 def to_network_input(split: Labelled, preprocess: dict[str, Any], size: int) -> np.ndarray:

@@ -1,5 +1,7 @@
 """Scoring image classifiers, and the seed's "hello world" printout."""
 
+from collections.abc import Iterable
+
 import numpy as np
 
 from workflow.backend.base import BaseRunner
@@ -23,13 +25,36 @@ def predict(
     Returns:
         The concatenated outputs, float32 (N, classes).
     """
+    batches = (inputs[start : start + batch_size] for start in range(0, len(inputs), batch_size))
+    return predict_batches(runner, batches, output_name=output_name)
+
+
+def predict_batches(
+    runner: BaseRunner, batches: Iterable[np.ndarray], *, output_name: str
+) -> np.ndarray:
+    """Run an active runner over batches as they come (e.g. decoded one at a time), keeping
+    only the outputs.
+
+    Args:
+        runner: an active runner with a single input.
+        batches: network inputs, first axis the batch; taken one at a time.
+        output_name: the output holding class probabilities.
+
+    Returns:
+        The concatenated outputs, float32 (N, classes).
+
+    Raises:
+        PipelineError: the runner has no ``output_name``, or no batch came.
+    """
     (input_name,) = runner.input_metadata()
     outputs = []
-    for start in range(0, len(inputs), batch_size):
-        result = runner.infer({input_name: inputs[start : start + batch_size]})
+    for batch in batches:
+        result = runner.infer({input_name: batch})
         if output_name not in result:
             raise PipelineError(runner.name, f"no output {output_name!r}; it has {sorted(result)}")
         outputs.append(np.asarray(result[output_name], dtype=np.float32))
+    if not outputs:
+        raise PipelineError(runner.name, "no inputs to run", "give at least one image")
     return np.concatenate(outputs)
 
 
