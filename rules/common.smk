@@ -23,6 +23,7 @@ from workflow.samples import (
     summary_files,
 )
 from workflow.score.runtimes import RUNNER_MODULES
+from workflow.score.serve import BACKEND_MODULES, GPU_BACKENDS, check_backend, check_mps
 from workflow.trt.config import BuildConfig
 from workflow.trt.module import tensorrt_identity
 
@@ -381,6 +382,49 @@ def get_served_graph(wildcards):
     if wildcards.precision == "fp32":
         return f"results/onnx/{weights}/model.onnx"
     return f"results/precision/{weights}/{wildcards.precision}.onnx"
+
+
+def get_served_model(wildcards):
+    """What a serving sample serves in {precision}, by serve.backend: its weights sample's
+    graph (ort), engine and its metadata (trt) or trained PyTorch weights (torch).
+
+    Raises:
+        PipelineError: torch with a precision the PyTorch model has no form of (int8).
+    """
+    backend = config["serve"]["backend"]
+    check_backend(backend, wildcards.precision)
+    weights = SAMPLES[wildcards.model]["weights"]
+    if backend == "trt":
+        plan = REGISTRY.engine(weights, wildcards.precision)
+        return {"plan": plan, "meta": f"{plan}.json"}
+    if backend == "torch":
+        return {"weights": f"results/train/{weights}/weights.pt"}
+    return {"onnx": get_served_graph(wildcards)}
+
+
+def get_served_network(wildcards):
+    """The NeuMF sizes the torch backend rebuilds the model with (train.ncf); empty for the
+    other backends, whose files hold the network."""
+    if config["serve"]["backend"] != "torch":
+        return {}
+    return {key: config["train"]["ncf"][key] for key in ("factors", "layers")}
+
+
+def get_serve_mps(wildcards):
+    """serve.mps (auto, true or false), refused at once where it cannot hold (true with the
+    CPU backend ort)."""
+    check_mps(config["serve"]["backend"], config["serve"]["mps"])
+    return config["serve"]["mps"]
+
+
+def get_serve_gpus():
+    """1 when serving runs on a GPU (serve.backend trt or torch), else 0."""
+    return int(config["serve"]["backend"] in GPU_BACKENDS)
+
+
+def get_serve_code():
+    """The code fingerprint of serving: its script and the runner of its backend only."""
+    return code_of("serve_recommender", *BACKEND_MODULES[config["serve"]["backend"]])
 
 
 def get_engine_top_k(wildcards):

@@ -55,7 +55,8 @@ def test_leave_one_out_holds_out_each_users_latest_interaction():
         negatives = data.negatives[user]
         assert len(set(negatives.tolist())) == 99 and not seen & set(negatives.tolist())
     query_users, candidates = data.candidates()
-    assert candidates.shape == (60, 100) and np.array_equal(candidates[:, 0], data.test_movies)
+    assert candidates.shape == (60, 100) and np.array_equal(candidates[:, -1], data.test_movies)
+    assert np.array_equal(candidates[:, :-1], data.negatives)  # held out last: ties go against it
     assert np.array_equal(query_users, np.arange(60))
     assert data.popularity().sum() == len(data.train_users)
 

@@ -90,3 +90,47 @@ def test_engine_and_graph_answers_are_scored_alike():
             answers.append(recommend(runner, users, movies, k=2, batch_size=2))
     assert np.array_equal(answers[0][0], answers[1][0])
     assert np.array_equal(answers[0][1], answers[1][1])
+
+
+def _pessimistic_reference(scores: np.ndarray, k: int) -> tuple[float, float]:
+    """HR@k and NDCG@k as NCF evaluation code computes them from every candidate's score, the
+    held-out movie's score in the last column: its rank is the number of negatives scoring
+    ``>=`` it; a hit when that is below k, gain log(2) / log(rank + 2)."""
+    hits, gains = [], []
+    for row in scores:
+        rank = int(np.sum(row[:-1] >= row[-1]))
+        hits.append(rank < k)
+        gains.append(np.log(2) / np.log(rank + 2) if rank < k else 0.0)
+    return float(np.mean(hits)), float(np.mean(gains))
+
+
+def _queries(users: int = 300, negatives: int = 100, seed: int = 0):
+    """Candidate rows laid out as the MovieLens split makes them: negatives, then the held-out
+    movie."""
+    rng = np.random.default_rng(seed)
+    movies = np.stack([rng.permutation(1000)[: negatives + 1] for _ in range(users)])
+    return movies, movies[:, -1]
+
+
+def test_constant_scores_hit_nothing_instead_of_everything():
+    movies, held_out = _queries()
+    scores = np.full(movies.shape, 0.5, np.float32)
+    best, _ = top_k(scores, movies, 10)
+    report = ranking(best, held_out, 10)
+    assert report["hr"] == 0.0 and report["ndcg"] == 0.0
+    assert popularity_baseline(np.zeros(1000), movies, held_out, 10)["hr"] == 0.0
+
+
+def test_ties_are_ranked_against_the_held_out_movie_like_ncf_evaluation():
+    movies, held_out = _queries()
+    # few distinct values: most held-out movies tie with some negatives
+    scores = np.random.default_rng(1).integers(0, 12, size=movies.shape).astype(np.float32)
+    hr, ndcg = _pessimistic_reference(scores, 10)
+    assert 0.05 < hr < 0.95  # the case is not degenerate
+    best, _ = top_k(scores, movies, 10)
+    report = ranking(best, held_out, 10)
+    assert report["hr"] == pytest.approx(hr) and report["ndcg"] == pytest.approx(ndcg)
+    # the same scores with the held-out movie first among the candidates would be counted
+    # ahead of its ties: the layout is what makes the rule hold
+    first = top_k(scores[:, ::-1], movies[:, ::-1], 10)[0]
+    assert ranking(first, held_out, 10)["hr"] > hr

@@ -53,10 +53,16 @@ class Interactions:
         return len(self.movie_ids)
 
     def candidates(self) -> tuple[np.ndarray, np.ndarray]:
-        """The test queries: (user ids (U,), candidate movies (U, 1 + negatives)), the held-out
-        movie first in each row."""
+        """The test queries: (user ids (U,), candidate movies (U, negatives + 1)), the held-out
+        movie last in each row.
+
+        Last, so that a top-k list that breaks ties toward the earlier candidate (as
+        :func:`workflow.score.recommend.top_k` does) ranks the held-out movie after every
+        negative scoring the same: ties count against it, never for it (a model scoring every
+        candidate alike hits nothing).
+        """
         users = np.arange(self.num_users, dtype=np.int64)
-        movies = np.concatenate([self.test_movies[:, None], self.negatives], axis=1)
+        movies = np.concatenate([self.negatives, self.test_movies[:, None]], axis=1)
         return users, movies.astype(np.int64)
 
     def popularity(self) -> np.ndarray:

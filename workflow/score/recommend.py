@@ -66,6 +66,14 @@ def recommend(
 def ranking(best: np.ndarray, held_out: np.ndarray, k: int) -> dict[str, float | int]:
     """HR@k (the held-out movie is in the top k) and NDCG@k (1 / log2(rank + 2) when it is).
 
+    Ties count against the held-out movie (the pessimistic rule of NCF evaluation code that
+    counts the negatives scoring ``>=`` it): its rank is its position in a list whose ties were
+    broken against it, which :func:`top_k` does because it keeps the earlier of ties and the
+    held-out movie is the last candidate (:meth:`workflow.data.movielens.Interactions.candidates`).
+    So a model that scores every candidate alike gets HR@k = 0, never 1. A runtime whose own top
+    k orders ties otherwise (TensorRT's TopK promises no order among equal scores) can only move
+    the held-out movie ahead of negatives that score exactly the same as it.
+
     Args:
         best: each user's top-k movie ids (N, >= k), best first.
         held_out: each user's held-out movie (N,).
