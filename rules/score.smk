@@ -209,7 +209,7 @@ rule score_recommend:
 
 rule serve_recommender:
     input:
-        onnx=get_served_graph,
+        unpack(get_served_model),
         data=MOVIELENS_DATA,
     output:
         report="results/serve/{model}/{precision}/serving.json",
@@ -225,9 +225,13 @@ rule serve_recommender:
     resources:
         mem_mb=4096,
         runtime=30,
+        gpu=get_serve_gpus(),
     params:
-        code=code_of("serve_recommender"),
+        code=get_serve_code(),
         reproducible=REPRODUCIBLE,
+        backend=config["serve"]["backend"],
+        mps=get_serve_mps,
+        network=get_served_network,
         processes=config["serve"]["processes"],
         queries=config["serve"]["queries"],
         seed=config["serve"]["seed"],

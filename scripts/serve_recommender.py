@@ -1,6 +1,7 @@
-"""Rule serve_recommender: the recommender's graph of one precision answering one seeded query
-stream from each worker count in turn; throughput, latency percentiles, the answers, and HR@k and
-NDCG@k of the answers (the precision comparison's score file)."""
+"""Rule serve_recommender: one precision of the recommender (the graph, the engine or the
+PyTorch weights, by serve.backend) answering one seeded query stream from each worker count in
+turn, under CUDA MPS where serve.mps says; throughput, latency percentiles, the answers, and
+HR@k and NDCG@k of the answers (the precision comparison's score file)."""
 
 import io
 
@@ -15,14 +16,17 @@ if __name__ == "__main__":  # workers are spawned and import this module
     log_to(snakemake.log[0])
     params = snakemake.params
     report, answers = serving_report(
-        "ort",
-        {"onnx": snakemake.input.onnx},
+        params.backend,
+        dict(snakemake.input),
         read_interactions(snakemake.input.data),
         processes=list(params.processes),
         queries=params.queries,
         seed=params.seed,
         k=params.k,
         threads=params.threads,
+        model=dict(params.network),
+        precision=snakemake.wildcards.precision,
+        mps=params.mps,
     )
     buffer = io.BytesIO()
     np.savez(buffer, answers=answers)

@@ -8,9 +8,11 @@ that every count gives the single-process answers, e.g.
         --onnx results/onnx/movielens/model.onnx --processes 1 2 4
 
 On a GPU host: --backend trt with --plan (the engine, TopK inside), or --backend torch with
---weights (the PyTorch model on CUDA, where no TensorRT runs); --mps runs the workers under
-CUDA's Multi-Process Service (a control daemon with private pipe and log folders, always
-stopped afterwards; the GPU's compute mode is left as it is). --out writes the report as JSON.
+--weights (the PyTorch model on CUDA, where no TensorRT runs; --precision fp16 casts it).
+--mps auto (the default) runs GPU workers under CUDA's Multi-Process Service where the host
+has it, --mps on insists, --mps off never (a control daemon with private pipe and log folders,
+always stopped afterwards; the GPU's compute mode is left as it is): the rule's serve.mps.
+--out writes the report as JSON.
 Exit status 0 on success, 2 on bad input or a failed run.
 """
 
@@ -21,6 +23,9 @@ import sys
 from workflow.data.movielens import read_interactions
 from workflow.errors import PipelineError
 from workflow.score.serve import BACKENDS, serving_report
+
+#: --mps values -> serve.mps values.
+MPS = {"auto": "auto", "on": True, "off": False}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +46,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="default: 0")
     parser.add_argument("--k", type=int, default=10, help="movies per answer (default: 10)")
     parser.add_argument("--threads", type=int, default=1, help="per worker (default: 1)")
-    parser.add_argument("--mps", action="store_true", help="run the workers under CUDA MPS")
+    parser.add_argument(
+        "--precision",
+        choices=["fp32", "fp16", "int8"],
+        default="fp32",
+        help="the model's precision, for the report; torch casts its weights to it (fp32, "
+        "fp16; default: fp32)",
+    )
+    parser.add_argument(
+        "--mps",
+        choices=sorted(MPS),
+        nargs="?",
+        const="on",
+        default="auto",
+        help="CUDA MPS for the workers (--mps alone: on; default: auto)",
+    )
     parser.add_argument("--out", help="write the report here as JSON")
     args = parser.parse_args(argv)
     files = {
@@ -53,12 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"backend {args.backend} needs --{next(iter(files))}")
     try:
         data = read_interactions(args.data)
-        model = {
-            "users": data.num_users,
-            "movies": data.num_movies,
-            "factors": args.factors,
-            "layers": args.layers,
-        }
+        model = {"factors": args.factors, "layers": args.layers}
         report, _ = serving_report(
             args.backend,
             files,
@@ -69,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
             k=args.k,
             threads=args.threads,
             model=model,
-            mps=args.mps,
+            precision=args.precision,
+            mps=MPS[args.mps],
         )
     except PipelineError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -10,9 +10,11 @@ in stream order, so that runs with any number of workers can be compared.
 
 With ``mps``, CUDA's Multi-Process Service is started for the run: a control daemon with
 private pipe and log directories, which the workers join through the same environment; it is
-stopped afterwards, also when a worker fails. The GPU's compute mode and other settings are
-never touched (NVIDIA advises exclusive-process mode under MPS; that is the administrator's
-choice).
+stopped afterwards, also when a worker fails. ``mps="auto"`` uses it for the GPU backends
+(``trt``, ``torch``) where a GPU and ``nvidia-cuda-mps-control`` are present, and not
+otherwise; ``mps=True`` insists and fails where either is missing. The GPU's compute mode and
+other settings are never touched (NVIDIA advises exclusive-process mode under MPS; that is the
+administrator's choice).
 """
 
 import logging
@@ -32,16 +34,27 @@ from typing import Any
 import numpy as np
 
 from workflow.data.movielens import Interactions
-from workflow.errors import PipelineError
+from workflow.errors import GpuUnavailable, PipelineError
 from workflow.models.checkpoint import load_state_dict
 from workflow.models.ncf import neumf
 from workflow.repro import settings
 from workflow.score.recommend import ranking, recommend
-from workflow.score.runtimes import make_runner
+from workflow.score.runtimes import RUNNER_MODULES, make_runner
+from workflow.trt.gpu import gpu_info
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("ort", "trt", "torch")
+#: Backends whose workers run on a GPU (MPS serves them; the rule asks for a GPU).
+GPU_BACKENDS = ("trt", "torch")
+#: Model files each backend reads, by role.
+BACKEND_FILES = {"ort": ("onnx",), "trt": ("plan", "meta"), "torch": ("weights",)}
+#: Library modules each backend loads by name (for the rule's code fingerprint).
+BACKEND_MODULES = {"ort": (RUNNER_MODULES["ort"],), "trt": (RUNNER_MODULES["trt"],), "torch": ()}
+#: Precisions the PyTorch model is served in (its weights cast); INT8 exists only as a graph.
+TORCH_DTYPES = {"fp32": "float32", "fp16": "float16"}
+#: Values of the ``mps`` setting.
+MPS_CHOICES = ("auto", True, False)
 MPS_CONTROL = "nvidia-cuda-mps-control"
 #: How long to wait for the MPS control daemon to exit after ``quit``.
 MPS_STOP_S = 10.0
@@ -50,13 +63,15 @@ MPS_STOP_S = 10.0
 @dataclass(frozen=True)
 class ServeResult:
     """One serving run: ``answers`` (queries, k) movie ids and ``scores``, in stream order;
-    ``latencies_ms`` per query; ``seconds`` from the start barrier to the last worker's end."""
+    ``latencies_ms`` per query; ``seconds`` from the start barrier to the last worker's end;
+    ``device`` the workers ran on (``cpu``, ``cuda`` or the GPU's name)."""
 
     processes: int
     answers: np.ndarray
     scores: np.ndarray
     latencies_ms: np.ndarray
     seconds: float
+    device: str = "cpu"
 
     def summary(self) -> dict[str, Any]:
         lat = self.latencies_ms
@@ -82,8 +97,30 @@ def query_stream(
     return users[rows], movies[rows]
 
 
+def check_backend(backend: str, precision: str) -> None:
+    """Refuse a backend that cannot serve ``precision``.
+
+    Raises:
+        PipelineError: unknown backend, or ``torch`` with a precision the PyTorch model has no
+            form of (INT8 is a quantized graph: served by ``ort`` or ``trt``).
+    """
+    if backend not in BACKENDS:
+        raise PipelineError(
+            f"serve.backend={backend!r}", "unknown backend", f"choose among {BACKENDS}"
+        )
+    if backend == "torch" and precision not in TORCH_DTYPES:
+        raise PipelineError(
+            f"serve.backend=torch with precision {precision}",
+            f"the PyTorch model is served in {sorted(TORCH_DTYPES)} only ({precision} exists "
+            "only as a quantized graph)",
+            "set serve.backend to ort (ONNX Runtime) or trt (the engine) to serve it, or leave "
+            f"{precision} out of precisions",
+        )
+
+
 def _answerer(backend: str, files: dict[str, str], model: dict[str, Any], k: int, threads: int):
-    """A function answering one query batch with (ids, scores), and its cleanup."""
+    """A function answering one query batch with (ids, scores), its cleanup, and the device
+    it runs on."""
     if backend in ("ort", "trt"):
         runner = make_runner(backend, files, threads=threads)
         runner.activate()
@@ -91,15 +128,18 @@ def _answerer(backend: str, files: dict[str, str], model: dict[str, Any], k: int
         def answer(users: np.ndarray, movies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             return recommend(runner, users, movies, k=k, batch_size=len(users))
 
-        return answer, runner.deactivate
+        return answer, runner.deactivate, "cpu" if backend == "ort" else "cuda"
     import torch
 
     torch.set_num_threads(threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dtype = getattr(torch, TORCH_DTYPES[model.get("precision", "fp32")])
     net = load_state_dict(
         neumf(model["users"], model["movies"], factors=model["factors"], layers=model["layers"]),
         files["weights"],
-    ).to(device)
+    )
+    net = net.to(device=device, dtype=dtype).eval()
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
     def answer_torch(users: np.ndarray, movies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with torch.no_grad():
@@ -107,15 +147,15 @@ def _answerer(backend: str, files: dict[str, str], model: dict[str, Any], k: int
             scores = net(torch.from_numpy(users).to(device), m)
             top = torch.topk(scores, k, dim=1, sorted=True)
             ids = torch.gather(m, 1, top.indices)
-            return ids.cpu().numpy(), top.values.cpu().numpy()
+            return ids.cpu().numpy(), top.values.float().cpu().numpy()
 
-    return answer_torch, lambda: None
+    return answer_torch, lambda: None, where
 
 
 def _worker(job: dict[str, Any], barrier: Any, results: Any) -> None:
     """One serving process: load, wait for the others, answer every N-th query."""
     try:
-        answer, close = _answerer(
+        answer, close, device = _answerer(
             job["backend"], job["files"], job["model"], job["k"], job["threads"]
         )
         users, movies = job["users"], job["movies"]
@@ -132,11 +172,19 @@ def _worker(job: dict[str, Any], barrier: Any, results: Any) -> None:
         end = time.perf_counter()
         close()
         results.put(
-            (job["worker"], np.array(ids), np.array(scores), np.array(latencies), start, end)
+            (
+                job["worker"],
+                np.array(ids),
+                np.array(scores),
+                np.array(latencies),
+                start,
+                end,
+                device,
+            )
         )
     except BaseException as err:  # reported to the parent, which raises
         barrier.abort()
-        results.put((job["worker"], None, None, None, repr(err), None))
+        results.put((job["worker"], None, None, None, repr(err), None, None))
 
 
 def serve(
@@ -155,7 +203,8 @@ def serve(
 
     Args:
         backend: ``ort`` (files: ``onnx``), ``trt`` (``plan``, ``meta``) or ``torch``
-            (``weights``; ``model`` gives users, movies, factors and layers).
+            (``weights``; ``model`` gives users, movies, factors, layers and optionally
+            precision, ``fp32`` or ``fp16``: the weights' type).
         files: the model files by role.
         users, movies: the query stream.
         processes: worker processes.
@@ -196,7 +245,7 @@ def serve(
     try:
         while len(got) < processes:
             try:
-                worker, ids, scores, lat, start, end = results.get(timeout=0.5)
+                worker, ids, scores, lat, start, end, device = results.get(timeout=0.5)
             except queue.Empty:
                 dead = [w for w, p in enumerate(workers) if p.exitcode is not None and w not in got]
                 if dead or time.monotonic() > deadline:
@@ -210,7 +259,7 @@ def serve(
                 continue
             if ids is None:
                 raise PipelineError(f"serving worker {worker}", f"failed: {start}")
-            got[worker] = (ids, scores, lat, start, end)
+            got[worker] = (ids, scores, lat, start, end, device)
     finally:
         for process in workers:
             process.join(timeout=10)
@@ -219,11 +268,64 @@ def serve(
     answers = np.empty((len(users), k), dtype=np.int64)
     scores = np.empty((len(users), k), dtype=np.float32)
     latencies = np.empty(len(users))
-    for worker, (ids, values, lat, _, _) in got.items():
+    for worker, (ids, values, lat, _, _, _) in got.items():
         answers[worker::processes], scores[worker::processes] = ids, values
         latencies[worker::processes] = lat
     seconds = max(g[4] for g in got.values()) - min(g[3] for g in got.values())
-    return ServeResult(processes, answers, scores, latencies, seconds)
+    return ServeResult(processes, answers, scores, latencies, seconds, got[0][5])
+
+
+def check_mps(backend: str, mps: bool | str) -> None:
+    """Refuse an ``mps`` setting that cannot hold for ``backend`` on any host.
+
+    Raises:
+        PipelineError: ``mps`` is not ``auto``, true or false, or it is true for ``ort`` (ONNX
+            Runtime serves from the CPU; MPS shares a GPU).
+    """
+    if not (isinstance(mps, bool) or mps == "auto"):
+        raise PipelineError(f"serve.mps={mps!r}", "unknown setting", "choose auto, true or false")
+    if mps is True and backend not in GPU_BACKENDS:
+        raise PipelineError(
+            f"serve.mps: true with serve.backend: {backend}",
+            "MPS shares a GPU between processes, and this backend serves from the CPU",
+            f"set serve.backend to one of {GPU_BACKENDS}, or serve.mps to auto or false",
+        )
+
+
+def use_mps(backend: str, mps: bool | str) -> bool:
+    """Whether a serving run goes through MPS: ``auto`` for a GPU backend where a GPU and
+    ``nvidia-cuda-mps-control`` are found here; true or false as given (see :func:`check_mps`;
+    :func:`mps_daemon` refuses true where either is missing)."""
+    check_mps(backend, mps)
+    if mps != "auto":
+        return bool(mps)
+    if backend not in GPU_BACKENDS:
+        return False
+    if shutil.which(MPS_CONTROL) is None:
+        log.info("mps | auto: no %s on this host, serving without MPS", MPS_CONTROL)
+        return False
+    gpu, reason = gpu_info()
+    if gpu is None:
+        log.info("mps | auto: no usable GPU (%s), serving without MPS", reason)
+        return False
+    return True
+
+
+def mps_servers(env: dict[str, str]) -> list[int]:
+    """Process ids of the MPS servers the control daemon of ``env`` runs (a server starts
+    when the first CUDA client connects), from its ``get_server_list`` command."""
+    control = shutil.which(MPS_CONTROL)
+    if control is None:
+        return []
+    listed = subprocess.run(
+        [control],
+        input="get_server_list\n",
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=MPS_STOP_S,
+    )
+    return [int(word) for word in listed.stdout.split() if word.isdigit()]
 
 
 @contextmanager
@@ -236,10 +338,22 @@ def mps_daemon() -> Iterator[dict[str, str]]:
 
     Raises:
         PipelineError: no ``nvidia-cuda-mps-control``, or the daemon did not start.
+        GpuUnavailable: no usable CUDA GPU.
     """
     control = shutil.which(MPS_CONTROL)
     if control is None:
-        raise PipelineError(MPS_CONTROL, "not found", "MPS needs a CUDA driver installation")
+        raise PipelineError(
+            MPS_CONTROL,
+            "not found on the PATH (MPS comes with the CUDA driver's tools)",
+            "serve on a GPU host that has it, or set serve.mps: auto or false",
+        )
+    gpu, reason = gpu_info()
+    if gpu is None:
+        raise GpuUnavailable(
+            MPS_CONTROL,
+            f"MPS needs a CUDA GPU ({reason})",
+            "serve on a GPU host, or set serve.mps: auto or false",
+        )
     root = Path(tempfile.mkdtemp(prefix="mps-"))
     env = {
         "CUDA_MPS_PIPE_DIRECTORY": str(root / "pipe"),
@@ -289,24 +403,39 @@ def serving_report(
     k: int,
     threads: int,
     model: dict[str, Any] | None = None,
-    mps: bool = False,
+    precision: str = "fp32",
+    mps: bool | str = False,
 ) -> tuple[dict[str, Any], np.ndarray]:
     """Serve the same seeded query stream with each worker count in ``processes``.
 
+    Args:
+        backend: ``ort``, ``trt`` or ``torch`` (see :func:`serve`); ``files`` its model files.
+        data: the interactions; the queries are drawn from its test queries.
+        model: for ``torch``, the network's ``factors`` and ``layers`` (users and movies are
+            the data's).
+        precision: the files' precision; for ``torch``, the type the weights are cast to.
+        mps: ``auto``, true or false (see :func:`use_mps`).
+
     Returns:
         The report (per worker count: throughput, latency percentiles, whether the answers
-        equal the first run's; HR@k and NDCG@k of the answers; the settings) and the first
-        run's answers (queries, k).
+        equal the first run's; HR@k and NDCG@k of the answers; the settings, the device and
+        whether MPS served) and the first run's answers (queries, k).
 
     Raises:
-        PipelineError: a run's answers differ from the first run's, or see :func:`serve`.
+        PipelineError: a run's answers differ from the first run's, a backend that cannot
+            serve ``precision`` (:func:`check_backend`), MPS asked for where it cannot run
+            (:func:`mps_daemon`), or see :func:`serve`.
     """
+    check_backend(backend, precision)
+    served_by_mps = use_mps(backend, mps)
+    network = {"users": data.num_users, "movies": data.num_movies, "precision": precision}
+    network |= model or {}
     users, movies = query_stream(*data.candidates(), count=queries, seed=seed)
-    runs, first = [], None
-    with mps_daemon() if mps else nullcontext():
+    runs, first, servers = [], None, []
+    with mps_daemon() if served_by_mps else nullcontext() as env:
         for count in processes:
             result = serve(
-                backend, files, users, movies, processes=count, k=k, threads=threads, model=model
+                backend, files, users, movies, processes=count, k=k, threads=threads, model=network
             )
             if first is None:
                 first = result
@@ -318,9 +447,15 @@ def serving_report(
                     f"serving with {count} processes",
                     f"answers differ from the {first.processes}-process run",
                 )
+        if env is not None:
+            servers = mps_servers(env)
+            log.info("mps | servers running for the workers: %s", servers)
     report = {
         "backend": backend,
-        "mps": mps,
+        "precision": precision,
+        "device": first.device,
+        "mps": served_by_mps,
+        "mps_setting": mps,
         "k": k,
         "queries": queries,
         "seed": seed,
@@ -330,4 +465,6 @@ def serving_report(
         "served": ranking(first.answers, data.test_movies[users], k),
         "reproducibility": settings(threads=threads),
     }
+    if served_by_mps:
+        report["mps_servers"] = len(servers)
     return report, first.answers
