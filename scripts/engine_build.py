@@ -7,7 +7,7 @@ from pathlib import Path
 from workflow.io import write_atomically, write_json_atomically
 from workflow.logs import log_to
 from workflow.trt.config import BuildConfig
-from workflow.trt.layers import layer_report, parse_layer_log
+from workflow.trt.layers import engine_layer_report
 from workflow.trt.loader import engine_bytes_from_onnx
 from workflow.trt.topk import add_top_k
 
@@ -20,11 +20,12 @@ built = engine_bytes_from_onnx(
     plugin_libraries=[snakemake.input.plugins] if "plugins" in snakemake.input.keys() else [],
     dims=snakemake.params.dims,
 )
-layers = layer_report(
-    parse_layer_log(built.layer_log),
-    onnx_bytes=Path(snakemake.input.onnx).read_bytes(),
-    intended=snakemake.wildcards.precision,
-)
-write_json_atomically(snakemake.output.layers, layers)
 write_json_atomically(snakemake.output.meta, built.meta)
 write_atomically(snakemake.output.plan, built.plan)
+layers = engine_layer_report(  # a log it cannot read gives a report naming the error
+    built.layer_log,
+    onnx_bytes=Path(snakemake.input.onnx).read_bytes(),
+    intended=snakemake.wildcards.precision,
+    plan=snakemake.output.plan,
+)
+write_json_atomically(snakemake.output.layers, layers)

@@ -5,7 +5,7 @@ from workflow.io import sha256_file, write_atomically, write_json_atomically
 from workflow.logs import log_to
 from workflow.netdef.layers import check_network, layers_for, populate_network
 from workflow.trt.config import BuildConfig
-from workflow.trt.layers import layer_report, parse_layer_log
+from workflow.trt.layers import engine_layer_report
 from workflow.trt.loader import engine_bytes_from_network
 
 log_to(snakemake.log[0])
@@ -28,9 +28,11 @@ built = engine_bytes_from_network(
     build=BuildConfig.from_params(snakemake.params.build),
     plugin_libraries=[snakemake.input.plugins] if "plugins" in snakemake.input.keys() else [],
 )
-report = layer_report(parse_layer_log(built.layer_log), onnx_bytes=None, intended="fp32")
-write_json_atomically(snakemake.output.layers, report)
 write_json_atomically(
     snakemake.output.meta, built.meta | {"reference_onnx": snakemake.input.reference}
 )
 write_atomically(snakemake.output.plan, built.plan)
+report = engine_layer_report(
+    built.layer_log, onnx_bytes=None, intended="fp32", plan=snakemake.output.plan
+)
+write_json_atomically(snakemake.output.layers, report)

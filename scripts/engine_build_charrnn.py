@@ -7,7 +7,7 @@ from workflow.io import sha256_file, write_atomically, write_json_atomically
 from workflow.logs import log_to
 from workflow.netdef.charrnn import charrnn_from_blobs, check_charrnn_network, populate_charrnn
 from workflow.trt.config import BuildConfig
-from workflow.trt.layers import layer_report, parse_layer_log
+from workflow.trt.layers import engine_layer_report
 from workflow.trt.loader import engine_bytes_from_network
 
 log_to(snakemake.log[0])
@@ -39,10 +39,12 @@ built = engine_bytes_from_network(
     build=build,
     shapes=shapes,
 )
-report = layer_report(parse_layer_log(built.layer_log), onnx_bytes=None, intended=precision)
-report["network"] = found
-write_json_atomically(snakemake.output.layers, report)
 write_json_atomically(
     snakemake.output.meta, built.meta | {"reference_onnx": snakemake.input.reference}
 )
 write_atomically(snakemake.output.plan, built.plan)
+report = engine_layer_report(
+    built.layer_log, onnx_bytes=None, intended=precision, plan=snakemake.output.plan
+)
+report["network"] = found
+write_json_atomically(snakemake.output.layers, report)

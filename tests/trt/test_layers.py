@@ -1,10 +1,24 @@
-"""Engine layer reports from the builder's DETAILED layer log (the format TensorRT-RTX logs)."""
+"""Engine layer reports from the builder's DETAILED layer log: TensorRT-RTX's, full TensorRT
+10/11's (one-line text and the engine inspector's JSON), read from fixtures in the form of
+NVIDIA's published logs (tests/trt/fixtures: each file's header says where its form comes from)."""
+
+import logging
+from pathlib import Path
 
 import pytest
 from onnx import TensorProto, helper
 
 from workflow.errors import PipelineError
-from workflow.trt.layers import layer_report, onnx_node_name, parse_layer_log
+from workflow.trt.layers import (
+    engine_layer_report,
+    is_compute_layer,
+    layer_precision,
+    layer_report,
+    onnx_node_name,
+    parse_layer_log,
+)
+
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def _tensor(name, dtype):
@@ -108,3 +122,339 @@ def test_a_layer_without_weights_or_tactic_is_read():
     (record,) = parse_layer_log(f"Layers:\n{line}")
     assert record["type"] == "ShapeHostToDevice" and record["constants"] == []
     assert record["onnx_nodes"] == [] and record["inputs"] == []
+
+
+def _fixture(name):
+    """A fixture's message: the file after its '#' header lines, line ends as stored."""
+    with open(FIXTURES / name, encoding="utf-8", newline="") as file:
+        lines = file.read().split("\n")
+    start = next(i for i, line in enumerate(lines) if not line.startswith("#"))
+    return "\n".join(lines[start:])
+
+
+def _graph_of(nodes):
+    """A graph of ``(op, name, output)`` nodes (``name`` empty: unnamed, as the pipeline's
+    Cast and Q/DQ nodes are); the report reads only names and op types."""
+    made = [helper.make_node(op, [f"{out}_in"], [out], name=name) for op, name, out in nodes]
+    return helper.make_model(helper.make_graph(made, "g", [], [])).SerializeToString()
+
+
+#: The small CNN of the full TensorRT fixtures, as PyTorch names its nodes.
+CNN = [
+    ("Conv", "/conv1/Conv", "/conv1/Conv_output_0"),
+    ("Relu", "/relu1/Relu", "/relu1/Relu_output_0"),
+    ("MaxPool", "/pool/MaxPool", "/pool/MaxPool_output_0"),
+    ("Conv", "/conv2/Conv", "/conv2/Conv_output_0"),
+    ("Add", "/Add", "/Add_output_0"),
+    ("Relu", "/relu2/Relu", "/relu2/Relu_output_0"),
+    ("Sigmoid", "/act/Sigmoid", "/act/Sigmoid_output_0"),
+    ("Mul", "/act/Mul", "/act/Mul_output_0"),
+    ("GlobalAveragePool", "/gap/GlobalAveragePool", "/gap/GlobalAveragePool_output_0"),
+    ("Flatten", "/flatten/Flatten", "/flatten/Flatten_output_0"),
+    ("Gemm", "/fc/Gemm", "/fc/Gemm_output_0"),
+    ("Softmax", "/softmax/Softmax", "prob"),
+]
+#: The same in FP16: a Cast after the input, one before the softmax kept in FP32.
+CNN_FP16 = [("Cast", "", "input_fp16"), *CNN[:-1], ("Cast", "", "/fc/Gemm_output_0_fp32"), CNN[-1]]
+
+
+def _qdq(tensor):
+    return [("QuantizeLinear", "", f"{tensor}_q"), ("DequantizeLinear", "", f"{tensor}_dq")]
+
+
+#: Its INT8 Q/DQ graph (no SiLU, no residual): unnamed Q/DQ nodes before every Conv and Gemm.
+CNN_INT8 = [
+    *_qdq("input"),
+    ("DequantizeLinear", "", "conv1.weight_dq"),
+    *CNN[0:2],
+    *_qdq("/relu1/Relu_output_0"),
+    CNN[2],
+    *_qdq("/pool/MaxPool_output_0"),
+    ("DequantizeLinear", "", "conv2.weight_dq"),
+    CNN[3],
+    CNN[5],
+    *_qdq("/relu2/Relu_output_0"),
+    CNN[8],
+    *_qdq("/gap/GlobalAveragePool_output_0"),
+    CNN[9],
+    ("DequantizeLinear", "", "fc.weight_dq"),
+    *CNN[10:],
+]
+
+
+def _compute(report):
+    return [(c["node"], c["op"], c["layer"], c["precision"]) for c in report["compute"]]
+
+
+def test_full_tensorrt_fp32_log_is_read_whole():
+    message = _fixture("trt10_fp32.log")
+    # U+001E splits a line for str.splitlines, not for the reader
+    assert len(message.splitlines()) > len(message.split("\n"))
+    layers = parse_layer_log(message)
+    assert len(layers) == message.count("\nName: ") == 9
+    conv1, pool, conv2, pwn = layers[:4]
+    assert conv1["onnx_nodes"] == ["/conv1/Conv", "/relu1/Relu"]
+    assert conv1["inputs"] == [{"name": "input", "dtype": "FP32"}]
+    assert conv1["outputs"] == [{"name": "/relu1/Relu_output_0", "dtype": "FP32"}]
+    assert conv1["weights"] == "Float" and conv1["tactic"].startswith("sm80_xmma_fprop")
+    assert conv2["onnx_nodes"] == ["/conv2/Conv", "/Add", "/relu2/Relu"]
+    assert len(conv2["inputs"]) == 2  # the residual
+    assert pwn["name"] == "PWN(/act/Sigmoid, /act/Mul)" and pwn["type"] == "PointWiseV2"
+    report = layer_report(layers, onnx_bytes=_graph_of(CNN), intended="fp32")
+    assert _compute(report) == [
+        ("/conv1/Conv", "Conv", "/conv1/Conv + /relu1/Relu", "fp32"),
+        ("/conv2/Conv", "Conv", "/conv2/Conv + /Add + /relu2/Relu", "fp32"),
+        ("/fc/Gemm", "Gemm", "/fc/Gemm", "fp32"),  # not the NoOp reshape that lists it too
+    ]
+    assert report["in_intended"] == report["compute_count"] == 3
+    # two convolutions, two poolings, the Gemm as a convolution, the softmax: Cask kernels
+    assert report["compute_layers"] == {"fp32": 6}
+    assert report["gemm_precisions"] == {"fp32": 1}
+    assert report["layers"][3]["onnx_ops"] == ["Sigmoid", "Mul"]
+    assert layer_report(layers, onnx_bytes=_graph_of(CNN), intended="fp16")["in_intended"] == 0
+
+
+def test_windows_line_ends_read_the_same():
+    message = _fixture("trt10_fp32.log")
+    assert parse_layer_log(message.replace("\n", "\r\n")) == parse_layer_log(message)
+
+
+def test_full_tensorrt_fp16_inspector_json():
+    message = _fixture("trt10_fp16.json.log")
+    layers = parse_layer_log(message)
+    assert len(layers) == 12
+    cast, conv1 = layers[:2]
+    assert cast["inputs"][0]["dtype"] == "FP32" and cast["outputs"][0]["dtype"] == "FP16"
+    assert conv1["onnx_nodes"] == ["/conv1/Conv", "/relu1/Relu"] and conv1["weights"] == "Half"
+    report = layer_report(layers, onnx_bytes=_graph_of(CNN_FP16), intended="fp16")
+    assert _compute(report) == [
+        ("/conv1/Conv", "Conv", "/conv1/Conv + /relu1/Relu", "fp16"),
+        ("/conv2/Conv", "Conv", "/conv2/Conv + /Add + /relu2/Relu", "fp16"),
+        ("/fc/Gemm", "Gemm", "/fc/Gemm", "fp16"),
+    ]
+    assert report["in_intended"] == report["compute_count"] == 3
+    assert report["compute_layers"] == {"fp16": 5, "fp32": 1}  # the softmax kept in FP32
+    precisions = [layer["precision"] for layer in report["layers"]]
+    assert precisions == ["fp32"] + ["fp16"] * 10 + ["fp32"]  # each cast reads its input
+    assert report["layers"][0]["onnx_ops"] == ["Cast"]
+
+
+def test_full_tensorrt_int8_log():
+    message = _fixture("trt10_int8.log")
+    layers = parse_layer_log(message)
+    assert len(layers) == 9
+    quantize, conv1, pool = layers[:3]
+    assert pool["name"] == "/pool/MaxPool\x1enode_of_/pool/MaxPool_output_0_q"  # kept whole
+    assert quantize["outputs"][0]["dtype"] == "Int8"
+    report = layer_report(layers, onnx_bytes=_graph_of(CNN_INT8), intended="int8")
+    assert _compute(report) == [
+        (
+            "/conv1/Conv",
+            "Conv",
+            "conv1.weight + node_of_conv1.weight_dq + /conv1/Conv + /relu1/Relu",
+            "int8",
+        ),
+        (
+            "/conv2/Conv",
+            "Conv",
+            "conv2.weight + node_of_conv2.weight_dq + /conv2/Conv + /relu2/Relu",
+            "int8",
+        ),
+        ("/fc/Gemm", "Gemm", "fc.weight + node_of_fc.weight_dq + /fc/Gemm", "int8"),
+    ]
+    assert report["in_intended"] == report["compute_count"] == 3
+    assert report["compute_layers"] == {"int8": 5, "fp32": 1}
+    assert report["layers"][1]["onnx_ops"] == [
+        "DequantizeLinear",
+        "DequantizeLinear",
+        "Conv",
+        "Relu",
+        "QuantizeLinear",
+    ]
+    assert report["layers"][0]["precision"] == "fp32"  # the quantize reads FP32
+
+
+def test_network_api_engine_with_dynamic_shapes():
+    """No tensor types (dynamic shapes), no ONNX nodes: precision from the weights' type, the
+    kernel's name or the Myelin layers' own types; the multiplying layers counted by type."""
+    layers = parse_layer_log(_fixture("trt10_api_lenet.log"))
+    assert [layer["type"] for layer in layers] == [
+        "CaskConvolution",
+        "CaskPooling",
+        "CaskConvolution",
+        "CaskPooling",
+        "NoOp",
+        "gemm",
+        "kgen",
+        "gemm",
+        "kgen",
+    ]
+    assert layers[0]["inputs"] == [{"name": "data", "dtype": None}]  # N/A due to dynamic shapes
+    report = layer_report(layers, onnx_bytes=None, intended="fp32")
+    sources = {r["name"]: (r["precision"], r["precision_from"]) for r in report["layers"]}
+    assert sources["conv1"] == ("fp32", "weights")
+    assert sources["pool1"] == ("fp32", "tactic")  # ..._pooling_fw_4d_FP32FP32NCHW_Max
+    assert sources["fc1.matmul_myl0_0"] == ("fp32", "input")
+    assert sources["flatten"] == (None, None)  # a NoOp: no weights, no kernel
+    assert report["compute_count"] == 0 and report["compute"] == []
+    assert report["compute_layers"] == {"fp32": 6}
+    assert report["gemm_precisions"] == {"fp32": 2}
+
+
+def _rtx_tiny_conv_graph():
+    """tests.conftest.tiny_conv_bytes()'s nodes: the graph the TensorRT-RTX fixture was built
+    from."""
+    return _graph_of(
+        [
+            ("Conv", "", "conv"),
+            ("Relu", "", "relu"),
+            ("Flatten", "", "flat"),
+            ("Gemm", "", "logits"),
+            ("Softmax", "", "prob"),
+        ]
+    )
+
+
+def test_tensorrt_rtx_log_captured_here():
+    layers = parse_layer_log(_fixture("rtx_tiny_conv_fp32.log"))
+    assert [layer["type"] for layer in layers] == [
+        "shape_call",
+        "kgen",
+        "correlation",
+        "kgen",
+        "runtime_fusion",
+        "kgen",
+    ]
+    assert layers[2]["onnx_nodes"] == ["node_of_conv", "node_of_relu"]  # joined by U+001F
+    assert len(layers[2]["constants"]) == 4
+    report = layer_report(layers, onnx_bytes=_rtx_tiny_conv_graph(), intended="fp32")
+    assert _compute(report) == [
+        ("node_of_conv", "Conv", "node_of_conv_myl0_2", "fp32"),
+        ("node_of_logits", "Gemm", "__myl_FcAdd_myl0_4", "fp32"),
+    ]
+    assert report["compute_layers"] == {"fp32": 1}
+
+
+def _one_layer(kind, phrase, name="layer", meta=""):
+    tensor = f"{{ Name: x, Location: Device, Dimensions: [1,8], Format/Datatype: {phrase} }}"
+    return (
+        f"Layers:\nName: {name}, LayerType: {kind}, Inputs: [ {tensor}], Outputs: [ {tensor}], "
+        f"TacticValue: 0x0000000000000000, StreamId: 0, Metadata: {meta}"
+    )
+
+
+#: Format phrases as trt-engine-explorer's trex/activations.py lists them, with the type it
+#: reads from each.
+PHRASES = [
+    ("Row major linear FP32", "fp32"),
+    ("Row major linear FP32 format", "fp32"),
+    ("Channel major FP32 format where channel % 4 == 0 with 3 spatial dimensions", "fp32"),
+    ("Channel major FP16 format where channel % 8 == 0", "fp16"),
+    ("Channel major FP16 format where channel == 4 and column stride % 32 == 0", "fp16"),
+    ("Sixteen wide channel vectorized row major FP16 format", "fp16"),
+    ("Two wide channel vectorized row major FP16 format", "fp16"),
+    ("Four wide channel vectorized row major Int8 format", "int8"),
+    ("Thirty-two wide channel vectorized row major Int8 format with 3 spatial dimensions", "int8"),
+    ("Channel major INT8 format where column stride % 32 == 0", "int8"),
+    ("Row major Int8 format", "int8"),
+    ("Two wide channel vectorized row major BFloat16 format", "bf16"),
+    ("Row major linear FP8 format", "fp8"),
+    ("Row major linear Int4 format", "int4"),
+    ("Row major linear Int32", "int32"),
+    ("Row major linear Int64 format", "int64"),
+    ("Row major linear BOOL", "bool"),
+    ("Row major linear UInt8 format", "uint8"),
+    ("Half", "fp16"),
+    ("Float", "fp32"),
+    ("N/A due to dynamic shapes", None),
+    ("Unknown format", None),
+]
+
+
+@pytest.mark.parametrize(("phrase", "precision"), PHRASES)
+def test_every_format_phrase_gives_its_type(phrase, precision):
+    (layer,) = parse_layer_log(_one_layer("Reformat", phrase))
+    assert layer_precision(layer) == precision
+
+
+@pytest.mark.parametrize(
+    ("tactic", "precision"),
+    [
+        # kernel names as NVIDIA/TensorRT issues #3583 and #2418 and published build logs show them
+        (
+            "sm80_xmma_fprop_implicit_gemm_f32f32_tf32f32_f32_nhwckrsc_nhwc_tilesize256x64x32",
+            "fp32",
+        ),
+        ("sm50_xmma_pooling_fw_4d_FP16FP32NHWC_Average_FastDiv_GenericWindowWidth_CAlign4", "fp16"),
+        ("sm50_xmma_cublas_gemvx_f16f16_f32_f32_tn_n_int32_unit_n_launch_param4x32x32", "fp16"),
+        ("sm80_xmma_fprop_implicit_gemm_interleaved_i8f32_i8i32_f32_nchw_vect_c_32kcrs", "int8"),
+        ("ampere_first_layer_filter3x3_imma_fwd", None),
+    ],
+)
+def test_kernel_names_give_the_type_where_the_log_gives_none(tactic, precision):
+    line = _one_layer("CaskConvolution", "N/A due to dynamic shapes").replace(
+        "TacticValue:", f"TacticName: {tactic}, TacticValue:"
+    )
+    (layer,) = parse_layer_log(line)
+    assert layer["tactic"] == tactic and layer_precision(layer) == precision
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "computes"),
+    [
+        ("CaskConvolution", "c", True),
+        ("CaskGemmConvolution", "c", True),
+        ("CaskDeconvolutionV2", "c", True),
+        ("CaskPooling", "c", True),
+        ("CudnnConvolution", "c", True),
+        ("MatrixMultiply", "c", True),
+        ("FullyConnected", "c", True),
+        ("gemm", "fc_myl0_3", True),
+        ("correlation", "c", True),
+        ("Myelin", "{ForeignNode[/a/MatMul.../b/Add]}", True),
+        ("Reformat", "c", False),
+        ("NoOp", "c", False),
+        ("kgen", "__myl_AddRelu_myl0_1", False),
+        ("PointWiseV2", "PWN(/a, /b)", False),
+    ],
+)
+def test_compute_layers_by_type(kind, name, computes):
+    (layer,) = parse_layer_log(_one_layer(kind, "Half", name=name))
+    assert is_compute_layer(layer) is computes
+
+
+def test_only_the_first_profile_computes_a_node():
+    """An engine with two optimization profiles lists each layer twice, the second with a
+    ``[profile 1]`` suffix."""
+    meta = "[ONNX Layer: fc]"
+    message = "\n".join(
+        [
+            _one_layer("CaskGemmConvolution", "Half", name="fc", meta=meta),
+            _one_layer("CaskGemmConvolution", "Half", name="fc [profile 1]", meta=meta).split("\n")[
+                1
+            ],
+        ]
+    )
+    graph = _graph_of([("Gemm", "fc", "y")])
+    report = layer_report(parse_layer_log(message), onnx_bytes=graph, intended="fp16")
+    assert _compute(report) == [("fc", "Gemm", "fc", "fp16")]
+
+
+def test_unreadable_lines_are_named_by_number_and_text():
+    message = _one_layer("Reformat", "Half") + "\nLayer(CaskConvolution): conv1, Tactic: 0x1"
+    with pytest.raises(PipelineError, match=r"line 3: unreadable layer line: 'Layer\(Cask"):
+        parse_layer_log(message)
+    with pytest.raises(PipelineError, match="line 2: not JSON"):
+        parse_layer_log('{"Layers": [\n{"Name": }]}')
+    with pytest.raises(PipelineError, match="layer 0: 'conv1' has no Name and LayerType"):
+        parse_layer_log('{"Layers": ["conv1"], "Bindings": ["input"]}')  # layer names only
+
+
+def test_a_report_failure_keeps_the_plan(caplog):
+    with caplog.at_level(logging.ERROR):
+        report = engine_layer_report("", onnx_bytes=None, intended="fp16", plan="engines/x.plan")
+    assert report["error"].startswith("engines/x.plan | layer report not made")
+    assert "no 'Layers:' block" in report["error"] and report["error"] in caplog.text
+    assert report["compute_count"] == 0 and report["layers"] == []
+    good = engine_layer_report(_fixture("trt10_api_lenet.log"), onnx_bytes=None, intended="fp32")
+    assert "error" not in good and good["compute_layers"] == {"fp32": 6}

@@ -96,13 +96,17 @@ PRECISION_OF = {
     "uint8": "uint8",
     "double": "fp64",
 }
-#: Operand types in kernel (tactic) names, e.g. ``..._f16f16_f16f16_f16``, ``..._i8i8_i8i32_f32``:
-#: the first pair is the input type. Read only where the tensors' types are not logged (an
-#: engine with dynamic shapes logs ``N/A due to dynamic shapes``) and the layer has no weights.
+#: Operand types in kernel (tactic) names, e.g. ``..._f16f16_f16f16_f16``, ``..._i8i8_i8i32_f32``,
+#: ``..._pooling_fw_4d_FP16FP32NHWC_...``: the first pair starts with the input type. Read only
+#: where the tensors' types are not logged (an engine with dynamic shapes logs ``N/A due to
+#: dynamic shapes``) and the layer has no weights.
 TACTIC_TYPES = {
+    "int8": "int8",
     "i8": "int8",
+    "fp16": "fp16",
     "f16": "fp16",
     "bf16": "bf16",
+    "fp32": "fp32",
     "f32": "fp32",
     "tf32": "fp32",
     "e4m3": "fp8",
@@ -125,7 +129,8 @@ _METADATA = re.compile(r"(?:^|, )Metadata: (?P<meta>.*)$")
 #: nothing (``[ONNX Layer: a][ONNX Layer: b]``).
 _META_SPLIT = re.compile(r"[\x1e\x1f]|(?<=\])(?=\[ONNX Layer: )")
 _ONNX_LAYER = re.compile(r"\[ONNX Layer: (?P<node>.*)\]")
-_TACTIC_PAIR = re.compile(r"(?<![a-z0-9])(i8|f16|bf16|tf32|f32|e4m3)(?:i8|f16|bf16|tf32|f32|e4m3)_")
+_TACTIC_NAMES = "|".join(TACTIC_TYPES)
+_TACTIC_PAIR = re.compile(rf"(?<![a-z0-9])({_TACTIC_NAMES})(?:{_TACTIC_NAMES})(?![0-9])")
 _PROFILE = re.compile(r"\[profile \d+\]")
 _SUBJECT = "builder layer log"
 _FIX = (
