@@ -18,6 +18,7 @@ def session_from_onnx(
     providers: list[str] | None = None,
     threads: int = 1,
     profile_prefix: str | Path | None = None,
+    optimization: str | None = None,
 ) -> "onnxruntime.InferenceSession":
     """Create an ONNX Runtime session.
 
@@ -29,6 +30,8 @@ def session_from_onnx(
             The graph optimization level follows the process's reproducibility mode.
         profile_prefix: where given, ONNX Runtime's profiler times every node of every run and
             ``end_profiling()`` writes its JSON events to a file starting with this prefix.
+        optimization: a ``GraphOptimizationLevel`` member name. Defaults to the level of the
+            process's reproducibility mode (:func:`workflow.repro.ort_optimization_level`).
 
     A graph holding sample plugin nodes runs them through their CPU reference
     (``workflow.plugins.reference``).
@@ -52,7 +55,8 @@ def session_from_onnx(
     options.inter_op_num_threads = 1
     # strict reproducibility stops short of the NCHWc layout, whose blocking follows the CPU's
     # vector width (workflow/repro.py)
-    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, ort_optimization_level())
+    level = optimization or ort_optimization_level()
+    options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
     if profile_prefix is not None:
         options.enable_profiling = True
         options.profile_file_prefix = str(profile_prefix)

@@ -27,19 +27,32 @@ class OrtRunner(BaseRunner):
         model: path to the ONNX file, or a graph's bytes (one made in memory).
         providers: execution providers. Defaults to CPU only.
         threads: intra-op threads. Defaults to 1.
+        optimization: ONNX Runtime's graph optimization level (``GraphOptimizationLevel``
+            member name). Defaults to the process's reproducibility mode's.
     """
 
     def __init__(
-        self, model: str | Path | bytes, *, providers: list[str] | None = None, threads: int = 1
+        self,
+        model: str | Path | bytes,
+        *,
+        providers: list[str] | None = None,
+        threads: int = 1,
+        optimization: str | None = None,
     ) -> None:
         super().__init__("ort:<graph in memory>" if isinstance(model, bytes) else f"ort:{model}")
         self.model = model if isinstance(model, bytes) else Path(model)
         self.providers = providers
         self.threads = threads
+        self.optimization = optimization
         self.session: Any = None
 
     def _activate(self) -> None:
-        self.session = session_from_onnx(self.model, providers=self.providers, threads=self.threads)
+        self.session = session_from_onnx(
+            self.model,
+            providers=self.providers,
+            threads=self.threads,
+            optimization=self.optimization,
+        )
 
     def _input_metadata(self) -> list[TensorSpec]:
         return [
