@@ -25,9 +25,12 @@ engine inspector's JSON form (``LayerInformationFormat.JSON``: ``{"Layers": [{"N
 :func:`parse_layer_log` turns either form into records; :func:`layer_report` adds the ONNX op
 type of each fused node and, per compute node of the graph (Conv, ConvTranspose, Gemm, MatMul),
 the precision of the engine layer that runs it: the one compute layer (not a generated
-kernel, a shape, copy or stream operation) whose fused ONNX nodes include it, or, when several
-do, the one whose fused nodes start with it. :func:`engine_layer_report` is what a build rule
-calls: a log it cannot read gives a report that says so, never a lost plan.
+kernel, a shape, copy or stream operation) whose fused ONNX nodes include it; where several do,
+that of the first optimization profile, then the one whose fused nodes start with it, then a
+multiplying one. A layer's precision is that of its first input, or, where the log gives no
+tensor types (full TensorRT with dynamic shapes writes ``N/A due to dynamic shapes``), that of
+its weights or its kernel's name. :func:`engine_layer_report` is what a build rule calls: a log
+it cannot read gives a report that says so, never a lost plan.
 """
 
 import json
