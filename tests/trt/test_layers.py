@@ -2,13 +2,18 @@
 10/11's (one-line text and the engine inspector's JSON), read from fixtures in the form of
 NVIDIA's published logs (tests/trt/fixtures: each file's header says where its form comes from)."""
 
+import json
 import logging
+import runpy
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from onnx import TensorProto, helper
 
+from tests.conftest import ROOT, tiny_build, tiny_conv_bytes
 from workflow.errors import PipelineError
+from workflow.trt import layers as layers_module
 from workflow.trt.layers import (
     engine_layer_report,
     is_compute_layer,
@@ -458,3 +463,42 @@ def test_a_report_failure_keeps_the_plan(caplog):
     assert report["compute_count"] == 0 and report["layers"] == []
     good = engine_layer_report(_fixture("trt10_api_lenet.log"), onnx_bytes=None, intended="fp32")
     assert "error" not in good and good["compute_layers"] == {"fp32": 6}
+
+
+class _Named(SimpleNamespace):
+    def keys(self):
+        return list(vars(self))
+
+
+def test_the_build_script_keeps_a_good_plan_when_the_report_fails(tmp_path, monkeypatch):
+    """scripts/engine_build.py run with a stand-in ``snakemake`` object: the plan, its metadata
+    and a layer report; with a layer log the reader refuses, the plan and metadata still, and a
+    report whose error names the line."""
+    onnx_path = tmp_path / "g.onnx"
+    onnx_path.write_bytes(tiny_conv_bytes())
+    monkeypatch.setattr("workflow.logs.log_to", lambda path: None)
+
+    def run(name):
+        out = {key: str(tmp_path / f"{name}.{key}") for key in ("plan", "meta", "layers")}
+        stand_in = SimpleNamespace(
+            input=_Named(onnx=str(onnx_path)),
+            output=_Named(**out),
+            params=_Named(build=tiny_build().as_params(), top_k=0, dims={}),
+            wildcards=_Named(precision="fp32"),
+            log=[str(tmp_path / f"{name}.log")],
+        )
+        runpy.run_path(str(ROOT / "scripts/engine_build.py"), init_globals={"snakemake": stand_in})
+        return Path(out["plan"]).stat().st_size, json.loads(Path(out["layers"]).read_text())
+
+    size, report = run("good")
+    assert size > 1000 and "error" not in report
+    assert report["in_intended"] == report["compute_count"] == 2
+
+    def refuse(number, line):
+        raise PipelineError("builder layer log", f"line {number}: unreadable layer line")
+
+    monkeypatch.setattr(layers_module, "_parse_line", refuse)
+    kept, refused = run("refused")
+    assert kept == size and (tmp_path / "refused.meta").is_file()
+    assert "layer report not made" in refused["error"] and "line 2" in refused["error"]
+    assert refused["compute_count"] == 0
