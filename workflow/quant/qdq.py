@@ -25,17 +25,44 @@ def _attribute(node, name: str, default: int) -> int:
     return default
 
 
-def weight_axis(node, weight: np.ndarray) -> int:
-    """The output-channel axis of a node's weight (per-channel scales run along it)."""
+def weight_axis(node, weight: np.ndarray, slot: int = 1) -> int | None:
+    """The output-channel axis of a node's constant input (per-channel scales run along it).
+
+    Never the axis the node sums over: a scale along it would mix the rounding of different
+    terms of one dot product with different steps, while a scale per output channel factors
+    out of the sum.
+
+    Args:
+        node: the Conv, Gemm or MatMul.
+        weight: the constant input.
+        slot: which input it is: 0 (Gemm's A, MatMul's A) or 1 (Conv's W, Gemm's B,
+            MatMul's B).
+
+    Returns:
+        Conv: 0 (output channels); Gemm: the M axis of A or the N axis of B (after ``transA``
+        / ``transB``); MatMul(W (..., M, K), X): ndim - 2 (M), MatMul(X, W (..., K, N)):
+        ndim - 1 (N); ``None`` (one scale for the tensor) for a 1-D MatMul operand, whose
+        only axis is the summed one.
+    """
     if node.op_type == "Conv":
         return 0
     if node.op_type == "Gemm":
+        if slot == 0:
+            return 1 if _attribute(node, "transA", 0) else 0
         return 0 if _attribute(node, "transB", 0) else 1
-    return weight.ndim - 1  # MatMul: (..., K, N)
+    if weight.ndim < 2:
+        return None
+    return weight.ndim - 2 if slot == 0 else weight.ndim - 1
 
 
-def quantize_weight(weight: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric per-channel INT8: returns (int8 weights, float32 scale per channel)."""
+def quantize_weight(weight: np.ndarray, axis: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric INT8 per channel along ``axis`` (per tensor for ``None``): returns (int8
+    weights, float32 scale per channel, or a scalar scale)."""
+    if axis is None:
+        amax = np.float32(np.abs(weight).max()) if weight.size else np.float32(0)
+        scale = np.float32((amax if amax > 0 else 1.0) / np.float32(QMAX))
+        q = np.clip(np.rint(weight / scale), -QMAX, QMAX).astype(np.int8)
+        return q, np.array(scale, np.float32)
     moved = np.moveaxis(weight.astype(np.float32), axis, 0)
     amax = np.abs(moved.reshape(moved.shape[0], -1)).max(axis=1)
     scale = (np.where(amax > 0, amax, 1.0) / np.float32(QMAX)).astype(np.float32)
@@ -110,7 +137,7 @@ def qdq_from_ranges(model_bytes: bytes, amax: dict[str, float], *, source: str) 
                 name = node.input[slot]
                 if name in initializers:
                     weight = numpy_helper.to_array(initializers[name])
-                    axis = weight_axis(node, weight)
+                    axis = weight_axis(node, weight, slot)
                     q, scale = quantize_weight(weight, axis)
                     base = f"{name}_int8"
                     new_inits += [
@@ -119,12 +146,13 @@ def qdq_from_ranges(model_bytes: bytes, amax: dict[str, float], *, source: str) 
                         numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), f"{base}_zp"),
                     ]
                     out = f"{base}_dq"
+                    per_channel = {} if axis is None else {"axis": axis}
                     new_nodes.append(
                         helper.make_node(
                             "DequantizeLinear",
                             [base, f"{base}_scale", f"{base}_zp"],
                             [out],
-                            axis=axis,
+                            **per_channel,
                         )
                     )
                     node.input[slot] = out
