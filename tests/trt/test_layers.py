@@ -219,9 +219,11 @@ def test_full_tensorrt_fp32_log_is_read_whole():
     assert layer_report(layers, onnx_bytes=_graph_of(CNN), intended="fp16")["in_intended"] == 0
 
 
-def test_windows_line_ends_read_the_same():
+def test_windows_line_ends_and_a_section_without_a_blank_line_read_the_same():
     message = _fixture("trt10_fp32.log")
-    assert parse_layer_log(message.replace("\n", "\r\n")) == parse_layer_log(message)
+    layers = parse_layer_log(message)
+    assert parse_layer_log(message.replace("\n", "\r\n")) == layers
+    assert parse_layer_log(message.replace("\n\nBindings:", "\nBindings:")) == layers
 
 
 def test_full_tensorrt_fp16_inspector_json():

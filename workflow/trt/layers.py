@@ -135,6 +135,8 @@ _ONNX_LAYER = re.compile(r"\[ONNX Layer: (?P<node>.*)\]")
 _TACTIC_NAMES = "|".join(TACTIC_TYPES)
 _TACTIC_PAIR = re.compile(rf"(?<![a-z0-9])({_TACTIC_NAMES})(?:{_TACTIC_NAMES})(?![0-9])")
 _PROFILE = re.compile(r"\[profile \d+\]")
+#: The header of the section after the layers (``Bindings:``, ``I/O Tensors:``).
+_SECTION = re.compile(r"[A-Z][\w/ ]*:")
 _SUBJECT = "builder layer log"
 _FIX = (
     "build with ProfilingVerbosity.DETAILED and keep the builder's VERBOSE 'Layers:' message "
@@ -279,8 +281,8 @@ def parse_layer_log(message: str) -> list[dict[str, Any]]:
         raise PipelineError(_SUBJECT, "no 'Layers:' block", "build with DETAILED profiling")
     layers = []
     for number, line in enumerate(lines[1:], start=2):
-        if not line.strip():
-            break  # the I/O tensor (or binding) section follows an empty line
+        if not line.strip() or _SECTION.fullmatch(line.strip()):
+            break  # the I/O tensor (or binding) section follows, after an empty line
         layers.append(_parse_line(number, line))
     return layers
 
