@@ -3,10 +3,14 @@ import onnx
 import pytest
 
 from tests.conftest import tiny_conv_bytes, tiny_recommender_bytes
-from tests.quant.reference_entropy import entropy_amax_loop
+from tests.quant.reference_entropy import (
+    entropy_amax_counts,
+    first_holding,
+)
 from workflow.errors import PipelineError
 from workflow.quant.batches import write_feed_folder
 from workflow.quant.calibrate import (
+    MIN_KEPT,
     ZERO_RANGE,
     batches_from_folder,
     calibrate,
@@ -144,12 +148,13 @@ def _zero_model() -> bytes:
 def test_entropy_clips_rare_outliers_but_not_a_uniform_range():
     values = np.abs(RNG.normal(size=200_000))
     values[:20] = 40.0  # a few far outliers
-    top = float(values.max())
-    hist = np.bincount(np.minimum((values * 2048 / top).astype(int), 2047), minlength=2048)
+    hist, top = _histogram(values)
     clipped = entropy_amax(hist, top)
-    assert 2.5 < clipped < 10.0
+    assert clipped == pytest.approx(entropy_amax_counts(hist, top), rel=0.01)
+    # the range keeps every value but the outliers and stays far below them
+    assert float(values[20:].max()) < clipped < 0.25 * top
     uniform = np.full(2048, 100)
-    assert entropy_amax(uniform, 8.0) > 7.5
+    assert entropy_amax(uniform, 8.0) == 8.0
 
 
 def test_percentile():
@@ -209,20 +214,47 @@ def _shapes(rng: np.random.Generator) -> list[tuple[np.ndarray, float]]:
     ]
 
 
+def _distributions(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """|x| of activations of known distributions, 200,000 values each."""
+    size = 200_000
+    return {
+        "relu_normal": np.maximum(rng.normal(size=size), 0),
+        "laplace": np.abs(rng.laplace(size=size)),
+        "3_relu_laplace": 3 * np.maximum(rng.laplace(size=size), 0),
+        # a normal bulk and 0.15% of values spread thinly up to 40
+        "sparse_tail": np.concatenate(
+            [np.abs(rng.normal(size=size - 300)), rng.uniform(5, 40, 300)]
+        ),
+    }
+
+
+DISTRIBUTIONS = _distributions(np.random.default_rng(2))
+
+
+@pytest.mark.parametrize("name", DISTRIBUTIONS)
+def test_entropy_range_is_mxnets(name):
+    """The range of the reference written from MXNet's search (its merging into levels, its
+    smoothing of counts), to 1%; the first three of them keep more than 99.99% of the values."""
+    hist, top = _histogram(DISTRIBUTIONS[name])
+    assert entropy_amax(hist, top) == pytest.approx(entropy_amax_counts(hist, top), rel=0.01)
+
+
 def test_vectorised_search_chooses_the_thresholds_of_the_loop():
     for hist, top in _shapes(np.random.default_rng(1)):
-        assert entropy_amax(hist, top) == entropy_amax_loop(hist, top), hist.nonzero()
+        start = first_holding(hist, MIN_KEPT)
+        assert entropy_amax(hist, top) == entropy_amax_counts(hist, top, start), hist.nonzero()
 
 
 def test_entropy_skips_ranges_that_saturate_most_values():
     """A ReLU output whose non-zero values all lie far above zero: the divergence of a candidate
     holding one stray value is 0 (P and Q are the same single spike), which must not win."""
-    from workflow.quant.calibrate import entropy_amax
-
     rng = np.random.default_rng(0)
     values = np.concatenate([np.zeros(11000), [0.76], rng.normal(4, 1, 14600).clip(0.8, 6.4)])
-    hist = np.histogram(values, bins=2048, range=(0, values.max()))[0]
-    amax = entropy_amax(hist, float(values.max()))
+    top = float(values.max())
+    hist = np.histogram(values, bins=2048, range=(0, top))[0]
+    # the published search, every candidate from 128 bins, takes that minimum
+    assert entropy_amax_counts(hist, top) < 0.77
+    amax = entropy_amax(hist, top)
     assert (values[values > 0] <= amax).mean() >= 0.5
     assert amax > 4
 
