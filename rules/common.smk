@@ -722,3 +722,12 @@ def get_engine_dims(wildcards):
         "beam": [1, beam, beam],
         "rows": [batch["min"], batch["opt"] * beam, batch["max"] * beam],
     }
+
+
+def get_agreement_feeds(wildcards):
+    """The inputs a precision agreement runs: your evaluation feeds (agreement.feeds, {model}
+    filled in) where set, else the graph's calibration batches."""
+    own = config["agreement"]["feeds"]
+    if own:
+        return own.format(model=wildcards.model)
+    return f"results/calibrate/{wildcards.model}/batches"

@@ -38,3 +38,33 @@ rule precision_int8:
         algorithm=get_calibration_algorithm,
     script:
         "../scripts/precision_int8.py"
+
+
+# On request (it runs both graphs): snakemake results/precision/mnist/int8.agreement.json
+rule precision_agreement:
+    input:
+        fp32="results/onnx/{model}/model.onnx",
+        graph="results/precision/{model}/{precision}.onnx",
+        feeds=get_agreement_feeds,
+    output:
+        report="results/precision/{model}/{precision}.agreement.json",
+        plot="results/precision/{model}/{precision}.agreement.png",
+    log:
+        "logs/precision/{model}.{precision}.agreement.log",
+    wildcard_constraints:
+        precision="fp16|int8",
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=20,
+    params:
+        code=code_of("precision_agreement"),
+        reproducible=REPRODUCIBLE,
+        source="evaluation" if config["agreement"]["feeds"] else "calibration",
+        max_batches=config["agreement"]["max_batches"],
+        metric=config["agreement"]["metric"],
+        argmax_outputs=config["agreement"]["argmax_outputs"],
+        threads=config["agreement"]["threads"],
+    script:
+        "../scripts/precision_agreement.py"
