@@ -430,6 +430,38 @@ def test_compute_layers_by_type(kind, name, computes):
     assert is_compute_layer(layer) is computes
 
 
+def test_myelin_foreign_nodes_and_braces_in_names():
+    """A Myelin subgraph as one layer, and a reformat named after it (as in published TensorRT
+    verbose logs): braces inside layer and tensor names."""
+    foreign = "{ForeignNode[/attn/MatMul.../attn/Add]}"
+    copy = f"Reformatted Input Tensor 0 to {foreign}"
+    tensor = "{{ Name: {}, Location: Device, Dimensions: [1,64,32], Format/Datatype: {} }}"
+    message = "\n".join(
+        [
+            "Layers:",
+            f"Name: Reformatting CopyNode for Input Tensor 0 to {foreign}, LayerType: Reformat, "
+            f"Inputs: [ {tensor.format('x', 'Row major linear FP32 format')}], "
+            f"Outputs: [ {tensor.format(copy, 'Row major linear FP16 format')}], "
+            "ParameterType: Reformat, Origin: REFORMAT, TacticValue: 0x00000000000003e8, "
+            "StreamId: 0, Metadata: ",
+            f"Name: {foreign}, LayerType: Myelin, "
+            f"Inputs: [ {tensor.format(copy, 'Row major linear FP16 format')}], "
+            f"Outputs: [ {tensor.format('y', 'Row major linear FP16 format')}, "
+            f"{tensor.format('z', 'Row major linear FP16 format')}], TacticValue: "
+            "0x0000000000000000, StreamId: 0, Metadata: [ONNX Layer: /attn/MatMul]\x1e"
+            "[ONNX Layer: /attn/Add]",
+        ]
+    )
+    reformat, myelin = parse_layer_log(message)
+    assert reformat["outputs"] == [{"name": copy, "dtype": "FP16"}]
+    assert myelin["name"] == foreign and myelin["inputs"] == [{"name": copy, "dtype": "FP16"}]
+    assert [t["name"] for t in myelin["outputs"]] == ["y", "z"]
+    graph = _graph_of([("MatMul", "/attn/MatMul", "m"), ("Add", "/attn/Add", "a")])
+    report = layer_report([reformat, myelin], onnx_bytes=graph, intended="fp16")
+    assert _compute(report) == [("/attn/MatMul", "MatMul", foreign, "fp16")]
+    assert report["compute_layers"] == {"fp16": 1}
+
+
 def test_only_the_first_profile_computes_a_node():
     """An engine with two optimization profiles lists each layer twice, the second with a
     ``[profile 1]`` suffix."""
@@ -451,6 +483,9 @@ def test_unreadable_lines_are_named_by_number_and_text():
     message = _one_layer("Reformat", "Half") + "\nLayer(CaskConvolution): conv1, Tactic: 0x1"
     with pytest.raises(PipelineError, match=r"line 3: unreadable layer line: 'Layer\(Cask"):
         parse_layer_log(message)
+    cut = "Layers:\nName: a, LayerType: Reformat, Inputs: [], Outputs: [ { Name: x, Format/Da"
+    with pytest.raises(PipelineError, match="line 2: unreadable Outputs list: 'Name: a, "):
+        parse_layer_log(cut)
     with pytest.raises(PipelineError, match="line 2: not JSON"):
         parse_layer_log('{"Layers": [\n{"Name": }]}')
     with pytest.raises(PipelineError, match="layer 0: 'conv1' has no Name and LayerType"):

@@ -117,12 +117,14 @@ TACTIC_TYPES = {
 
 _LINE_END = re.compile(r"\r?\n")
 _HEAD = re.compile(r"Name: (?P<name>.*?), LayerType: (?P<type>[^,]*)(?:, |$)")
-_TENSOR = re.compile(r"\{ *Name: (?P<body>[^{}]*)\}")
+#: A tensor entry: its name may hold braces (``... to {ForeignNode[a...b]}``); it ends at the
+#: closing brace before the next entry or the end of its list.
+_TENSOR = re.compile(r"\{\s*Name: (?P<body>.*?)\s*\}(?=,\s*\{\s*Name: |\s*\]|\s*$)")
 _TENSOR_NAME_END = re.compile(
     r", (?:Location|Dimensions|Strides|StrideOrder|Format/Datatype|Datatype|Format): "
 )
 _TENSOR_TYPE = re.compile(r"(?:Format/Datatype|Datatype): (?P<phrase>[^,}]*)")
-_TENSOR_LIST = re.compile(r"\s*(?:\{[^{}]*\}\s*,?\s*)*\]")
+_EMPTY_LIST = re.compile(r"\s*\]")
 _DTYPE_NAMES = "|".join(sorted(PRECISION_OF, key=len, reverse=True))
 _DTYPE_WORD = re.compile(rf"(?<![A-Za-z0-9])({_DTYPE_NAMES})(?![A-Za-z0-9])", re.IGNORECASE)
 _WEIGHTS = re.compile(r'(?:^|, )Weights: \{"Type": "(?P<dtype>\w+)"')
@@ -187,10 +189,11 @@ def _parse_line(number: int, line: str) -> dict[str, Any]:
     # layers without weights or tactics (a loop's shape copies) lack those sections
     before, rest = line[head.end() :].split("Outputs: [", 1)
     inputs, _, constants = before.partition("Constants: [")
-    listed = _TENSOR_LIST.match(rest)
-    if listed is None:
+    empty = _EMPTY_LIST.match(rest)
+    end = empty.end() if empty else rest.find(" }]") + len(" }]")
+    if not empty and end < len(" }]"):
         raise _line_error(number, line, "unreadable Outputs list")
-    fields = rest[listed.end() :]
+    outputs, fields = rest[:end], rest[end:]
     meta = _METADATA.search(fields)
     fields = fields[: meta.start()] if meta else fields
     weights = _WEIGHTS.search(fields)
@@ -200,7 +203,7 @@ def _parse_line(number: int, line: str) -> dict[str, Any]:
         "type": head.group("type"),
         "inputs": _tensors(inputs),
         "constants": _tensors(constants),
-        "outputs": _tensors(rest[: listed.end()]),
+        "outputs": _tensors(outputs),
         "weights": weights.group("dtype") if weights else None,
         "tactic": tactic.group("tactic").strip() if tactic else "",
         "onnx_nodes": fused_onnx_nodes(meta.group("meta")) if meta else [],
