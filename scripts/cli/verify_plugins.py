@@ -6,7 +6,7 @@
 
 Builds plugins/ with CMake, checks the exported symbols, runs the creators' serialization round
 trip and the CUDA kernels (FC: cuBLAS GEMM + bias, FP32 and FP16; clip: bounds, NaN, FP16)
-against numpy, then the Python plugins' Triton kernels; writes the report as JSON and prints
+against numpy, then the same kernels in Triton; writes the report as JSON and prints
 it. Exit status 0 when every check passed, 1 when one failed, 2 when it cannot run here (what
 is missing is said)."""
 

@@ -1,3 +1,3 @@
 """The sample plugins (``plugins/``): their description (names, fields, ONNX nodes), the CPU
-reference that lets ONNX Runtime run graphs holding them, the Python plugins and their Triton
-kernels, and the build and GPU check of the C++ library."""
+reference that lets ONNX Runtime run graphs holding them, Triton versions of their kernels,
+and the build and GPU check of the C++ library."""

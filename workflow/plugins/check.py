@@ -132,7 +132,7 @@ def check_library(library: str | Path, *, seed: int = 0) -> dict[str, Any]:
 
 
 def check_triton(*, seed: int = 0) -> dict[str, Any]:
-    """The Python plugins' Triton kernels against numpy (as :func:`check_library`)."""
+    """The plugins' Triton kernels against numpy (as :func:`check_library`)."""
     import torch
 
     rng = np.random.default_rng(seed)

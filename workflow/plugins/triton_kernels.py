@@ -1,6 +1,6 @@
-"""Triton kernels of the Python plugins (:mod:`workflow.plugins.python_plugins`): the clip and the
-fully connected layer (GEMM with FP32 accumulation, then the bias), FP32 or FP16, on torch CUDA
-tensors. Triton and torch are imported when a kernel runs (they need a CUDA GPU)."""
+"""Triton versions of the plugins' kernels: the clip and the fully connected layer (GEMM with
+FP32 accumulation, then the bias), FP32 or FP16, on torch CUDA tensors. Triton and torch are
+imported when a kernel runs (they need a CUDA GPU)."""
 
 from typing import Any
 
