@@ -710,8 +710,11 @@ def get_nmt_score_model(wildcards):
 
 
 def get_engine_dims(wildcards):
-    """Ranges (min, opt, max) of the named dynamic dimensions of a graph beyond the batch: a
+    """Ranges (min, opt, max) of the dynamic dimensions of a graph beyond the batch: your
+    model's profile (byo.<name>.profile: by input, then axis position or dimension name); a
     translator's source length, beam and rows (batch x beam); {} for other graphs."""
+    if wildcards.model in config["byo"]:
+        return config["byo"][wildcards.model].get("profile", {})
     if SAMPLES[REGISTRY.sample_of(wildcards.model)]["network"] != "nmt":
         return {}
     beam = config["score"]["translate"]["beam"]

@@ -2,6 +2,7 @@ import copy
 import hashlib
 import re
 
+import numpy as np
 import pytest
 
 from tests.conftest import tiny_build, tiny_classifier_bytes
@@ -73,7 +74,7 @@ def test_garbage_onnx_names_the_file(tmp_path):
 def test_dynamic_dimension_beyond_batch(tmp_path):
     path = tmp_path / "hw.onnx"
     path.write_bytes(tiny_classifier_bytes(dynamic_hw=True))
-    with pytest.raises(PipelineError, match="dynamic dimensions .* beyond the batch"):
+    with pytest.raises(PipelineError, match=r"input 'input' axis 2 \(h\) is dynamic .*no range"):
         engine_bytes_from_onnx(path, tiny_build())
 
 
@@ -147,5 +148,68 @@ def test_profile_takes_named_dimension_ranges_beyond_the_batch():
     low, opt, high = build.batch
     assert shapes["source"] == {"min": [low, 1], "opt": [opt, 16], "max": [high, 64]}
     assert shapes["keys"] == {"min": [1, 1, 16], "opt": [40, 16, 16], "max": [320, 64, 16]}
-    with pytest.raises(PipelineError, match="name the dimension and give its range"):
+    with pytest.raises(PipelineError, match=r"give its range: profile \{source: \{1: "):
         _profile_shapes(network, build, "g.onnx", names=names, dims={})
+
+
+def test_profile_ranges_by_input_and_axis_position_cover_unnamed_dimensions():
+    """PaddleOCR's exports leave height and width unnamed (``?``): a range by axis position."""
+    from workflow.trt.loader import _profile_shapes
+
+    build = tiny_build()
+    network = _Network(_Tensor("x", (-1, 3, -1, -1)), _Tensor("scale", (-1, 1)))
+    names = {"x": ["", "", "", ""], "scale": ["n", ""]}
+    dims = {"x": {2: [32, 64, 128], "3": [16, 64, 256]}, "scale": {0: [2, 2, 2]}}
+    shapes = _profile_shapes(network, build, "g.onnx", names=names, dims=dims)
+    low, opt, high = build.batch
+    assert shapes["x"] == {
+        "min": [low, 3, 32, 16],
+        "opt": [opt, 3, 64, 64],
+        "max": [high, 3, 128, 256],
+    }
+    assert shapes["scale"] == {"min": [2, 1], "opt": [2, 1], "max": [2, 1]}  # batch replaced
+    named = {"x": ["batch", "", "height", "width"], "scale": ["n", ""]}
+    by_name = {"x": {"height": [32, 64, 128], "width": [16, 64, 256]}}
+    assert _profile_shapes(network, build, "g.onnx", names=named, dims=by_name)["x"] == shapes["x"]
+    with pytest.raises(PipelineError, match=r"input 'x' axis 3 is dynamic .*\{x: \{3: "):
+        _profile_shapes(network, build, "g.onnx", names=names, dims={"x": {2: [1, 2, 3]}})
+
+
+@pytest.mark.parametrize(
+    ("dims", "match"),
+    [
+        ({"x": {2: [64, 32, 128]}}, r"axis 2: range \[64, 32, 128\] is not \[min, opt, max\]"),
+        ({"x": {2: [0, 1, 2]}}, "0 < min <= opt <= max"),
+        ({"x": {2: [1, 2]}}, r"range \[1, 2\] is not"),
+        ({"x": {1: [1, 1, 1]}}, r"axis 1 is fixed at 3, its range \[1, 1, 1\] leaves it out"),
+    ],
+)
+def test_bad_profile_ranges_are_named(dims, match):
+    from workflow.trt.loader import _profile_shapes
+
+    network = _Network(_Tensor("x", (-1, 3, -1)))
+    with pytest.raises(PipelineError, match=match):
+        _profile_shapes(network, tiny_build(), "g.onnx", names={}, dims=dims)
+
+
+def test_an_unnamed_dynamic_image_size_builds_with_ranges_by_position(tmp_path):
+    import onnx
+
+    model = onnx.load_from_string(tiny_classifier_bytes(dynamic_hw=True))
+    model.graph.input[0].type.tensor_type.shape.dim[2].ClearField("dim_param")  # "?"
+    model.graph.node[0].CopyFrom(onnx.helper.make_node("ReduceMean", ["input", "axes"], ["r"]))
+    model.graph.initializer.append(onnx.numpy_helper.from_array(np.array([2], np.int64), "axes"))
+    model.graph.node[1].input[0] = "flat"
+    model.graph.node.insert(1, onnx.helper.make_node("Flatten", ["r"], ["flat"], axis=1))
+    model.graph.initializer[0].CopyFrom(
+        onnx.numpy_helper.from_array(np.ones((4, 3), np.float32), "w")
+    )
+    onnx.checker.check_model(model, full_check=True)
+    path = tmp_path / "unnamed.onnx"
+    path.write_bytes(model.SerializeToString())
+    built = engine_bytes_from_onnx(path, tiny_build(), dims={"input": {2: [2, 4, 8]}})
+    assert built.meta["build"]["profile"]["input"] == {
+        "min": [1, 1, 2, 4],
+        "opt": [4, 1, 4, 4],
+        "max": [8, 1, 8, 4],
+    }

@@ -145,17 +145,42 @@ def strongly_typed_network(trt: ModuleType, builder: Any) -> Any:
     return builder.create_network(flags)
 
 
+def _range_of(
+    dims: dict[str, Any], tensor: str, axis: int, name: str
+) -> tuple[int, int, int] | None:
+    """The (min, opt, max) ``dims`` gives one axis of one input: by input and axis position
+    (``{input: {axis: range}}``, the axis an integer or its digits), by input and dimension
+    name (``{input: {name: range}}``), or by dimension name for every input
+    (``{name: range}``); None where it gives none."""
+    own = dims.get(tensor)
+    if isinstance(own, dict):
+        for key in (axis, str(axis), name):
+            if key != "" and key in own:
+                return tuple(own[key])
+    shared = dims.get(name) if name else None
+    if shared is not None and not isinstance(shared, dict):
+        return tuple(shared)
+    return None
+
+
 def _profile_shapes(
     network: Any,
     build: BuildConfig,
     path: str,
     *,
     names: dict[str, list[str]] | None = None,
-    dims: dict[str, list[int]] | None = None,
+    dims: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, list]]:
-    """min/opt/max shapes of every input: a dynamic dimension whose name (``names``: the
-    graph's symbolic dimension names per input) has a range in ``dims`` takes that range;
-    another dynamic first dimension the batch range."""
+    """min/opt/max shapes of every input: a dynamic dimension with a range in ``dims`` (see
+    :func:`_range_of`: by input and axis position, by input and dimension name, or by
+    dimension name; ``names``: the graph's symbolic dimension names per input, "" for an
+    unnamed one) takes that range; another dynamic first dimension the batch range.
+
+    Raises:
+        PipelineError: a dynamic dimension beyond the batch without a range, a range that is
+            not min <= opt <= max of positive sizes, or a range for a fixed dimension that
+            leaves its size out.
+    """
     names, dims = names or {}, dims or {}
     shapes: dict[str, dict[str, list[int]]] = {}
     for index in range(network.num_inputs):
@@ -164,21 +189,42 @@ def _profile_shapes(
         named = names.get(tensor.name, [""] * len(shape))
         ranges = []
         for axis, (size, name) in enumerate(zip(shape, named, strict=True)):
+            given = _range_of(dims, tensor.name, axis, name)
+            where = f"input {tensor.name!r} axis {axis}" + (f" ({name})" if name else "")
+            if given is not None and (
+                len(given) != 3
+                or not all(isinstance(v, int) and v > 0 for v in given)
+                or not given[0] <= given[1] <= given[2]
+            ):
+                raise PipelineError(
+                    path,
+                    f"{where}: range {list(given)} is not [min, opt, max] with "
+                    "0 < min <= opt <= max",
+                    "fix its profile range",
+                )
             if size >= 0:
+                if given is not None and not given[0] <= size <= given[2]:
+                    raise PipelineError(
+                        path,
+                        f"{where} is fixed at {size}, its range {list(given)} leaves it out",
+                        "drop the range of a fixed dimension or include its size",
+                    )
                 ranges.append((size, size, size))
-            elif name in dims:
-                ranges.append(tuple(dims[name]))
+            elif given is not None:
+                ranges.append(given)
             elif axis == 0:
                 ranges.append(build.batch)
             else:
                 raise PipelineError(
                     path,
-                    f"input {tensor.name!r} has dynamic dimensions {shape} beyond the batch",
-                    "export the graph with a fixed shape except the first dimension, or name "
-                    "the dimension and give its range",
+                    f"{where} is dynamic (shape {shape}) beyond the batch and has no range; "
+                    "dynamic dimensions beyond the batch need one",
+                    f"give its range: profile {{{tensor.name}: {{{axis}: [min, opt, max]}}}} "
+                    "(by axis position; a named dimension may be given by its name), or export "
+                    "the graph with a fixed size there",
                 )
         shapes[tensor.name] = {
-            key: [r[k] for r in ranges] for k, key in enumerate(("min", "opt", "max"))
+            key: [int(r[k]) for r in ranges] for k, key in enumerate(("min", "opt", "max"))
         }
     return shapes
 
@@ -319,7 +365,7 @@ def engine_bytes_from_onnx(
     edit: Callable[[ModuleType, Any], None] | None = None,
     *,
     plugin_libraries: list[str] | None = None,
-    dims: dict[str, list[int]] | None = None,
+    dims: dict[str, Any] | None = None,
 ) -> BuiltEngine:
     """Parse an ONNX file and build a serialized, strongly typed TensorRT engine.
 
@@ -329,8 +375,12 @@ def engine_bytes_from_onnx(
         edit: called with the TensorRT module and the parsed network before the build, to add
             layers with the network API (e.g. ``workflow.trt.topk.add_top_k``).
         plugin_libraries: plugin libraries loaded before parsing (:func:`load_plugin_libraries`).
-        dims: (min, opt, max) of the graph's named dynamic dimensions beyond the batch (a
-            sequence length, a beam), by their names in the graph.
+        dims: (min, opt, max) of the graph's dynamic dimensions beyond the batch (a sequence
+            length, a beam, an image's height and width): ``{input: {axis: [min, opt, max]}}``
+            by input and axis position (an integer or its digits; unnamed ``?`` dimensions
+            too) or by input and dimension name, or ``{name: [min, opt, max]}`` by dimension
+            name for every input that has it. A range given for the first axis replaces the
+            batch range there.
 
     Returns:
         The plan, its metadata (TensorRT flavour and version, target, sha256 of the source
