@@ -168,12 +168,17 @@ def summary_files(registry: Registry, name: str, precision: str) -> dict[str, An
     per engine (one per graph) its ``plan``, ``meta`` (``.plan.json``), ``layers`` report,
     build ``benchmark`` and the ``graph`` it was built from (for a network-API build, the
     ONNX emission of the same description); no engines for a serving sample, no layer report
-    or benchmark for a refit one."""
+    or benchmark for a refit one. For an FP16 or INT8 graph of the pipeline, also its
+    ``agreement`` report with FP32 (built on request: the summary reads it where it exists;
+    of a sample of several graphs, the first graph's)."""
     row = registry.samples[name]
     files: dict[str, Any] = {
         "score": f"results/score/{name}/{precision}/{TASK_SCORES[row['task']][0]}",
         "engines": [],
     }
+    if precision != "fp32" and row["builder"] not in ("api", "refit"):
+        graph = registry.graphs(name)[0]
+        files["agreement"] = f"results/precision/{graph}/{precision}.agreement.json"
     if row["builder"] == "serve":
         return files
     for graph, plan in zip(registry.graphs(name), registry.engines(name, precision), strict=True):

@@ -137,3 +137,55 @@ def test_command_line_table(tmp_path):
         [*tool[:-1], str(tmp_path / "nope.json")], capture_output=True, text=True
     )
     assert missing.returncode == 2 and "missing" in missing.stderr
+
+
+def test_agreement_columns_where_a_report_exists(tmp_path):
+    scores = {
+        "fp32": {"count": 10, "top1": 0.99, "top5": 1.0},
+        "fp16": {"count": 10, "top1": 0.99, "top5": 1.0},
+        "int8": {"count": 10, "top1": 0.98, "top5": 1.0},
+    }
+    files = {"mnist": _fake_run(tmp_path, "mnist", scores)}
+    plain = summarize(REGISTRY.samples, ["mnist"], list(scores), files)
+    assert "agreement" not in files["mnist"]["fp16"]  # _fake_run keeps score and engines only
+    for precision in ("fp16", "int8"):
+        files["mnist"][precision]["agreement"] = str(
+            tmp_path / summary_files(REGISTRY, "mnist", precision)["agreement"]
+        )
+    assert summarize(REGISTRY.samples, ["mnist"], list(scores), files) == plain  # none built
+    report = {  # as the rule writes it: an integer output first, SNR "inf" where equal
+        "outputs": [
+            {"name": "ids", "dtype": "int64", "equal_share": 1.0},
+            {"name": "prob", "dtype": "float32", "cosine": 0.999871, "snr_db": 31.25},
+        ]
+    }
+    _write(tmp_path / files["mnist"]["int8"]["agreement"], json.dumps(report))
+    summary = summarize(REGISTRY.samples, ["mnist"], list(scores), files)
+    rows = {r["precision"]: r for r in summary["rows"]}
+    assert rows["int8"]["cosine"] == 0.999871 and rows["int8"]["snr_db"] == 31.25
+    assert rows["int8"]["agreement_output"] == "prob"
+    assert "cosine" not in rows["fp16"] and "snr_db" not in rows["fp32"]
+    for key in ("value", "onnx_mb", "plan_mb", "intended"):  # the rest as without the report
+        assert rows["int8"][key] == {r["precision"]: r for r in plain["rows"]}["int8"][key]
+    assert list(summary["columns"])[-2:] == ["cosine", "snr_db"]
+    assert list(plain["columns"]) == list(summary["columns"])[:-2]
+    lines = csv_bytes(summary).decode().splitlines()
+    assert lines[0].endswith(",cosine,snr_db,seed_samples")
+    assert ",0.999871,31.25," in lines[3] and lines[2].count(",,,") == 1  # fp16: both empty
+    report["outputs"][1]["snr_db"] = "inf"
+    _write(tmp_path / files["mnist"]["int8"]["agreement"], json.dumps(report))
+    summary = summarize(REGISTRY.samples, ["mnist"], list(scores), files)
+    table = format_table(summary["rows"], summary["columns"])
+    assert "SNR dB" in table.splitlines()[0] and "equal" in table.splitlines()[4]
+    assert "0.999871" in html_bytes(summary).decode()
+
+
+def test_agreement_reports_of_the_pipelines_graphs_only():
+    assert summary_files(REGISTRY, "mnist", "int8")["agreement"] == (
+        "results/precision/mnist/int8.agreement.json"
+    )
+    assert "agreement" not in summary_files(REGISTRY, "mnist", "fp32")
+    assert "agreement" not in summary_files(REGISTRY, "charrnn", "fp16")  # network API
+    assert summary_files(REGISTRY, "faster_rcnn", "fp16")["agreement"] == (
+        "results/precision/faster_rcnn_rpn/fp16.agreement.json"
+    )

@@ -1,7 +1,9 @@
 """One results page for every sample: per sample and precision its task metric, the drop against
 FP32, the sizes of the ONNX graph and the plan, the engine build job's time, and the share of
-its compute layers that run in the intended precision; the seed samples covered; the samples
-this run did not build, with the command that builds them. Written as JSON, CSV, an HTML
+its compute layers that run in the intended precision; where its agreement report with FP32
+was built (``workflow.score.agreement``), the cosine and SNR of its graph's first float
+output; the seed samples covered; the samples this run did not build, with the command that
+builds them. Written as JSON, CSV, an HTML
 table (for the Snakemake report) and a chart; :func:`format_table` prints it in a terminal.
 
 Every value is read from the files the pipeline wrote (``workflow.samples.summary_files``):
@@ -16,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from workflow.report.agreement import first_output
 from workflow.report.precisions import METRIC_LABELS, PRECISION_ORDER, points
 from workflow.samples import TASK_SCORES
 
@@ -32,6 +35,8 @@ COLUMNS = {
     "build_s": "build s",
     "intended": "in precision",
 }
+#: Columns added where some row has an agreement report with FP32 (its first float output).
+AGREEMENT_COLUMNS = {"cosine": "cosine vs FP32", "snr_db": "SNR dB"}
 
 
 def _layer_share(report: dict[str, Any]) -> tuple[int, int]:
@@ -53,7 +58,9 @@ def sample_row(
     name: str, row: dict[str, Any], precision: str, files: dict[str, Any], reference: float | None
 ) -> dict[str, Any]:
     """One line of the table from the files of one sample in one precision
-    (``workflow.samples.summary_files``); ``reference`` is its FP32 metric, if built."""
+    (``workflow.samples.summary_files``); ``reference`` is its FP32 metric, if built. A row
+    whose ``agreement`` report exists also holds ``agreement_output``, ``cosine`` and
+    ``snr_db`` (:func:`workflow.report.agreement.first_output`)."""
     metric = TASK_SCORES[row["task"]][1][0]
     score = json.loads(Path(files["score"]).read_text())
     value = points(metric, score[metric])
@@ -73,6 +80,12 @@ def sample_row(
         "intended": None,
         "seed_samples": row["seed_samples"],
     }
+    agreement = files.get("agreement")
+    if agreement and Path(agreement).is_file():
+        found = first_output(json.loads(Path(agreement).read_text()))
+        if found:
+            line["agreement_output"] = found["output"]
+            line["cosine"], line["snr_db"] = found["cosine"], found["snr_db"]
     if not engines:
         return line
     line["onnx_mb"] = sum(Path(e["graph"]).stat().st_size for e in engines) / 1e6
@@ -127,8 +140,9 @@ def summarize(
         for name, row in registry.items()
         if name not in chosen
     ]
+    agreed = {k: h for k, h in AGREEMENT_COLUMNS.items() if any(k in row for row in rows)}
     return {
-        "columns": COLUMNS,
+        "columns": COLUMNS | agreed,
         "rows": rows,
         "seed_samples": {"covered": covered, "registered": everything},
         "not_built": not_built,
@@ -146,6 +160,10 @@ def _cell(key: str, value: Any) -> str:
         return f"{value:.2f}"
     if key == "build_s":
         return f"{value:.1f}"
+    if key == "cosine":
+        return f"{value:.6f}"
+    if key == "snr_db":
+        return "equal" if value == float("inf") else f"{value:.1f}"
     return str(value)
 
 
@@ -155,14 +173,14 @@ def csv_bytes(summary: dict[str, Any]) -> bytes:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([*summary["columns"], "seed_samples"])
     for row in summary["rows"]:
-        cells = ["" if row[k] is None else row[k] for k in summary["columns"]]
+        cells = ["" if row.get(k) is None else row[k] for k in summary["columns"]]
         writer.writerow([*cells, " ".join(row["seed_samples"])])
     return out.getvalue().encode()
 
 
 def format_table(rows: list[dict[str, Any]], columns: dict[str, str] = COLUMNS) -> str:
     """The rows as an aligned text table."""
-    cells = [[_cell(k, row[k]) for k in columns] for row in rows]
+    cells = [[_cell(k, row.get(k)) for k in columns] for row in rows]
     widths = [max([len(h), *(len(c[i]) for c in cells)]) for i, h in enumerate(columns.values())]
     lines = ["  ".join(h.ljust(w) for h, w in zip(columns.values(), widths, strict=True))]
     lines.append("  ".join("-" * w for w in widths))
@@ -175,7 +193,7 @@ def html_bytes(summary: dict[str, Any]) -> bytes:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in summary["columns"].values())
     body = "".join(
         "<tr>"
-        + "".join(f"<td>{html.escape(_cell(k, row[k]))}</td>" for k in summary["columns"])
+        + "".join(f"<td>{html.escape(_cell(k, row.get(k)))}</td>" for k in summary["columns"])
         + "</tr>"
         for row in summary["rows"]
     )
