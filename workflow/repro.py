@@ -47,6 +47,12 @@ STRICT_ENVIRONMENT = {
 }
 #: ONNX Runtime's graph optimization level by mode.
 ORT_OPTIMIZATION = {"strict": "ORT_ENABLE_EXTENDED", "native": "ORT_ENABLE_ALL"}
+#: ONNX Runtime's session configuration entries by mode: strict sessions run a Q/DQ graph's
+#: QuantizeLinear/DequantizeLinear as float operators instead of fusing them into integer kernels.
+ORT_SESSION_CONFIG: dict[str, dict[str, str]] = {
+    "strict": {"session.disable_quant_qdq": "1"},
+    "native": {},
+}
 
 
 def check_mode(mode: str) -> str:
@@ -73,6 +79,11 @@ def current_mode() -> str:
 def ort_optimization_level() -> str:
     """ONNX Runtime's ``GraphOptimizationLevel`` member name for this process's mode."""
     return ORT_OPTIMIZATION.get(current_mode(), ORT_OPTIMIZATION["native"])
+
+
+def ort_session_config() -> dict[str, str]:
+    """ONNX Runtime's session configuration entries for this process's mode."""
+    return dict(ORT_SESSION_CONFIG.get(current_mode(), ORT_SESSION_CONFIG["native"]))
 
 
 def _cpu_flags() -> set[str]:
@@ -103,9 +114,9 @@ def settings(*, threads: int | None) -> dict[str, Any]:
             as TensorRT's builder does).
 
     Returns:
-        ``{"mode", "isa", "threads", "onnxruntime_optimization", "environment"}``. In strict
-        mode ``isa`` is the pinned baseline and the record is the same on every machine; in
-        native mode it is this CPU's widest instruction set.
+        ``{"mode", "isa", "threads", "onnxruntime_optimization", "onnxruntime_config",
+        "environment"}``. In strict mode ``isa`` is the pinned baseline and the record is the
+        same on every machine; in native mode it is this CPU's widest instruction set.
     """
     mode = current_mode()
     return {
@@ -113,5 +124,6 @@ def settings(*, threads: int | None) -> dict[str, Any]:
         "isa": BASELINE if mode == "strict" else native_isa(),
         "threads": threads,
         "onnxruntime_optimization": ort_optimization_level(),
+        "onnxruntime_config": ort_session_config(),
         "environment": {key: os.environ.get(key) for key in sorted(STRICT_ENVIRONMENT)},
     }

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from workflow.errors import PipelineError
 from workflow.plugins.reference import has_plugin_nodes, ort_view, register_operators
 from workflow.plugins.spec import DOMAIN
-from workflow.repro import ort_optimization_level
+from workflow.repro import ort_optimization_level, ort_session_config
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -27,7 +27,8 @@ def session_from_onnx(
         providers: execution providers in order of preference. Defaults to
             ``["CPUExecutionProvider"]``.
         threads: intra-op threads (results are reproducible for a fixed count). Defaults to 1.
-            The graph optimization level follows the process's reproducibility mode.
+            The graph optimization level and the session configuration entries follow the
+            process's reproducibility mode.
         profile_prefix: where given, ONNX Runtime's profiler times every node of every run and
             ``end_profiling()`` writes its JSON events to a file starting with this prefix.
         optimization: a ``GraphOptimizationLevel`` member name. Defaults to the level of the
@@ -57,6 +58,10 @@ def session_from_onnx(
     # vector width (workflow/repro.py)
     level = optimization or ort_optimization_level()
     options.graph_optimization_level = getattr(ort.GraphOptimizationLevel, level)
+    # strict reproducibility runs Q/DQ as float operators: the fused integer kernels round and
+    # saturate differently by instruction set (workflow/repro.py)
+    for key, value in ort_session_config().items():
+        options.add_session_config_entry(key, value)
     if profile_prefix is not None:
         options.enable_profiling = True
         options.profile_file_prefix = str(profile_prefix)
