@@ -98,6 +98,19 @@ def test_gap_and_empty_folder(tmp_path):
         check_batch_folder(tmp_path / "nothing")
 
 
+def test_feeds_with_a_scalar_input_and_sizes_that_vary_beyond_the_batch(tmp_path):
+    """A scalar input has no batch axis; a dynamic height differs from one feed to the next."""
+    feeds = [
+        {"x": np.zeros((2, 3, h, 8), np.float32), "scale": np.float32(0.5 * h)} for h in (4, 6)
+    ]
+    write_feed_folder(tmp_path / "f", feeds)
+    back = list(iter_feeds(tmp_path / "f"))
+    assert [b["x"].shape for b in back] == [(2, 3, 4, 8), (2, 3, 6, 8)]
+    assert [float(b["scale"]) for b in back] == [2.0, 3.0]
+    with pytest.raises(FormatError, match=r"'x': \('<f8', 3\).*expected \{'x': \('<f4', 4\)"):
+        write_feed_folder(tmp_path / "g", [feeds[0], feeds[1] | {"x": np.zeros((2, 3, 4))}])
+
+
 def test_split_needs_enough_images():
     with pytest.raises(FormatError, match="3 batches of 2 need 6 images, the dataset has 4"):
         split_into_batches(IMAGES, LABELS, batch_size=2, batches=3)
@@ -115,6 +128,8 @@ def test_feed_files_round_trip_and_are_checked(tmp_path):
     assert all(np.array_equal(b["user"], f["user"]) for b, f in zip(back, feeds, strict=True))
     with pytest.raises(FormatError, match="expected"):
         write_feed_folder(tmp_path / "g", [feeds[0], {"user": np.arange(3)}])
+    with pytest.raises(FormatError, match="batch sizes \\[2, 3\\]"):
+        write_feed_folder(tmp_path / "g", [feeds[0], feeds[1] | {"user": np.arange(2)}])
     (tmp_path / "f" / "batch1.npz").unlink()
     with pytest.raises(FormatError, match="batch1.npz is missing but batch2.npz exists"):
         list(iter_feeds(tmp_path / "f"))

@@ -200,14 +200,17 @@ def write_feed_folder(folder: str | Path, feeds: list[dict[str, np.ndarray]]) ->
 
 
 def _check_feed(feed: dict[str, np.ndarray], first: dict[str, np.ndarray], where: str) -> None:
-    layout = {k: (v.dtype.str, v.shape[1:]) for k, v in feed.items()}
-    expected = {k: (v.dtype.str, v.shape[1:]) for k, v in first.items()}
-    counts = {len(v) for v in feed.values()}
-    if layout != expected or len(counts) != 1 or 0 in counts:
+    """The same input names, dtypes and ranks as the first feed (sizes beyond the batch may
+    differ: dynamic dimensions), and one non-zero batch size over the arrays that have a first
+    axis (a scalar input has none)."""
+    layout = {k: (v.dtype.str, v.ndim) for k, v in feed.items()}
+    expected = {k: (v.dtype.str, v.ndim) for k, v in first.items()}
+    counts = {len(v) for v in feed.values() if v.ndim}
+    if not feed or layout != expected or len(counts) > 1 or 0 in counts:
         raise FormatError(
             where,
-            f"inputs {layout} (batch sizes {sorted(counts)}), expected {expected} with one "
-            "non-zero batch size",
+            f"inputs (dtype, rank) {layout} (batch sizes {sorted(counts)}), expected "
+            f"{expected} with one non-zero batch size",
         )
 
 
