@@ -51,7 +51,7 @@ def plot_agreement(report: dict[str, Any], *, title: str) -> bytes:
     labels = []
     for output, snr in zip(outputs, snrs, strict=True):
         text = "equal" if snr == math.inf else f"{snr:.1f} dB"
-        text += f"\ncos {float(output['cosine']):.4f}"
+        text += f"\ncos {float(output['cosine']):.6f}"
         if output.get("argmax_agreement") is not None:
             text += f"\nargmax {100 * output['argmax_agreement']:.1f}%"
         labels.append(text)

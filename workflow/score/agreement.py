@@ -13,9 +13,10 @@ float64, one batch in memory at a time):
   is a float output of rank >= 2 whose last axis has more than one entry, or when it is named
   in ``argmax_outputs``.
 
-Integer and boolean outputs (indices, counts, masks) are compared by ``equal_share``, the share
-of equal elements. ``nonfinite`` counts elements where the FP32 output is finite and the
-other is not (an FP16 overflow).
+Each output's entry also names its ``dtype``, the ``shape`` of one batch's output (the last
+batch's) and the ``elements`` compared. Integer and boolean outputs (indices, counts, masks)
+are compared by ``equal_share``, the share of equal elements. ``nonfinite`` counts elements
+where the FP32 output is finite and the other is not (an FP16 overflow).
 
 A user metric adds what only you know how to measure; see :func:`load_metric` for its contract.
 """
@@ -281,7 +282,9 @@ class Agreement:
                 "return the same names for every batch",
             )
         for name, value in values.items():
-            self.metric_sums[name] = self.metric_sums.get(name, 0.0) + size * float(value)
+            self.metric_sums[name] = self.metric_sums.get(name, 0.0) + size * float(
+                np.asarray(value).item()
+            )
 
     def result(self) -> dict[str, Any]:
         """``{"precision", "reference", "batches", "samples", "outputs": [per output, in the
