@@ -1,6 +1,7 @@
 """The precision agreement rule: planned on request (never by rule all) from the graphs and
 calibration batches of the tiny config, and run by ``snakemake`` on a tiny graph pair placed
-where the pipeline puts its graphs (only that rule allowed, so the graphs stand as they are)."""
+where the pipeline puts its graphs (only that rule allowed, so the graphs stand as they are)
+with your own evaluation feeds (``agreement.feeds``)."""
 
 import json
 
@@ -35,14 +36,15 @@ def test_rule_writes_the_report_of_a_graph_pair(tmp_path):
     (work / "results/precision/mnist/int8.onnx").write_bytes(int8)
     rng = np.random.default_rng(0)
     images = [rng.normal(size=(4, 1, 4, 4)).astype(np.float32) for _ in range(3)]
-    write_batch_folder(work / "results/calibrate/mnist/batches", [batch_bytes(b) for b in images])
+    write_batch_folder(work / "own/mnist", [batch_bytes(b) for b in images])  # your feeds
     target = "results/precision/mnist/int8.agreement.json"
     overlay = tmp_path / "agreement.yaml"
-    overlay.write_text("agreement: {max_batches: 2}\n")
+    overlay.write_text("agreement: {max_batches: 2, feeds: 'own/{model}'}\n")
     args = ["--cores", "1", "--allowed-rules", "precision_agreement"]
     snakemake(work, target, *args, "--configfile", TINY, str(overlay))
     report = json.loads((work / target).read_text())
-    assert report["feeds"]["source"] == "calibration" and report["batches"] == 2
+    assert report["feeds"] == {"source": "evaluation", "folder": "own/mnist"}
+    assert report["batches"] == 2
     assert report["samples"] == 8 and report["precision"] == "int8"
     (prob,) = report["outputs"]
     import onnxruntime as ort
