@@ -345,14 +345,14 @@ def mps_daemon() -> Iterator[dict[str, str]]:
         raise PipelineError(
             MPS_CONTROL,
             "not found on the PATH (MPS comes with the CUDA driver's tools)",
-            "serve on a GPU host that has it, or set serve.mps: auto or false",
+            "serve on a GPU host that has it, or set serve.mps: auto or false (--mps auto or off)",
         )
     gpu, reason = gpu_info()
     if gpu is None:
         raise GpuUnavailable(
             MPS_CONTROL,
             f"MPS needs a CUDA GPU ({reason})",
-            "serve on a GPU host, or set serve.mps: auto or false",
+            "serve on a GPU host, or set serve.mps: auto or false (--mps auto or off)",
         )
     root = Path(tempfile.mkdtemp(prefix="mps-"))
     env = {
