@@ -727,10 +727,15 @@ def get_engine_dims(wildcards):
     }
 
 
-def get_agreement_feeds(wildcards):
-    """The inputs a precision agreement runs: your evaluation feeds (agreement.feeds, {model}
-    filled in) where set, else the graph's calibration batches."""
+def get_agreement_inputs(wildcards):
+    """What a precision agreement reads besides the graphs: its feeds, your evaluation feeds
+    (agreement.feeds, {model} filled in) where set, else the graph's calibration batches; and
+    your metric's file where agreement.metric names one (path/to/file.py:function), so that
+    editing it reruns the comparison."""
     own = config["agreement"]["feeds"]
-    if own:
-        return own.format(model=wildcards.model)
-    return f"results/calibrate/{wildcards.model}/batches"
+    feeds = own.format(model=wildcards.model) if own else None
+    metric = config["agreement"]["metric"].rpartition(":")[0]
+    return {
+        "feeds": feeds or f"results/calibrate/{wildcards.model}/batches",
+        "metric": [metric] if metric.endswith(".py") else [],
+    }

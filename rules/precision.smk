@@ -43,9 +43,9 @@ rule precision_int8:
 # On request (it runs both graphs): snakemake results/precision/mnist/int8.agreement.json
 rule precision_agreement:
     input:
+        unpack(get_agreement_inputs),
         fp32="results/onnx/{model}/model.onnx",
         graph="results/precision/{model}/{precision}.onnx",
-        feeds=get_agreement_feeds,
     output:
         report="results/precision/{model}/{precision}.agreement.json",
         plot="results/precision/{model}/{precision}.agreement.png",

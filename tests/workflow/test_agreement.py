@@ -1,7 +1,7 @@
 """The precision agreement rule: planned on request (never by rule all) from the graphs and
 calibration batches of the tiny config, and run by ``snakemake`` on a tiny graph pair placed
 where the pipeline puts its graphs (only that rule allowed, so the graphs stand as they are)
-with your own evaluation feeds (``agreement.feeds``)."""
+with your own evaluation feeds (``agreement.feeds``) and metric file (``agreement.metric``)."""
 
 import json
 
@@ -39,7 +39,15 @@ def test_rule_writes_the_report_of_a_graph_pair(tmp_path):
     write_batch_folder(work / "own/mnist", [batch_bytes(b) for b in images])  # your feeds
     target = "results/precision/mnist/int8.agreement.json"
     overlay = tmp_path / "agreement.yaml"
-    overlay.write_text("agreement: {max_batches: 2, feeds: 'own/{model}'}\n")
+    (work / "own/metric.py").write_text(
+        "import numpy as np\n\n\n"
+        "def gap(inputs, outputs):\n"
+        "    fp32, int8 = outputs['fp32']['prob'], outputs['int8']['prob']\n"
+        "    return {'gap': float(np.max(np.abs(fp32 - int8)))}\n"
+    )
+    overlay.write_text(
+        "agreement: {max_batches: 2, feeds: 'own/{model}', metric: 'own/metric.py:gap'}\n"
+    )
     args = ["--cores", "1", "--allowed-rules", "precision_agreement"]
     snakemake(work, target, *args, "--configfile", TINY, str(overlay))
     report = json.loads((work / target).read_text())
@@ -57,4 +65,6 @@ def test_rule_writes_the_report_of_a_graph_pair(tmp_path):
     snr = 10 * np.log10(np.sum(ref**2) / np.sum((ref - cand) ** 2))
     assert prob["name"] == "prob" and abs(prob["snr_db"] - snr) < 1e-6
     assert prob["argmax_agreement"] == np.mean(ref.argmax(1) == cand.argmax(1))
+    gaps = [np.max(np.abs(r - c)) for r, c in zip(np.split(ref, 2), np.split(cand, 2), strict=True)]
+    assert abs(report["metric"]["gap"] - np.mean(gaps)) < 1e-6  # batches of 4 and 4
     assert (work / "results/precision/mnist/int8.agreement.png").read_bytes()[:4] == b"\x89PNG"
