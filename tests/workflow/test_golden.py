@@ -1,18 +1,24 @@
 """Strict mode gives the same bytes on every machine: a tiny MNIST chain against sha256 sums
-recorded once (on an AMD EPYC with AVX-512) and checked wherever the suite runs.
+recorded once and checked wherever the suite runs.
 
 The run starts with instruction-set variables a user might have set to lower values than the
-machine's (and TensorFlow's oneDNN switched on): strict mode must override them all.
+machine's (and TensorFlow's oneDNN switched on): strict mode must override them all. Besides
+the files, the INT8 graph's class probabilities over the test split are checked: ONNX Runtime's
+fused integer kernels would give other ones on a CPU without AVX-512 VNNI.
 """
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import copy_workflow, snakemake
 from tests.workflow.conftest import TINY
 from workflow.io import sha256_file
-from workflow.repro import BASELINE, STRICT_ENVIRONMENT
+from workflow.repro import BASELINE, STRICT_ENVIRONMENT, job_environment
 
 pytestmark = pytest.mark.slow
 #: Recorded with `reproducible: strict` (the default) and the tiny config, samples [mnist].
@@ -38,6 +44,19 @@ GOLDEN = {
         "f97c43101e64854886ce2adf706c4de9ff7d4a419324df3757809f45f80d609c"
     ),
 }
+#: The INT8 scores, recorded like the files above.
+SCORES = {
+    "results/score/mnist/int8/accuracy.json": (
+        "db39fda9bb16cd21aedb802fbe80f6bb351530da4ab9f82b2dc3f7528a305723"
+    ),
+}
+#: sha256 of the float32 probabilities (N, 10) an INT8 graph gives on the test split, batches of
+#: 256 (the scoring rule's default), one thread, in a strict-mode process.
+OUTPUTS = {
+    "results/precision/mnist/int8.onnx": (
+        "16fa85aa67acadf377ace0d36cfbdbd38a4981ab1d25eb259297f892db9a2e1a"
+    ),
+}
 #: What a user's environment might say; strict mode must not listen.
 PRESET = {
     "ATEN_CPU_CAPABILITY": "default",
@@ -50,9 +69,45 @@ PRESET = {
 }
 
 
+PREDICT = """
+import hashlib, sys
+from workflow.data.mnist import read_split, to_input
+from workflow.models.lenet import OUTPUT_NAME
+from workflow.ort.runner import OrtRunner
+from workflow.score.classify import predict
+
+images, _ = read_split(sys.argv[2], sys.argv[3])
+with OrtRunner(sys.argv[1], threads=1) as runner:
+    probs = predict(runner, to_input(images), batch_size=256, output_name=OUTPUT_NAME)
+print(hashlib.sha256(probs.tobytes()).hexdigest())
+"""
+
+
+def int8_outputs(work: Path, graph: str) -> str:
+    """sha256 of the graph's probabilities over the test split, computed in a process with the
+    strict environment over the preset one (as a job gets it)."""
+    env = {**os.environ, **PRESET, **job_environment("strict"), "PYTHONPATH": str(work)}
+    data = work / "results/data/mnist"
+    args = [str(work / graph), str(data / "test-images.idx"), str(data / "test-labels.idx")]
+    result = subprocess.run(
+        [sys.executable, "-c", PREDICT, *args],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    return result.stdout.split()[-1]
+
+
 def test_strict_run_gives_the_recorded_bytes_whatever_the_environment_says(tmp_path):
     work = copy_workflow(tmp_path / "golden")
-    targets = ["results/precision/mnist/int8.onnx", "results/calibrate/mnist/calibration_all.table"]
+    targets = [
+        "results/precision/mnist/int8.onnx",
+        "results/calibrate/mnist/calibration_all.table",
+        *SCORES,
+    ]
     args = [*targets, "--cores", "2", "--configfile", TINY, "--config", "samples=[mnist]"]
     snakemake(work, *args, env=PRESET)
     recorded = json.loads((work / "results/onnx/mnist/model.parity.json").read_text())
@@ -64,10 +119,13 @@ def test_strict_run_gives_the_recorded_bytes_whatever_the_environment_says(tmp_p
     }
     assert settings["mode"] == "strict" and settings["isa"] == BASELINE
     assert differing == {}, f"the job ran with {differing} (found, strict value)"
-    found = {artifact: sha256_file(work / artifact) for artifact in GOLDEN}
+    recorded_sums = GOLDEN | SCORES
+    found = {artifact: sha256_file(work / artifact) for artifact in recorded_sums}
+    found |= {f"{graph} (probabilities)": int8_outputs(work, graph) for graph in OUTPUTS}
+    recorded_sums |= {f"{graph} (probabilities)": digest for graph, digest in OUTPUTS.items()}
     wrong = [
         f"{artifact}: sha256 {found[artifact]}, recorded {digest}"
-        for artifact, digest in GOLDEN.items()
+        for artifact, digest in recorded_sums.items()
         if found[artifact] != digest
     ]
     assert not wrong, (
