@@ -1,4 +1,5 @@
 from snakemake.utils import min_version, validate
+from workflow.samples import check_config
 
 min_version("9.0")
 
@@ -6,6 +7,7 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
+check_config(config, "config/config.schema.yaml")
 validate(config, "config/config.schema.yaml")
 
 

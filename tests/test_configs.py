@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, SHARED_DATA, copy_workflow, planned_jobs, snakemake
-from workflow.samples import load_registry
+from workflow.errors import PipelineError
+from workflow.samples import check_config, load_registry
 
 CONFIGS = [ROOT / "config" / "config.yaml", *sorted((ROOT / "tests" / "configs").glob("*.yaml"))]
 
@@ -95,3 +96,36 @@ def test_engine_gpu_follows_the_config_not_the_submitting_host(tensorrt, gpus, w
         )
         seen[host] = _engine_build_gpus(out.stdout)
     assert seen == {"without": {gpus}, "with": {gpus}}
+
+
+def test_a_misspelt_key_is_one_short_message_naming_it(work):
+    (work / "misspelt.yaml").write_text("train:\n  ncf:\n    epochz: 3\n")
+    out = snakemake(work, "-n", "--configfile", "config/config.yaml", "misspelt.yaml", check=False)
+    assert out.returncode != 0
+    lines = (out.stdout + out.stderr).strip().splitlines()
+    assert len(lines) < 20, "\n".join(lines[:40])
+    assert any(
+        "unknown key 'epochz' in train.ncf; did you mean 'epochs'?" in line
+        and "config/config.schema.yaml" in line
+        for line in lines
+    ), lines
+
+
+@pytest.mark.parametrize(
+    ("settings", "problem"),
+    [
+        ({"samplez": ["mnist"]}, "unknown key 'samplez' in the top level; did you mean 'samples'?"),
+        ({"precisions": ["fp8"]}, "precisions.0: 'fp8' is not one of ['fp32', 'fp16', 'int8']"),
+        ({"train": {"ncf": {"epochs": "many"}}}, "train.ncf.epochs: 'many' is not of type"),
+        (
+            {"tensorrt": {"modul": "auto"}},
+            "unknown key 'modul' in tensorrt; did you mean 'module'?",
+        ),
+    ],
+)
+def test_config_errors_name_the_key_path_and_the_problem(settings, problem):
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text()) | settings
+    with pytest.raises(PipelineError) as caught:
+        check_config(config)
+    assert problem in str(caught.value) and "config.schema.yaml" in str(caught.value)
+    check_config(yaml.safe_load((ROOT / "config" / "config.yaml").read_text()))  # defaults pass

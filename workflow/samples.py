@@ -11,6 +11,7 @@ graph, the scoring per sample.
 The workflow derives its targets and wildcard constraints from these rows.
 """
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -259,3 +260,49 @@ def own_model_settings(entry: dict[str, Any], *, schema: str | Path = CONFIG_SCH
     settings = defaults | entry
     settings["preprocess"] = defaults["preprocess"] | entry.get("preprocess", {})
     return settings
+
+
+def check_config(config: dict[str, Any], schema: str | Path = CONFIG_SCHEMA) -> None:
+    """Check a workflow config against its schema, saying what is wrong in one short message.
+
+    Runs before Snakemake's ``validate`` (which fills in the defaults), whose error prints the
+    whole schema after its first line. Checked on a copy, with the schema's defaults filled in
+    as ``validate`` fills them, so a setting left out is never an error here.
+
+    Args:
+        config: the config as loaded (config files and ``--config``).
+        schema: the JSON schema (YAML). Defaults to the checkout's ``config/config.schema.yaml``.
+
+    Raises:
+        PipelineError: naming the key path, the problem (for a misspelt key, the closest known
+            one) and the schema file.
+    """
+    import copy
+
+    from jsonschema import Draft202012Validator, exceptions, validators
+
+    rules = yaml.safe_load(Path(schema).read_text(encoding="utf-8"))
+    properties = Draft202012Validator.VALIDATORS["properties"]
+
+    def fill_defaults(validator, props, instance, node):
+        if isinstance(instance, dict):
+            for key, child in props.items():
+                if "default" in child:
+                    instance.setdefault(key, copy.deepcopy(child["default"]))
+        yield from properties(validator, props, instance, node)
+
+    filling = validators.extend(Draft202012Validator, {"properties": fill_defaults})
+    error = exceptions.best_match(filling(rules).iter_errors(copy.deepcopy(config)))
+    if error is None:
+        return
+    where = ".".join(str(key) for key in error.absolute_path)
+    fix = f"fix it in your config file or --config; {schema} lists every setting"
+    if error.validator == "additionalProperties" and error.validator_value is False:
+        known = list(error.schema.get("properties", {}))
+        unknown = [key for key in error.instance if key not in known]
+        close = difflib.get_close_matches(str(unknown[0]), known, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+        problem = f"unknown key {unknown[0]!r} in {where or 'the top level'}; {hint}"
+        raise PipelineError("config", problem, fix)
+    message = error.message if len(error.message) <= 300 else error.message[:300] + " ..."
+    raise PipelineError("config", f"{where or 'the top level'}: {message}", fix)
