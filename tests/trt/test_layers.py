@@ -61,18 +61,31 @@ LOG = "\n".join(
 )
 
 
-def _graph():
+def _graph(float_type=TensorProto.FLOAT):
+    """The LOG's graph: a Q/DQ pair (int8 zero point) before the Conv and the MatMul, in a
+    graph of ``float_type``."""
     nodes = [
-        helper.make_node("Conv", ["x", "w0"], ["c"], name="conv"),
-        helper.make_node("Reshape", ["c", "s"], ["r"], name="reshape"),
-        helper.make_node("MatMul", ["r", "w1"], ["m"], name="fc"),
+        helper.make_node("QuantizeLinear", ["x", "s", "zp"], ["xq"]),
+        helper.make_node("DequantizeLinear", ["xq", "s", "zp"], ["xd"]),
+        helper.make_node("Conv", ["xd", "w0"], ["c"], name="conv"),
+        helper.make_node("Reshape", ["c", "shape"], ["r"], name="reshape"),
+        helper.make_node("QuantizeLinear", ["r", "s", "zp"], ["rq"]),
+        helper.make_node("DequantizeLinear", ["rq", "s", "zp"], ["rd"]),
+        helper.make_node("MatMul", ["rd", "w1"], ["m"], name="fc"),
         helper.make_node("Relu", ["m"], ["f"], name="relu"),
     ]
     graph = helper.make_graph(
         nodes,
         "g",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 4, 4])],
-        [helper.make_tensor_value_info("f", TensorProto.FLOAT, [1, 8])],
+        [helper.make_tensor_value_info("x", float_type, [1, 1, 4, 4])],
+        [helper.make_tensor_value_info("f", float_type, [1, 8])],
+        [
+            helper.make_tensor("s", float_type, [], [0.1]),
+            helper.make_tensor("zp", TensorProto.INT8, [], [0]),
+            helper.make_tensor("w0", float_type, [2, 1, 3, 3], [0.5] * 18),
+            helper.make_tensor("shape", TensorProto.INT64, [2], [1, 8]),
+            helper.make_tensor("w1", float_type, [8, 8], [0.5] * 64),
+        ],
     )
     return helper.make_model(graph).SerializeToString()
 
@@ -93,14 +106,28 @@ def test_layer_log_is_parsed_layer_by_layer():
 
 def test_report_maps_every_compute_node_to_its_layer_and_precision():
     report = layer_report(parse_layer_log(LOG), onnx_bytes=_graph(), intended="int8")
+    common = {"intended": "int8", "precision": "int8", "fused": False}
     assert report["compute"] == [
-        {"node": "conv", "op": "Conv", "layer": "conv_0", "precision": "int8"},
-        {"node": "fc", "op": "MatMul", "layer": "fc_1", "precision": "int8"},
+        {"node": "conv", "op": "Conv", "layer": "conv_0"} | common,
+        {"node": "fc", "op": "MatMul", "layer": "fc_1"} | common,
     ]
     assert report["in_intended"] == report["compute_count"] == 2
+    assert report["other_intended"] == {}
     assert report["layers"][2]["onnx_ops"] == ["Reshape", "MatMul", "Relu"]
+    # the same graph named an FP16 plan: its nodes are meant for INT8, none counts for FP16
     fp16 = layer_report(parse_layer_log(LOG), onnx_bytes=_graph(), intended="fp16")
-    assert fp16["in_intended"] == 0  # what a wrong precision looks like in the report
+    assert fp16["in_intended"] == fp16["compute_count"] == 0
+    assert fp16["other_intended"] == {"int8": {"nodes": 2, "as_intended": 2}}
+
+
+def test_a_plan_that_misses_its_graphs_precision_counts_the_misses():
+    """Q/DQ of an FP16 graph mean INT8 as well; a log whose layers read Float misses it."""
+    float_log = LOG.replace("Datatype: Int8", "Datatype: Float")
+    report = layer_report(
+        parse_layer_log(float_log), onnx_bytes=_graph(TensorProto.FLOAT16), intended="int8"
+    )
+    assert [(c["intended"], c["precision"]) for c in report["compute"]] == [("int8", "fp32")] * 2
+    assert report["compute_count"] == 2 and report["in_intended"] == 0
 
 
 def test_unnamed_nodes_take_the_parsers_names():

@@ -152,10 +152,22 @@ def activation_stream(
     depend on which thread ran it.
 
     Raises:
-        PipelineError: an array batch for a graph of several inputs.
+        PipelineError: nothing to measure (no float tensor, or ``tensors`` empty: a graph
+            whose main graph has no Conv, ConvTranspose, Gemm or MatMul); an array batch for a
+            graph of several inputs.
     """
+    import onnx
 
     model, input_names, names = with_all_outputs(model_bytes, tensors)
+    if not names:
+        graph = onnx.load_from_string(model_bytes).graph.name or "(unnamed)"
+        asked = "the graph has no float tensor" if tensors is None else "no tensor was named"
+        raise PipelineError(
+            f"calibration of graph {graph!r}",
+            f"nothing to measure: {asked} (the INT8 graph quantizes the inputs of Conv, "
+            "ConvTranspose, Gemm and MatMul nodes of the main graph; subgraph nodes stay FP32)",
+            "build the FP32 or FP16 graph of this model, or name the tensors to measure",
+        )
     session = session_from_onnx(model, threads=threads)
     outputs = [name for name in names if name not in input_names]
 
@@ -168,7 +180,8 @@ def activation_stream(
                     "calibrate from feed files (batch0.npz, ...) with an array per input",
                 )
             batch = {input_names[0]: batch}
-        values = dict(zip(outputs, session.run(outputs, batch), strict=True))
+        # only graph inputs measured: nothing to run
+        values = dict(zip(outputs, session.run(outputs, batch), strict=True)) if outputs else {}
         return {name: batch[name] if name in batch else values[name] for name in names}
 
     return lambda: _ahead(run, batches(), workers), names

@@ -1,20 +1,32 @@
 """INT8 Q/DQ graphs in the placement TensorRT accepts.
 
-For every Conv, Gemm and MatMul: the activation input gets QuantizeLinear -> DequantizeLinear with
-a per-tensor scale (amax / 127, symmetric, zero point 0); the constant weight is stored as int8
+For every Conv, ConvTranspose, Gemm and MatMul of the main graph: each activation input gets
+QuantizeLinear -> DequantizeLinear with a per-tensor scale (amax / 127, symmetric, zero point 0;
+a MatMul of two activations gets two); each constant input (an initializer) is stored as int8
 with a per-output-channel scale and a DequantizeLinear; the bias stays float. A strongly typed
 TensorRT build then runs these layers in INT8; ONNX Runtime runs the same graph on CPU.
+
+Nodes inside subgraphs (``If`` branches, ``Loop`` and ``Scan`` bodies) stay FP32, whole: Q/DQ
+placed there would have to follow each branch's scoping rules, and calibration does not measure
+tensors inside subgraphs. Which compute nodes stayed FP32, and why, is logged and, on request,
+returned. Initializers that only subgraphs read are kept.
+
+A weight must be an initializer: a ``Constant`` node in a weight slot (PaddlePaddle's exporter
+writes every weight so) is refused, since treating it as an activation would quantize it per
+tensor from activation ranges; ``formats.onnx_file.prepare_model`` folds such nodes first.
 """
 
 import logging
+from typing import Any
 
 import numpy as np
 
 from workflow.errors import PipelineError
+from workflow.formats.onnx_file import graphs
 
 log = logging.getLogger(__name__)
 
-QUANTIZED_OPS = ("Conv", "Gemm", "MatMul")
+QUANTIZED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 QMAX = 127
 
 
@@ -33,19 +45,23 @@ def weight_axis(node, weight: np.ndarray, slot: int = 1) -> int | None:
     out of the sum.
 
     Args:
-        node: the Conv, Gemm or MatMul.
+        node: the Conv, ConvTranspose, Gemm or MatMul.
         weight: the constant input.
-        slot: which input it is: 0 (Gemm's A, MatMul's A) or 1 (Conv's W, Gemm's B,
-            MatMul's B).
+        slot: which input it is: 0 (Gemm's A, MatMul's A) or 1 (Conv's and ConvTranspose's W,
+            Gemm's B, MatMul's B).
 
     Returns:
-        Conv: 0 (output channels); Gemm: the M axis of A or the N axis of B (after ``transA``
+        Conv: 0 (W is (C_out, C_in / group, kH, kW)); ConvTranspose: 1 (W is (C_in,
+        C_out / group, kH, kW); with groups, one scale serves the same channel of every
+        group); Gemm: the M axis of A or the N axis of B (after ``transA``
         / ``transB``); MatMul(W (..., M, K), X): ndim - 2 (M), MatMul(X, W (..., K, N)):
         ndim - 1 (N); ``None`` (one scale for the tensor) for a 1-D MatMul operand, whose
         only axis is the summed one.
     """
     if node.op_type == "Conv":
         return 0
+    if node.op_type == "ConvTranspose":
+        return 1
     if node.op_type == "Gemm":
         if slot == 0:
             return 1 if _attribute(node, "transA", 0) else 0
@@ -73,19 +89,67 @@ def quantize_weight(weight: np.ndarray, axis: int | None) -> tuple[np.ndarray, n
 
 
 def _quantized_slots(node) -> range:
-    """The input slots of a node that get Q/DQ: activation and weight of Conv, Gemm, MatMul."""
+    """The input slots of a node that get Q/DQ: activation and weight of Conv, ConvTranspose,
+    Gemm, MatMul."""
     return range(min(2, len(node.input))) if node.op_type in QUANTIZED_OPS else range(0)
+
+
+def _refuse_constant_weights(graph: Any, source: str) -> None:
+    """Raise where a ``Constant`` node feeds a quantized input slot (see the module docstring)."""
+    constants = {n.output[0]: n for n in graph.node if n.op_type == "Constant" and n.output}
+    for node in graph.node:
+        for slot in _quantized_slots(node):
+            maker = constants.get(node.input[slot])
+            if maker is not None:
+                raise PipelineError(
+                    source,
+                    f"input {slot} of {node.op_type} {node.name or '(unnamed)'!r} is made by "
+                    f"Constant node {maker.name or maker.output[0]!r}: a weight kept as a node "
+                    "would be quantized per tensor from activation ranges",
+                    "prepare the graph first (formats.onnx_file.prepare_model folds Constant "
+                    "nodes into initializers), as the pipeline's onnx rules do",
+                )
+
+
+def subgraph_reasons(graph: Any) -> dict[str, str]:
+    """Why each compute node inside a subgraph stays FP32: ``<node>`` (``<op>#<index>`` for an
+    unnamed one) inside ``<parent>/<attribute>/`` for each enclosing node -> reason."""
+    found: dict[str, str] = {}
+
+    def walk(nodes: Any, prefix: str, where: str | None) -> None:
+        for index, node in enumerate(nodes):
+            name = node.name or f"{node.op_type}#{index}"
+            if where is not None and node.op_type in QUANTIZED_OPS:
+                found[prefix + name] = f"inside {where}: subgraph nodes stay FP32"
+            for attr in node.attribute:
+                subs = [attr.g] if attr.g.ByteSize() else list(attr.graphs)
+                for sub in subs:
+                    inner = where or f"{node.op_type} {name!r} ({attr.name})"
+                    walk(sub.node, f"{prefix}{name}/{attr.name}/", inner)
+
+    walk(graph.node, "", None)
+    return found
+
+
+def _subgraph_reads(graph: Any) -> set[str]:
+    """Every name a node of a subgraph of ``graph`` reads (those of outer scopes among them)."""
+    return {name for sub in graphs(graph)[1:] for node in sub.node for name in node.input}
 
 
 def quantized_activations(model_bytes: bytes) -> list[str]:
     """The activations whose dynamic ranges the INT8 graph needs, in graph order.
 
-    These are the non-constant inputs of every Conv, Gemm and MatMul: the only tensors
-    ``qdq_from_ranges`` quantizes, hence the only ones calibration must measure for it.
+    These are the non-constant inputs of every Conv, ConvTranspose, Gemm and MatMul of the main
+    graph: the only tensors ``qdq_from_ranges`` quantizes, hence the only ones calibration must
+    measure for it.
+
+    Raises:
+        PipelineError: a ``Constant`` node feeds a weight slot (see the module docstring).
     """
     import onnx
 
     graph = onnx.load_from_string(model_bytes).graph
+    _refuse_constant_weights(graph, "INT8 graph")
     constants = {init.name for init in graph.initializer}
     names = [
         node.input[slot]
@@ -96,26 +160,38 @@ def quantized_activations(model_bytes: bytes) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def qdq_from_ranges(model_bytes: bytes, amax: dict[str, float], *, source: str) -> bytes:
-    """Insert Q/DQ for the activation and weight inputs of every Conv, Gemm and MatMul.
+def qdq_from_ranges(
+    model_bytes: bytes,
+    amax: dict[str, float],
+    *,
+    source: str,
+    reasons: dict[str, str] | None = None,
+) -> bytes:
+    """Insert Q/DQ for the activation and weight inputs of every Conv, ConvTranspose, Gemm and
+    MatMul of the main graph (subgraph nodes stay FP32: see the module docstring).
 
     Args:
         model_bytes: the FP32 graph.
         amax: dynamic range per tensor name (from a CalibrationTable or a range file).
         source: where the ranges came from, named in errors.
+        reasons: if given, receives why each compute node inside a subgraph stays FP32
+            (:func:`subgraph_reasons`).
 
     Returns:
         The INT8 Q/DQ graph, checked by ``onnx.checker``.
 
     Raises:
         PipelineError: ``amax`` names a tensor the graph lacks, or lacks the range of a tensor
-            that must be quantized; or the graph has no layer to quantize.
+            that must be quantized; a ``Constant`` node feeds a weight slot; or the main graph
+            has no layer to quantize.
     """
     import onnx
     from onnx import helper, numpy_helper
 
     model = onnx.load_from_string(model_bytes)
     graph = model.graph
+    _refuse_constant_weights(graph, source)
+    kept_fp32 = subgraph_reasons(graph)
     tensors = {i.name for i in graph.input} | {o for n in graph.node for o in n.output}
     unknown = sorted(set(amax) - tensors)
     if unknown:
@@ -179,8 +255,14 @@ def qdq_from_ranges(model_bytes: bytes, amax: dict[str, float], *, source: str) 
                 node.input[slot] = activation_dq[name]
         new_nodes.append(node)
     if not count:
-        raise PipelineError(source, "the graph has no Conv, Gemm or MatMul to quantize")
-    used = {i for n in new_nodes for i in n.input}
+        inside = f" ({len(kept_fp32)} inside subgraphs, which stay FP32)" if kept_fp32 else ""
+        raise PipelineError(
+            source,
+            f"the graph has no Conv, ConvTranspose, Gemm or MatMul to quantize{inside}",
+            "build the FP32 or FP16 graph of this model instead",
+        )
+    # initializers read by the new nodes, or by any subgraph (an If branch's weights)
+    used = {i for n in new_nodes for i in n.input} | _subgraph_reads(graph)
     kept = [init for init in graph.initializer if init.name in used]
     del graph.node[:]
     graph.node.extend(new_nodes)
@@ -188,4 +270,8 @@ def qdq_from_ranges(model_bytes: bytes, amax: dict[str, float], *, source: str) 
     graph.initializer.extend(kept + new_inits)
     onnx.checker.check_model(model, full_check=True)
     log.info("int8 | %d layers quantized, %d activations", count, len(activation_dq))
+    for name, reason in kept_fp32.items():
+        log.info("int8 | %s stays FP32: %s", name, reason)
+    if reasons is not None:
+        reasons.update(kept_fp32)
     return model.SerializeToString()

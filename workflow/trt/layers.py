@@ -23,14 +23,28 @@ engine inspector's JSON form (``LayerInformationFormat.JSON``: ``{"Layers": [{"N
 ``trtexec --exportLayerInfo`` writes) is read too.
 
 :func:`parse_layer_log` turns either form into records; :func:`layer_report` adds the ONNX op
-type of each fused node and, per compute node of the graph (Conv, ConvTranspose, Gemm, MatMul),
-the precision of the engine layer that runs it: the one compute layer (not a generated
-kernel, a shape, copy or stream operation) whose fused ONNX nodes include it; where several do,
-that of the first optimization profile, then the one whose fused nodes start with it, then a
-multiplying one. A layer's precision is that of its first input, or, where the log gives no
-tensor types (full TensorRT with dynamic shapes writes ``N/A due to dynamic shapes``), that of
-its weights or its kernel's name. :func:`engine_layer_report` is what a build rule calls: a log
-it cannot read gives a report that says so, never a lost plan.
+type of each fused node and, per compute node of the graph (Conv, ConvTranspose, Gemm, MatMul,
+those inside ``If``/``Loop``/``Scan`` subgraphs too), the precision of the engine layer that runs
+it: the one compute layer (not a generated kernel, a shape, copy or stream operation) whose
+fused ONNX nodes include it; where several do, that of the first optimization profile, then the
+one whose fused nodes start with it, then a multiplying one. A node that only a generated kernel
+holds (TensorRT-RTX fuses small matrix multiplies, an SE block's 1x1 convolutions or attention
+into ``kgen`` kernels) is reported as fused into that kernel, with the kernel's precision. A
+layer's precision is that of its first input, or, where the log gives no tensor types (full
+TensorRT with dynamic shapes writes ``N/A due to dynamic shapes``), that of its weights or its
+kernel's name.
+
+TensorRT names a subgraph's node in the metadata by its path: ``then_mm | then (then_branch) |
+branch (If)`` (node, its graph and the attribute holding it, the node holding that); the report
+names subgraph nodes the same way.
+
+The precision each compute node is meant to compute in is read from the graph's own types: a
+node whose first input comes out of a ``DequantizeLinear`` of int8 is meant to compute in INT8
+(fp8, int4 likewise), else the type of its first input (an FP16 graph's node kept in FP32 reads
+FP32 tensors); where the graph does not type it, the plan's precision. Only the nodes meant to
+compute in the plan's precision are counted for it (``compute_count``, ``in_intended``); the
+others are counted by their own precision (``other_intended``). :func:`engine_layer_report` is
+what a build rule calls: a log it cannot read gives a report that says so, never a lost plan.
 """
 
 import json
@@ -58,6 +72,7 @@ ENGINE_COMPUTE = (
     "gemm",
     "correlation",
     "convolution",
+    "deconv",
     "deconvolution",
     "matrixmultiply",
     "fullyconnected",
@@ -76,7 +91,13 @@ NON_COMPUTE = (
     "noop",
     "shapehosttodevice",
     "constant",
+    "copy",
+    "memset",
+    "jmp",
+    "cjmp",
 )
+#: Engine layer types that only branch or move data: never the kernel a node was fused into.
+NOT_A_KERNEL = NON_COMPUTE[1:]
 #: TensorRT's data type names, in every spelling its layer logs use (the ``Datatype`` of
 #: TensorRT-RTX, the words of full TensorRT's format phrases such as ``Thirty-two wide channel
 #: vectorized row major Int8 format``), lower case -> the precision names of the pipeline.
@@ -296,6 +317,103 @@ def onnx_node_name(node: Any) -> str:
     return node.name or f"node_of_{node.output[0]}"
 
 
+#: ONNX element types of a DequantizeLinear's input -> the precision its reader computes in.
+QUANTIZED_TYPES = {
+    onnx.TensorProto.INT8: "int8",
+    onnx.TensorProto.UINT8: "int8",
+    onnx.TensorProto.FLOAT8E4M3FN: "fp8",
+    onnx.TensorProto.FLOAT8E5M2: "fp8",
+    onnx.TensorProto.INT4: "int4",
+    onnx.TensorProto.UINT4: "int4",
+}
+#: ONNX float element types -> precision names.
+FLOAT_TYPES = {
+    onnx.TensorProto.FLOAT: "fp32",
+    onnx.TensorProto.FLOAT16: "fp16",
+    onnx.TensorProto.BFLOAT16: "bf16",
+    onnx.TensorProto.DOUBLE: "fp64",
+}
+
+
+class _Scope:
+    """The tensor types and producers of a graph and of the graphs enclosing it."""
+
+    def __init__(self, graph: Any, outer: "_Scope | None" = None) -> None:
+        self.outer = outer
+        self.types = {
+            v.name: v.type.tensor_type.elem_type
+            for v in [*graph.input, *graph.value_info, *graph.output]
+            if v.type.tensor_type.elem_type
+        }
+        self.types |= {i.name: i.data_type for i in graph.initializer}
+        self.producers = {o: n for n in graph.node for o in n.output if o}
+
+    def type_of(self, name: str) -> int | None:
+        scope: _Scope | None = self
+        while scope is not None:
+            if name in scope.types:
+                return scope.types[name]
+            if name in scope.producers:
+                return None  # made here, untyped: an outer tensor of that name is another
+            scope = scope.outer
+        return None
+
+    def producer(self, name: str) -> Any | None:
+        scope: _Scope | None = self
+        while scope is not None:
+            if name in scope.producers:
+                return scope.producers[name]
+            scope = scope.outer
+        return None
+
+
+def graph_precision(node: Any, scope: _Scope) -> str | None:
+    """The precision the graph means ``node`` to compute in: that of the ``DequantizeLinear``
+    its first input comes out of (int8 for an int8 input, fp8, int4), else its first input's
+    float type; ``None`` where the graph does not say."""
+    if not node.input or not node.input[0]:
+        return None
+    name = node.input[0]
+    producer = scope.producer(name)
+    if producer is not None and producer.op_type == "DequantizeLinear" and producer.input:
+        quantized = scope.type_of(producer.input[0])
+        maker = scope.producer(producer.input[0])
+        if quantized is None and maker is not None and maker.op_type == "QuantizeLinear":
+            # the zero point's type is the quantized type (uint8 without one)
+            zero = maker.input[2] if len(maker.input) > 2 and maker.input[2] else None
+            quantized = scope.type_of(zero) if zero else onnx.TensorProto.UINT8
+        return QUANTIZED_TYPES.get(quantized) if quantized is not None else None
+    found = scope.type_of(name)
+    return FLOAT_TYPES.get(found) if found is not None else None
+
+
+def graph_nodes(model: Any) -> list[tuple[str, Any, _Scope]]:
+    """Every node of the graph and of its subgraphs, outermost first: (the name TensorRT's
+    layer metadata gives it, the node, its scope). A subgraph's node is named ``<node> |
+    <graph> (<attribute>) | <holder> (<holder's op>)``, the holder's own path following."""
+    found: list[tuple[str, Any, _Scope]] = []
+
+    def walk(graph: Any, scope: _Scope, suffix: str) -> None:
+        for node in graph.node:
+            found.append((onnx_node_name(node) + suffix, node, scope))
+            for attr in node.attribute:
+                subs = [attr.g] if attr.g.ByteSize() else list(attr.graphs)
+                for sub in subs:
+                    inner = f" | {sub.name} ({attr.name}) | {onnx_node_name(node)} ({node.op_type})"
+                    walk(sub, _Scope(sub, scope), inner + suffix)
+
+    walk(model.graph, _Scope(model.graph), "")
+    return found
+
+
+def _typed(model: Any) -> Any:
+    """The model with inferred tensor types (as it is where inference fails)."""
+    try:
+        return onnx.shape_inference.infer_shapes(model)
+    except Exception:  # an op ONNX does not know: the types the exporter wrote
+        return model
+
+
 def _precision(dtype: str | None) -> str | None:
     return None if dtype is None else PRECISION_OF.get(dtype.lower(), dtype.lower())
 
@@ -355,6 +473,15 @@ def _first_compute_node(record: dict[str, Any]) -> str | None:
     return next((node for node, op in pairs if op in COMPUTE_OPS), None)
 
 
+def _fused_into(node: str, records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The generated kernel (or other layer that is no data move or branch) holding ``node``
+    where no compute layer does: the first of the first optimization profile, one with a known
+    precision first."""
+    held = [r for r in records if r["type"].lower() not in NOT_A_KERNEL and node in r["onnx_nodes"]]
+    held = [r for r in held if not _PROFILE.search(r["name"])] or held
+    return next((r for r in held if r["precision"] is not None), held[0] if held else None)
+
+
 def _runs(node: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The engine layer that computes ``node``: of the layers (not data moves) that fused it,
     those of the first optimization profile; then those whose fused nodes start with it; then
@@ -385,21 +512,28 @@ def layer_report(
         intended: the precision the plan was meant to compute in (``fp32``, ``fp16``, ``int8``).
 
     Returns:
-        ``{"intended", "layers", "compute", "in_intended", "compute_count", "gemm_precisions",
-        "compute_layers", "loop_jumps"}``: every layer with its precision (and where it was
-        read) and the op types of its ONNX nodes; per Conv/Gemm/MatMul node of the graph, the
-        engine layer that runs it and its precision; how many of those run in the intended
-        precision; the engine's matrix-multiply layers, and all its multiplying layers
+        ``{"intended", "layers", "compute", "in_intended", "compute_count", "other_intended",
+        "gemm_precisions", "compute_layers", "loop_jumps"}``: every layer with its precision
+        (and where it was read) and the op types of its ONNX nodes; per Conv/ConvTranspose/
+        Gemm/MatMul node of the graph and its subgraphs, the precision the graph means it to
+        compute in (``intended``), the engine layer that runs it and that layer's precision
+        (``fused``: true where only a generated kernel holds it); how many of the nodes meant
+        for the plan's precision there are and how many run in it; the same per other
+        precision the graph means some nodes for (``{"fp32": {"nodes", "as_intended"}}``); the
+        engine's matrix-multiply layers, and all its multiplying layers
         (:func:`is_compute_layer`), by precision; its loop jumps.
 
     Raises:
-        PipelineError: a compute node of the graph has no engine layer of its own (the report
-            could not be matched to the graph).
+        PipelineError: a compute node of the graph is in no engine layer, or in several compute
+            layers none of which is its own (the report could not be matched to the graph).
     """
     ops: dict[str, str] = {}
+    meant: dict[str, str] = {}
     if onnx_bytes is not None:
-        graph = onnx.load_model_from_string(onnx_bytes).graph
-        ops = {onnx_node_name(node): node.op_type for node in graph.node}
+        for name, node, scope in graph_nodes(_typed(onnx.load_model_from_string(onnx_bytes))):
+            ops[name] = node.op_type
+            if node.op_type in COMPUTE_OPS:
+                meant[name] = graph_precision(node, scope) or intended
     records = []
     for layer in layers:
         precision, source = precision_and_source(layer)
@@ -416,22 +550,40 @@ def layer_report(
         if op not in COMPUTE_OPS:
             continue
         runs = _runs(node, records)
-        if len(runs) != 1:
+        kernel = _fused_into(node, records) if not runs else None
+        if len(runs) != 1 and kernel is None:
             raise PipelineError(
                 node,
                 f"{op} node runs in {len(runs)} engine layers, expected one"
                 + (f" ({', '.join(repr(r['name']) for r in runs)})" if runs else ""),
                 "the builder's layer log does not match the graph",
             )
+        layer = kernel or runs[0]
         compute.append(
-            {"node": node, "op": op, "layer": runs[0]["name"], "precision": runs[0]["precision"]}
+            {
+                "node": node,
+                "op": op,
+                "intended": meant[node],
+                "layer": layer["name"],
+                "precision": layer["precision"],
+                "fused": kernel is not None,
+            }
         )
+    other: dict[str, dict[str, int]] = {}
+    for item in compute:
+        if item["intended"] != intended:
+            counts = other.setdefault(item["intended"], {"nodes": 0, "as_intended": 0})
+            counts["nodes"] += 1
+            counts["as_intended"] += item["precision"] == item["intended"]
+    mine = [item for item in compute if item["intended"] == intended]
     return {
         "intended": intended,
         "layers": records,
         "compute": compute,
-        "compute_count": len(compute),
-        "in_intended": sum(item["precision"] == intended for item in compute),
+        # the nodes the graph means for the plan's precision, and those that run in it
+        "compute_count": len(mine),
+        "in_intended": sum(item["precision"] == intended for item in mine),
+        "other_intended": other,
         # matrix multiplies by precision (those inside loops too) and loop jumps: what an
         # LSTM's loop shows of itself
         "gemm_precisions": dict(Counter(r["precision"] for r in records if is_gemm_layer(r))),
@@ -467,6 +619,7 @@ def engine_layer_report(
             "compute": [],
             "compute_count": 0,
             "in_intended": 0,
+            "other_intended": {},
             "gemm_precisions": {},
             "compute_layers": {},
             "loop_jumps": 0,
