@@ -729,13 +729,15 @@ def get_engine_dims(wildcards):
 
 def get_agreement_inputs(wildcards):
     """What a precision agreement reads besides the graphs: its feeds, your evaluation feeds
-    (agreement.feeds, {model} filled in) where set, else the graph's calibration batches; and
-    your metric's file where agreement.metric names one (path/to/file.py:function), so that
-    editing it reruns the comparison."""
+    (agreement.feeds, {model} filled in) where set, else your own model's evaluation feeds
+    (byo), else the graph's calibration batches; and your metric's file where
+    agreement.metric names one (path/to/file.py:function): editing it reruns the job."""
     own = config["agreement"]["feeds"]
-    feeds = own.format(model=wildcards.model) if own else None
+    if own:
+        feeds = own.format(model=wildcards.model)
+    elif wildcards.model in config["byo"]:
+        feeds = f"results/data/byo/{wildcards.model}/evaluation"
+    else:
+        feeds = f"results/calibrate/{wildcards.model}/batches"
     metric = config["agreement"]["metric"].rpartition(":")[0]
-    return {
-        "feeds": feeds or f"results/calibrate/{wildcards.model}/batches",
-        "metric": [metric] if metric.endswith(".py") else [],
-    }
+    return {"feeds": feeds, "metric": [metric] if metric.endswith(".py") else []}

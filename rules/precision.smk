@@ -61,7 +61,6 @@ rule precision_agreement:
     params:
         code=code_of("precision_agreement"),
         reproducible=REPRODUCIBLE,
-        source="evaluation" if config["agreement"]["feeds"] else "calibration",
         max_batches=config["agreement"]["max_batches"],
         metric=config["agreement"]["metric"],
         argmax_outputs=config["agreement"]["argmax_outputs"],

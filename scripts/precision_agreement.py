@@ -8,12 +8,13 @@ from workflow.score.agreement import agreement_from_folder
 
 log_to(snakemake.log[0])
 precision = snakemake.wildcards.precision
+calibration = f"results/calibrate/{snakemake.wildcards.model}/batches"
 report = json_ready(
     agreement_from_folder(
         snakemake.input.fp32,
         snakemake.input.graph,
         snakemake.input.feeds,
-        source=snakemake.params.source,
+        source="calibration" if snakemake.input.feeds == calibration else "evaluation",
         precision=precision,
         max_batches=snakemake.params.max_batches,
         argmax_outputs=list(snakemake.params.argmax_outputs),
