@@ -566,3 +566,73 @@ def test_the_build_script_keeps_a_good_plan_when_the_report_fails(tmp_path, monk
     assert kept == size and (tmp_path / "refused.meta").is_file()
     assert "layer report not made" in refused["error"] and "line 2" in refused["error"]
     assert refused["compute_count"] == 0
+
+
+def _se_block_fp16():
+    """A squeeze-and-excitation block (Conv 3->8, Relu, GlobalAveragePool, 1x1 Conv 8->2, Relu,
+    1x1 Conv 2->8, Sigmoid, Mul), seeded, as the pipeline's FP16 graph (no op kept FP32)."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    from workflow.quant.fp16 import fp16_from_fp32
+
+    rng = np.random.default_rng(0)
+    inits = [
+        numpy_helper.from_array(rng.normal(size=shape).astype(np.float32), name)
+        for name, shape in (("w0", (8, 3, 3, 3)), ("w1", (2, 8, 1, 1)), ("w2", (8, 2, 1, 1)))
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w0"], ["a"], name="conv0", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["a"], ["r"], name="relu0"),
+        helper.make_node("GlobalAveragePool", ["r"], ["p"], name="pool"),
+        helper.make_node("Conv", ["p", "w1"], ["s1"], name="se_fc1"),
+        helper.make_node("Relu", ["s1"], ["s1r"], name="se_relu"),
+        helper.make_node("Conv", ["s1r", "w2"], ["s2"], name="se_fc2"),
+        helper.make_node("Sigmoid", ["s2"], ["g"], name="se_sig"),
+        helper.make_node("Mul", ["r", "g"], ["y"], name="se_mul"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "se",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8, 8, 8])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    return fp16_from_fp32(model.SerializeToString(), keep_fp32=[])
+
+
+#: The SE block's layers as TensorRT-RTX 1.7.1 builds its FP16 graph: the second 1x1 Conv is
+#: fused with the Sigmoid and the Mul into one generated kernel.
+SE_FP16 = [
+    ("conv0", "Conv", "conv0_myl0_2", "fp16"),
+    ("se_fc1", "Conv", "se_fc1_myl0_4", "fp16"),
+    ("se_fc2", "Conv", "__myl_SlicSlicMulMulAddSigmReshMulCast_myl0_5", "fp16"),
+]
+
+
+def _check_se_report(report):
+    assert _compute(report) == SE_FP16
+    assert [c["fused"] for c in report["compute"]] == [False, False, True]
+    assert {c["intended"] for c in report["compute"]} == {"fp16"}
+    assert report["in_intended"] == report["compute_count"] == 3
+
+
+def test_a_conv_fused_into_a_generated_kernel_is_reported_fused():
+    layers = parse_layer_log(_fixture("rtx_se_block_fp16.log"))
+    kernel = next(r for r in layers if r["name"] == SE_FP16[2][2])
+    assert kernel["type"] == "kgen" and "se_fc2" in kernel["onnx_nodes"]
+    _check_se_report(layer_report(layers, onnx_bytes=_se_block_fp16(), intended="fp16"))
+
+
+def test_a_conv_fused_into_a_generated_kernel_in_a_real_build(tmp_path):
+    from workflow.trt.loader import engine_bytes_from_onnx
+
+    path = tmp_path / "se.onnx"
+    path.write_bytes(_se_block_fp16())
+    built = engine_bytes_from_onnx(path, tiny_build())
+    report = layer_report(
+        parse_layer_log(built.layer_log), onnx_bytes=path.read_bytes(), intended="fp16"
+    )
+    _check_se_report(report)
