@@ -235,6 +235,7 @@ rule byo_import:
         report="results/onnx/{model}/import.json",
         test="results/data/byo/{model}/test.npz",
         batches=directory("results/calibrate/{model}/batches"),
+        evaluation=directory("results/data/byo/{model}/evaluation"),
     log:
         "logs/onnx/{model}.byo.log",
     wildcard_constraints:
@@ -249,7 +250,6 @@ rule byo_import:
         reproducible=REPRODUCIBLE,
         settings=get_byo_settings,
         opset=config["onnx"]["opset"],
-        batch_size=config["calibration"]["images"]["mnist"]["batch_size"],
     script:
         "../scripts/byo_import.py"
 

@@ -245,6 +245,7 @@ rule score_accuracy_byo:
     input:
         unpack(get_score_model),
         test="results/data/byo/{model}/test.npz",
+        evaluation="results/data/byo/{model}/evaluation",
         report="results/onnx/{model}/import.json",
     output:
         score="results/score/{model}/{precision}/accuracy.json",
@@ -265,7 +266,6 @@ rule score_accuracy_byo:
         reproducible=REPRODUCIBLE,
         runtime=get_runtime,
         module=get_score_module,
-        batch_size=config["score"]["classify"]["batch_size"],
         threads=config["score"]["threads"],
     script:
         "../scripts/score_accuracy_byo.py"

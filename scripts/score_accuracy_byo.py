@@ -1,4 +1,5 @@
-"""Rule score_accuracy_byo: your model's top-1/top-5 accuracy over its test split."""
+"""Rule score_accuracy_byo: your model over its evaluation batches: top-1 (and top-5 beyond
+five classes) for a classifier, else a score file that says there is no task metric."""
 
 import json
 from pathlib import Path
@@ -7,8 +8,9 @@ import numpy as np
 
 from workflow.io import write_json_atomically
 from workflow.logs import log_to
+from workflow.quant.batches import iter_feeds
 from workflow.repro import settings
-from workflow.score.classify import accuracy, predict
+from workflow.score.byo import run_batches, score_own
 from workflow.score.runtimes import make_runner
 
 log_to(snakemake.log[0])
@@ -20,15 +22,11 @@ runner = make_runner(
     module=snakemake.params.module,
     threads=snakemake.params.threads,
 )
-batch = snakemake.params.batch_size
-inputs = test["inputs"]
-if report["batch"].startswith("static"):  # fed in its own size, the last batch padded
-    batch = int(report["input_shape"][0])
-    inputs = np.concatenate([inputs, np.zeros_like(inputs[: -len(inputs) % batch])])
 with runner:
-    scores = predict(runner, inputs, batch_size=batch, output_name=report["output"])
-scores = scores[: len(test["labels"])]
-score = accuracy(scores, test["labels"]) | {
+    outputs = run_batches(
+        runner, iter_feeds(snakemake.input.evaluation), report["evaluation"]["real"]
+    )
+score = score_own(outputs, report, test["labels"]) | {
     "runner": runner.name,
     "runtime": snakemake.params.runtime,
     "classes": test["classes"].tolist(),

@@ -72,7 +72,7 @@ def test_a_static_batch_is_made_dynamic_where_the_graph_allows(tmp_path):
         _write(tmp_path, _conv_classifier(4)), input_name="", layout="NCHW", opset=18
     )
     assert report["size"] == [8, 8] and report["channels"] == 3
-    graph, done = normalise(model, report, classes=3, sample=SAMPLE)
+    graph, done = normalise(model, report, classes=3, sample={"x": SAMPLE})
     assert done["batch"] == "made dynamic (was 4)" and done["classes"] == 3
     (value,) = onnx.load_from_string(graph).graph.input
     assert value.type.tensor_type.shape.dim[0].dim_param == "batch"
@@ -81,7 +81,7 @@ def test_a_static_batch_is_made_dynamic_where_the_graph_allows(tmp_path):
 def test_an_exporters_flatten_to_the_static_batch_is_made_dynamic(tmp_path):
     path = _write(tmp_path, _conv_classifier(4, reshape_batch=4))
     model, report = load_checked(path, input_name="", layout="NCHW", opset=18)
-    graph, done = normalise(model, report, classes=3, sample=SAMPLE)
+    graph, done = normalise(model, report, classes=3, sample={"x": SAMPLE})
     assert done["batch"] == "made dynamic (was 4)"
     shape = [i for i in onnx.load_from_string(graph).graph.initializer if i.name == "shape"][0]
     assert numpy_helper.to_array(shape).tolist() == [-1, 4]
@@ -90,7 +90,7 @@ def test_an_exporters_flatten_to_the_static_batch_is_made_dynamic(tmp_path):
 def test_a_batch_the_graph_fixes_stays_static_and_says_why(tmp_path):
     path = _write(tmp_path, _conv_classifier(4, fixed=True))
     model, report = load_checked(path, input_name="", layout="NCHW", opset=18)
-    _, done = normalise(model, report, classes=3, sample=SAMPLE)
+    _, done = normalise(model, report, classes=3, sample={"x": SAMPLE})
     assert done["batch"].startswith("static 4: cannot be made dynamic")
 
 
@@ -101,7 +101,7 @@ def test_bad_models_are_named_with_the_fix(tmp_path):
             load_checked(_write(tmp_path, data), **settings)
 
     check(b"not a protobuf at all", "not an ONNX file")
-    check(_conv_classifier(1, extra_input=True), r"2 inputs \['x', 'y'\]; the pipeline feeds one")
+    check(_conv_classifier(1, extra_input=True), r"2 inputs \['x', 'y'\]; images feed one")
     check(_conv_classifier(1), "no input 'image'", input_name="image")
     check(_conv_classifier(1), r"not NHWC with 1 or 3 channels", layout="NHWC")
     custom = helper.make_node("Fancy", ["logits"], ["z"], domain="acme.ops")
@@ -114,7 +114,7 @@ def test_bad_models_are_named_with_the_fix(tmp_path):
         _write(tmp_path, _conv_classifier(4)), input_name="", layout="NCHW", opset=18
     )
     with pytest.raises(PipelineError, match="3 class scores, the labels hold 5 classes"):
-        normalise(model, report, classes=5, sample=SAMPLE)
+        normalise(model, report, classes=5, sample={"x": SAMPLE})
 
 
 KERAS_CHECK = """
@@ -130,7 +130,7 @@ model = tf.keras.Sequential(
 model.save(sys.argv[1])
 onnx_model, report = load_checked(sys.argv[1], input_name="", layout="NHWC", opset=18)
 sample = np.random.default_rng(1).normal(size=(4, 3, 8, 8)).astype(np.float32)
-_, done = normalise(onnx_model, report, classes=3, sample=sample)
+_, done = normalise(onnx_model, report, classes=3, sample={report["input"]: sample})
 print(json.dumps(done))
 """
 
@@ -182,7 +182,7 @@ def test_an_old_opset_with_constant_weights_reaches_an_int8_graph(tmp_path):
     model, report = load_checked(_write(tmp_path, original), input_name="", layout="NCHW", opset=18)
     assert report["prepared"]["opset"] == {"found": 11, "used": 18}
     assert report["prepared"]["constants_folded"] == 3
-    graph, _ = normalise(model, report, classes=3, sample=SAMPLE)
+    graph, _ = normalise(model, report, classes=3, sample={"x": SAMPLE})
     scope = tensors_to_calibrate(graph, "quantized")
     amax = calibrate(
         graph,
@@ -200,3 +200,159 @@ def test_an_old_opset_with_constant_weights_reaches_an_int8_graph(tmp_path):
     want = session_from_onnx(original).run(None, {"x": SAMPLE})[0]
     got = session_from_onnx(int8).run(None, {"x": SAMPLE})[0]
     assert np.abs(got - want).max() < 0.05 * np.abs(want).max()
+
+
+def two_input_model(*, batch="N", scalar=True) -> bytes:
+    """A model as a text detector's head: image ``x`` (batch, 3, ?, ?) with unnamed height and
+    width, and ``s`` (a scalar, or (batch, 1) where ``scalar`` is False); outputs ``feat``
+    (batch, 4): the pooled features times ``s``, and ``mask`` (batch, 1, ?, ?): a sigmoid map."""
+    rng = np.random.default_rng(3)
+    inits = [
+        numpy_helper.from_array(rng.normal(size=(4, 3, 3, 3)).astype(np.float32), "k"),
+        numpy_helper.from_array(rng.normal(size=(4,)).astype(np.float32), "kb"),
+        numpy_helper.from_array(rng.normal(size=(1, 4, 1, 1)).astype(np.float32), "m"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "k", "kb"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("GlobalAveragePool", ["r"], ["p"]),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("Mul", ["f", "s"], ["feat"]),
+        helper.make_node("Conv", ["r", "m"], ["logit"]),
+        helper.make_node("Sigmoid", ["logit"], ["mask"]),
+    ]
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, None, None])
+    s = helper.make_tensor_value_info("s", TensorProto.FLOAT, [] if scalar else [batch, 1])
+    outputs = [
+        helper.make_tensor_value_info("feat", TensorProto.FLOAT, [batch, 4]),
+        helper.make_tensor_value_info("mask", TensorProto.FLOAT, [batch, 1, None, None]),
+    ]
+    graph = helper.make_graph(nodes, "two", [x, s], outputs, inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def test_any_model_several_inputs_outputs_and_unnamed_dims(tmp_path):
+    path = _write(tmp_path, two_input_model())
+    model, report = load_checked(path, input_name="", layout="NCHW", opset=18, images=False)
+    assert report["inputs"] == [
+        {"name": "x", "dtype": "float32", "shape": ["N", 3, "?", "?"]},
+        {"name": "s", "dtype": "float32", "shape": []},
+    ]
+    assert [o["name"] for o in report["outputs"]] == ["feat", "mask"]
+    assert report["batched"] == ["x"]  # the scalar is fed whole
+    x = np.random.default_rng(0).normal(size=(2, 3, 10, 14)).astype(np.float32)
+    graph, done = normalise(model, report, sample={"x": x, "s": np.float32(2.0)})
+    assert done["batch"] == "dynamic" and done["static_batch"] == 0 and "classes" not in done
+    assert graph == model.SerializeToString()
+
+
+def test_a_static_batch_of_several_inputs_is_made_dynamic_for_the_batched_ones(tmp_path):
+    path = _write(tmp_path, two_input_model(batch=2, scalar=False))
+    model, report = load_checked(path, input_name="", layout="NCHW", opset=18, images=False)
+    assert report["batched"] == ["x", "s"]
+    feed = {"x": np.ones((2, 3, 6, 6), np.float32), "s": np.ones((2, 1), np.float32)}
+    graph, done = normalise(model, report, sample=feed)
+    assert done["batch"] == "made dynamic (was 2)" and done["static_batch"] == 0
+    shapes = {v.name: _dims(v) for v in onnx.load_from_string(graph).graph.input}
+    assert shapes == {"x": ["batch", 3, "?", "?"], "s": ["batch", 1]}
+
+
+def _dims(value):
+    return [d.dim_param or d.dim_value or "?" for d in value.type.tensor_type.shape.dim]
+
+
+def test_a_dynamic_image_size_takes_input_size(tmp_path):
+    model = onnx.load_from_string(_conv_classifier(1))
+    for axis in (2, 3):
+        model.graph.input[0].type.tensor_type.shape.dim[axis].ClearField("dim_value")
+    path = _write(tmp_path, model.SerializeToString())
+    with pytest.raises(PipelineError, match=r"input x has a dynamic height and width .*input_size"):
+        load_checked(path, input_name="", layout="NCHW", opset=18)
+    _, report = load_checked(path, input_name="", layout="NCHW", opset=18, input_size=[12, 20])
+    assert report["size"] == [12, 20] and report["input_shape"] == [1, 3, "?", "?"]
+    fixed = _write(tmp_path, _conv_classifier(1), "fixed.onnx")
+    with pytest.raises(PipelineError, match=r"fixed at \[8, 8\], byo input_size is \[12, 20\]"):
+        load_checked(fixed, input_name="", layout="NCHW", opset=18, input_size=[12, 20])
+
+
+def test_images_cannot_feed_a_model_of_several_inputs(tmp_path):
+    path = _write(tmp_path, two_input_model())
+    with pytest.raises(PipelineError, match=r"inputs \['s'\] besides the image input 'x'.*\.npz"):
+        load_checked(path, input_name="x", layout="NCHW", opset=18)
+    with pytest.raises(PipelineError, match=r"2 inputs \['x', 's'\]; images feed one"):
+        load_checked(path, input_name="", layout="NCHW", opset=18)
+
+
+def _feed_file(path, **arrays):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **arrays)
+
+
+def _settings(data, **changes):
+    from workflow.samples import own_model_settings
+
+    return own_model_settings({"model": "m.onnx", "data": data} | changes)
+
+
+def test_import_of_a_model_without_labels_from_npz_feeds(tmp_path):
+    from workflow.models.byo import import_own
+
+    rng = np.random.default_rng(0)
+    for k, (n, h, w) in enumerate([(3, 8, 12), (2, 16, 16), (1, 8, 8)]):
+        x = rng.normal(size=(n, 3, h, w)).astype(np.float32)
+        _feed_file(tmp_path / "cal" / f"{k}.npz", x=x, s=np.float32(k + 1))
+        _feed_file(tmp_path / "eval" / f"{k}.npz", x=x[:1], s=np.float32(1))
+    path = _write(tmp_path, two_input_model())
+    data = {"calibration": str(tmp_path / "cal"), "evaluation": str(tmp_path / "eval")}
+    graph, report, out = import_own(path, _settings(data), opset=18)
+    assert report["task"] == "none" and report["classes_named"] == []
+    assert report["calibration"] == {"source": ".npz feeds", "rows": 6, "real": [3, 2, 1]}
+    assert report["evaluation"]["rows"] == 3 and len(out["evaluation"]) == 3
+    assert [b["x"].shape[2:] for b in out["calibration"]] == [(8, 12), (16, 16), (8, 8)]
+    assert [float(b["s"]) for b in out["calibration"]] == [1.0, 2.0, 3.0]
+    assert out["labels"].size == 0
+    np.savez(tmp_path / "eval" / "3.npz", x=np.ones((1, 3, 8, 8)), s=np.float32(1))
+    with pytest.raises(PipelineError, match=r"3.npz \| input 'x' is float64 .*astype\(np.float32"):
+        import_own(path, _settings(data), opset=18)
+    with pytest.raises(PipelineError, match="neither labelled images nor calibration"):
+        import_own(path, _settings({"calibration": data["calibration"]}), opset=18)
+
+
+def test_import_of_an_image_folder_without_labels_keeps_every_image(tmp_path):
+    """48 images with batches of 100 give one batch of 48; a static batch of 5 pads the last."""
+    from PIL import Image
+
+    from workflow.models.byo import import_own
+
+    rng = np.random.default_rng(0)
+    for folder in ("cal", "eval"):
+        for k in range(48):
+            (tmp_path / folder / f"{k // 10}").mkdir(parents=True, exist_ok=True)
+            image = rng.integers(0, 255, (6 + k % 3, 9, 3), dtype=np.uint8)
+            Image.fromarray(image).save(tmp_path / folder / f"{k // 10}" / f"{k:02d}.png")
+    data = {"calibration": str(tmp_path / "cal"), "evaluation": str(tmp_path / "eval")}
+    settings = _settings(data, input_size=[8, 8], batch_size=100, calibration_images=1000)
+
+    def with_dynamic_size(graph_bytes, name):
+        model = onnx.load_from_string(graph_bytes)
+        for axis in (2, 3):
+            model.graph.input[0].type.tensor_type.shape.dim[axis].dim_param = "hw"[axis - 2]
+        return _write(tmp_path, model.SerializeToString(), name)
+
+    dynamic = with_dynamic_size(_conv_classifier(4), "dynamic.onnx")
+    _, report, out = import_own(dynamic, settings, opset=18)
+    assert report["batch"] == "made dynamic (was 4)"
+    assert report["calibration"] == {"source": "images", "rows": 48, "real": [48]}
+    assert out["calibration"][0]["x"].shape == (48, 3, 8, 8)
+    _, report, out = import_own(dynamic, settings | {"batch_size": 20}, opset=18)
+    assert report["evaluation"]["real"] == [20, 20, 8]
+    assert [len(b["x"]) for b in out["evaluation"]] == [20, 20, 8]
+    static = with_dynamic_size(_conv_classifier(5, fixed=True), "static.onnx")
+    _, report, out = import_own(static, settings, opset=18)
+    assert report["batch"].startswith("static 5")  # the graph fixes it: batches of 5
+    assert report["evaluation"] == {"source": "images", "rows": 48, "real": [5] * 9 + [3]}
+    last = out["evaluation"][-1]["x"]
+    assert len(last) == 5 and (last[3:] == last[2]).all()  # padded with its last real row

@@ -28,3 +28,17 @@ def test_bleu_is_already_in_points():
     scores = {"fp32": {"count": 5, "bleu": 99.5}, "fp16": {"count": 5, "bleu": 99.2}}
     summary = precision_summary(scores, ["bleu"])
     assert summary["precisions"]["fp16"]["bleu_drop_points"] == pytest.approx(0.3)
+
+
+def test_metrics_a_score_leaves_out_are_listed_not_compared():
+    scores = {
+        p: {"count": 4, "top1": t, "top5": None, "metric": "none"}
+        for p, t in (("fp32", 0.5), ("int8", 0.25))
+    }
+    summary = precision_summary(scores, ("top1", "top5"))
+    assert summary["metrics"] == ["top1"] and summary["not_reported"] == ["top5"]
+    assert summary["precisions"]["int8"]["top1_drop_points"] == 25.0
+    free = {p: s | {"top1": None} for p, s in scores.items()}
+    summary = precision_summary(free, ("top1", "top5"))
+    assert summary["metrics"] == [] and summary["precisions"]["fp32"] == {"count": 4}
+    assert plot_precisions(summary, title="no task")[:4] == b"\x89PNG"

@@ -11,8 +11,6 @@ import pytest
 from tests.conftest import copy_workflow, planned_jobs, snakemake
 from tests.workflow.conftest import PRECISIONS, TINY, overlay
 
-pytestmark = pytest.mark.slow
-
 MEAN = [0.4, 0.45, 0.5]  # BGR, after scaling to [0, 1]
 STD = [0.25, 0.25, 0.3]
 
@@ -83,6 +81,7 @@ def _third_party_model(root, rng, path):
     )
 
 
+@pytest.mark.slow
 def test_your_own_model_gets_engines_and_scores_in_three_precisions(tmp_path):
     rng = np.random.default_rng(0)
     data = tmp_path / "shots"
@@ -119,3 +118,66 @@ def test_your_own_model_gets_engines_and_scores_in_three_precisions(tmp_path):
     assert set(summary["precisions"]) == set(PRECISIONS)
     layers = json.loads((work / "engines/theirs_int8.layers.json").read_text())
     assert layers["in_intended"] == layers["compute_count"] > 0
+
+
+PROFILE = {"x": {2: [16, 32, 64], 3: [16, 32, 64]}}
+
+
+def _any_model_entry(root):
+    """A two-input, two-output model with an unnamed dynamic height and width (the model of
+    tests/models/test_byo.py), its calibration and evaluation feeds as .npz files of several
+    image sizes, and its config entry."""
+    from tests.models.test_byo import two_input_model
+
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "det.onnx").write_bytes(two_input_model())
+    sizes = {"cal": [(2, 16, 24), (3, 32, 32), (1, 24, 40), (2, 32, 16)], "eval": [(2, 24, 24)]}
+    sizes["eval"] += [(1, 40, 32), (3, 16, 16)]
+    for folder, shapes in sizes.items():
+        (root / folder).mkdir()
+        for k, (n, h, w) in enumerate(shapes):
+            x = rng.uniform(0, 1, (n, 3, h, w)).astype(np.float32)
+            np.savez(root / folder / f"{k:02d}.npz", x=x, s=np.array(1.5 + k, np.float32))
+    return {
+        "model": str(root / "det.onnx"),
+        "data": {"calibration": str(root / "cal"), "evaluation": str(root / "eval")},
+        "profile": PROFILE,
+    }
+
+
+def _any_model_config(tmp_path):
+    work = copy_workflow(tmp_path / "work")
+    entry = _any_model_entry(tmp_path / "mine")
+    settings = {"samples": ["det"], "byo": {"det": entry}}
+    return work, ["--configfile", TINY, overlay(work, settings)]
+
+
+def test_any_model_is_planned_from_a_config_entry(tmp_path):
+    work, config = _any_model_config(tmp_path)
+    plan = planned_jobs(snakemake(work, "-n", *config).stdout)
+    assert plan["byo_import"] == 1 and plan["engine_build"] == 3
+    assert plan["score_accuracy_byo"] == 3 and plan["precision_int8"] == 1
+
+
+@pytest.mark.slow
+def test_any_model_gets_graphs_engines_and_scores_without_a_task(tmp_path):
+    work, config = _any_model_config(tmp_path)
+    snakemake(work, "--cores", "2", *config)
+    report = json.loads((work / "results/onnx/det/import.json").read_text())
+    assert report["task"] == "none" and report["batched"] == ["x"]
+    assert report["calibration"] == {"source": ".npz feeds", "rows": 8, "real": [2, 3, 1, 2]}
+    for precision in PRECISIONS:
+        assert (work / f"results/precision/det/{precision}.onnx").is_file() or precision == "fp32"
+        meta = json.loads((work / f"engines/det_{precision}.plan.json").read_text())
+        low, opt, high = (meta["build"]["profile"]["x"][k] for k in ("min", "opt", "max"))
+        assert (low[2:], opt[2:], high[2:]) == ([16, 16], [32, 32], [64, 64])
+        assert meta["build"]["profile"]["s"] == {"min": [], "opt": [], "max": []}
+        score = json.loads((work / f"results/score/det/{precision}/accuracy.json").read_text())
+        assert score["task"] == "none" and score["top1"] is None
+        assert score["metric"].startswith("no task metric") and score["count"] == 6
+        assert score["outputs"]["feat"]["shape"] == [6, 4]
+        assert score["outputs"]["mask"]["finite"] == 1.0
+    summary = json.loads((work / "results/score/det/precisions.json").read_text())
+    assert summary["metrics"] == [] and summary["not_reported"] == ["top1", "top5"]
+    assert (work / "results/summary.json").is_file()

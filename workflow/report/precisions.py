@@ -39,9 +39,14 @@ def precision_summary(
         ``{"reference", "metrics", "precisions": {p: {"count", <metric>,
         "<metric>_drop_points"}}}``; a drop is FP32 minus the precision in points of 100
         (percentage points of a fraction, BLEU points for BLEU; positive = worse),
-        ``None`` without FP32. ``count`` is the number of test images.
+        ``None`` without FP32. ``count`` is the number of test images. A metric that some
+        score leaves out or gives as None (a model without a task metric; top-5 of five
+        classes or fewer) is listed under ``not_reported`` instead.
     """
     reference = scores.get("fp32")
+    # a metric a score leaves out (None: no task metric, or top-5 of five classes or fewer)
+    left_out = [m for m in metrics if any(s.get(m) is None for s in scores.values())]
+    metrics = [m for m in metrics if m not in left_out]
     table = {}
     for precision in sorted(scores, key=lambda p: (PRECISION_ORDER + (p,)).index(p)):
         score = scores[precision]
@@ -57,6 +62,7 @@ def precision_summary(
     return {
         "reference": "fp32" if reference else None,
         "metrics": list(metrics),
+        "not_reported": left_out,
         "precisions": table,
     }
 
@@ -70,9 +76,11 @@ def plot_precisions(summary: dict[str, Any], *, title: str) -> bytes:
 
     names = list(summary["precisions"])
     metrics = summary["metrics"]
-    width = 0.8 / len(metrics)
+    width = 0.8 / max(1, len(metrics))
     fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
-    values = []
+    values = [100.0]
+    if not metrics:
+        ax.text(0.5, 0.5, "no task metric", ha="center", va="center", transform=ax.transAxes)
     for k, metric in enumerate(metrics):
         heights = [points(metric, summary["precisions"][p][metric]) for p in names]
         values += heights
@@ -88,7 +96,8 @@ def plot_precisions(summary: dict[str, Any], *, title: str) -> bytes:
     ax.set_ylim(max(0.0, min(values) - 5), 100.5)
     ax.set_ylabel("score (points of 100)")
     ax.set_title(title)
-    ax.legend(loc="lower right")
+    if metrics:
+        ax.legend(loc="lower right")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata={"Software": None})

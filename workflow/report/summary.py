@@ -63,7 +63,8 @@ def sample_row(
     ``snr_db`` (:func:`workflow.report.agreement.first_output`)."""
     metric = TASK_SCORES[row["task"]][1][0]
     score = json.loads(Path(files["score"]).read_text())
-    value = points(metric, score[metric])
+    # None where the score has no task metric (your model without labels)
+    value = None if score.get(metric) is None else points(metric, score[metric])
     engines = files["engines"]
     line: dict[str, Any] = {
         "sample": name,
@@ -71,8 +72,8 @@ def sample_row(
         "precision": precision,
         "metric": METRIC_LABELS.get(metric, metric),
         "value": value,
-        "drop": None if reference is None else reference - value,
-        "metrics": {m: score[m] for m in TASK_SCORES[row["task"]][1]},
+        "drop": None if reference is None or value is None else reference - value,
+        "metrics": {m: score.get(m) for m in TASK_SCORES[row["task"]][1]},
         "engines": [Path(e["plan"]).name for e in engines],
         "onnx_mb": None,
         "plan_mb": None,
@@ -124,7 +125,7 @@ def summarize(
             line = sample_row(name, registry[name], precision, files[name][precision], reference)
             if precision == "fp32":
                 reference = line["value"]
-                line["drop"] = 0.0
+                line["drop"] = None if reference is None else 0.0
             rows.append(line)
     covered = sorted({seed for name in chosen for seed in registry[name]["seed_samples"]})
     everything = sorted({seed for row in registry.values() for seed in row["seed_samples"]})
@@ -235,11 +236,12 @@ def plot_summary(summary: dict[str, Any]) -> bytes:
     positions = list(range(len(rows)))[::-1]
     left.barh(
         positions,
-        [r["value"] for r in rows],
+        [r["value"] or 0.0 for r in rows],
         color=[colors.get(r["precision"], "grey") for r in rows],
     )
     for y, r in zip(positions, rows, strict=True):
-        left.text(r["value"], y, f" {r['value']:.2f} {r['metric']}", va="center", fontsize=7)
+        shown = "no task metric" if r["value"] is None else f"{r['value']:.2f} {r['metric']}"
+        left.text(r["value"] or 0.0, y, f" {shown}", va="center", fontsize=7)
     left.set_yticks(positions, labels, fontsize=7)
     left.set_xlim(0, 130)
     left.set_xlabel("task metric (points of 100)")
