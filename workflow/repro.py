@@ -14,15 +14,30 @@ different weight files; strict gives one. What each setting pins:
 - PyTorch's own kernels: ``ATEN_CPU_CAPABILITY=avx2``.
 - oneDNN (PyTorch's convolutions, TensorFlow): ``DNNL_MAX_CPU_ISA`` / ``ONEDNN_MAX_CPU_ISA``;
   TensorFlow's oneDNN operations are switched off (``TF_ENABLE_ONEDNN_OPTS=0``, Eigen kernels).
+- TensorFlow's matrix products and convolutions: Eigen hands each block of a contraction to
+  oneDNN's sgemm unless ``TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL=0``, and sizes those blocks
+  from the cache sizes CPUID reports: the same AVX2 code can sum in another order elsewhere.
+  Measured: two steps of the Keras LeNet (seeded, op determinism on, two threads) give other
+  weights on this AMD EPYC (AVX2) than on QEMU's Intel ``Haswell`` with the oneDNN kernel, the
+  same weights with Eigen's own. The same training still changes when oneDNN's instruction-set
+  cap changes (one oneDNN sgemm call remains), which the AVX2 cap above pins.
 - MKL (PyTorch's GEMMs): ``MKL_CBWR=COMPATIBLE``. ``AVX2,STRICT`` is not enough: measured, a
   (64 x 500) x (500 x 10) product differs between the AMD host and an Intel AVX2 CPU with it.
 - numpy: its OpenBLAS kernels (``OPENBLAS_CORETYPE=Haswell``, one thread) and its own SIMD
   loops (``NPY_DISABLE_CPU_FEATURES``: no AVX-512 dispatch).
 - ONNX Runtime: its MLAS kernels choose the instruction set from CPUID and no setting pins
-  them; its convolutions differ only through the NCHWc layout, whose blocking follows the
+  them. Its float convolutions differ only through the NCHWc layout, whose blocking follows the
   vector width, so strict sessions stop at ``ORT_ENABLE_EXTENDED`` (no layout transform).
   Measured: calibration tables of the MNIST and SSD graphs identical between the AVX-512 host
-  and the emulated AVX2 CPU with it, different without it.
+  and the emulated AVX2 CPU with it, different without it. Its integer kernels differ by
+  themselves: a Q/DQ graph is otherwise fused into QLinearConv, QLinearMatMul or MatMulInteger,
+  whose AVX2 u8s8 kernels add pairs of int8 products in 16 bits and saturate, where AVX-512 VNNI
+  kernels do not. Strict sessions set ``session.disable_quant_qdq``: QuantizeLinear and
+  DequantizeLinear run as float operators (fake quantization, the arithmetic the Q/DQ graph
+  describes for TensorRT). Measured with ONNX Runtime 1.32.0 on the default run's MNIST INT8
+  graphs: byte-identical probabilities on an AMD EPYC without AVX-512 and an Intel Xeon with
+  AVX-512 VNNI (98.61% top-1 on both); fused, 98.33% and 98.61%. A Q/DQ MatMul whose int8 pairs
+  overflow 16 bits: exact in strict mode on both, off by up to 47104 fused on the AVX2 CPU.
 """
 
 import os
@@ -40,6 +55,7 @@ STRICT_ENVIRONMENT = {
     "MKL_CBWR": "COMPATIBLE",
     "MKL_ENABLE_INSTRUCTIONS": "AVX2",
     "TF_ENABLE_ONEDNN_OPTS": "0",
+    "TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL": "0",
     "OPENBLAS_CORETYPE": "Haswell",
     "OPENBLAS_NUM_THREADS": "1",
     "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",
