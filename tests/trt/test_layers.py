@@ -636,3 +636,88 @@ def test_a_conv_fused_into_a_generated_kernel_in_a_real_build(tmp_path):
         parse_layer_log(built.layer_log), onnx_bytes=path.read_bytes(), intended="fp16"
     )
     _check_se_report(report)
+
+
+def _loop_fp16():
+    """``h = x @ w0``, then a Loop of 3 steps: ``h = tanh(h @ w) + If(sum(h) > 0, h @ w2, h)``,
+    as the pipeline's FP16 graph (the Loop kept whole in FP32)."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    from workflow.quant.fp16 import fp16_from_fp32
+
+    def floats(name):
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, ["N", 8])
+
+    rng = np.random.default_rng(0)
+    then = helper.make_graph(
+        [helper.make_node("MatMul", ["h_in", "w2"], ["t"], name="inner_mm")],
+        "ithen",
+        [],
+        [floats("t")],
+    )
+    otherwise = helper.make_graph(
+        [helper.make_node("Identity", ["h_in"], ["e"], name="inner_id")], "ielse", [], [floats("e")]
+    )
+    body = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["h_in", "w"], ["m"], name="body_mm"),
+            helper.make_node("Tanh", ["m"], ["h1"], name="body_tanh"),
+            helper.make_node("ReduceSum", ["h_in"], ["s"], name="body_sum", keepdims=0),
+            helper.make_node("Greater", ["s", "zero"], ["pos"], name="body_gt"),
+            helper.make_node(
+                "If", ["pos"], ["h2"], name="inner_if", then_branch=then, else_branch=otherwise
+            ),
+            helper.make_node("Add", ["h1", "h2"], ["h_out"], name="body_add"),
+            helper.make_node("Identity", ["cond_in"], ["cond_out"], name="body_cond"),
+        ],
+        "body",
+        [
+            helper.make_tensor_value_info("i", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            floats("h_in"),
+        ],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), floats("h_out")],
+    )
+    inits = [
+        numpy_helper.from_array(rng.normal(size=(8, 8)).astype(np.float32) * 0.3, name)
+        for name in ("w0", "w", "w2")
+    ]
+    inits += [
+        numpy_helper.from_array(np.array(3, np.int64), "trip"),
+        numpy_helper.from_array(np.array(True), "true"),
+        numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+    ]
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "w0"], ["h"], name="top_mm"),
+            helper.make_node("Loop", ["trip", "true", "h"], ["y"], name="loop", body=body),
+        ],
+        "loop",
+        [floats("x")],
+        [floats("y")],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    return fp16_from_fp32(model.SerializeToString(), keep_fp32=[])
+
+
+def test_loop_body_and_nested_if_nodes_are_counted_in_their_own_precision(tmp_path):
+    """TensorRT-RTX names a Loop body's node by its own name and an If branch's node by its
+    place; both are found, meant and run in FP32, beside the FP16 MatMul outside."""
+    from workflow.trt.loader import engine_bytes_from_onnx
+
+    path = tmp_path / "loop.onnx"
+    path.write_bytes(_loop_fp16())
+    built = engine_bytes_from_onnx(path, tiny_build())
+    layers = parse_layer_log(built.layer_log)
+    assert any("body_mm" in r["onnx_nodes"] for r in layers)  # the body's node: its own name
+    report = layer_report(layers, onnx_bytes=path.read_bytes(), intended="fp16")
+    assert [(c["node"], c["intended"], c["precision"]) for c in report["compute"]] == [
+        ("top_mm", "fp16", "fp16"),
+        ("body_mm | body (body) | loop (Loop)", "fp32", "fp32"),
+        ("inner_mm | ithen (then_branch) | inner_if (If)", "fp32", "fp32"),
+    ]
+    assert report["compute_count"] == report["in_intended"] == 1
+    assert report["other_intended"] == {"fp32": {"nodes": 2, "as_intended": 2}}

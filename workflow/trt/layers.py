@@ -34,9 +34,10 @@ layer's precision is that of its first input, or, where the log gives no tensor 
 TensorRT with dynamic shapes writes ``N/A due to dynamic shapes``), that of its weights or its
 kernel's name.
 
-TensorRT names a subgraph's node in the metadata by its path: ``then_mm | then (then_branch) |
-branch (If)`` (node, its graph and the attribute holding it, the node holding that); the report
-names subgraph nodes the same way.
+TensorRT-RTX names a node of an ``If`` branch in the metadata by its place: ``then_mm | then
+(then_branch) | branch (If)`` (the node, its graph and the attribute holding it, the node holding
+that), and a node of a ``Loop`` body by its own name. The report names every subgraph node in
+the first form and matches either (its own name only where no other node has it).
 
 The precision each compute node is meant to compute in is read from the graph's own types: a
 node whose first input comes out of a ``DequantizeLinear`` of int8 is meant to compute in INT8
@@ -388,9 +389,9 @@ def graph_precision(node: Any, scope: _Scope) -> str | None:
 
 
 def graph_nodes(model: Any) -> list[tuple[str, Any, _Scope]]:
-    """Every node of the graph and of its subgraphs, outermost first: (the name TensorRT's
-    layer metadata gives it, the node, its scope). A subgraph's node is named ``<node> |
-    <graph> (<attribute>) | <holder> (<holder's op>)``, the holder's own path following."""
+    """Every node of the graph and of its subgraphs, outermost first: (its name in the report,
+    the node, its scope). A subgraph's node is named ``<node> | <graph> (<attribute>) |
+    <holder> (<holder's op>)``, as TensorRT-RTX names the nodes of an ``If`` branch."""
     found: list[tuple[str, Any, _Scope]] = []
 
     def walk(graph: Any, scope: _Scope, suffix: str) -> None:
@@ -400,10 +401,21 @@ def graph_nodes(model: Any) -> list[tuple[str, Any, _Scope]]:
                 subs = [attr.g] if attr.g.ByteSize() else list(attr.graphs)
                 for sub in subs:
                     inner = f" | {sub.name} ({attr.name}) | {onnx_node_name(node)} ({node.op_type})"
-                    walk(sub, _Scope(sub, scope), inner + suffix)
+                    walk(sub, _Scope(sub, scope), inner)
 
     walk(model.graph, _Scope(model.graph), "")
     return found
+
+
+def _metadata_names(found: list[tuple[str, Any, _Scope]]) -> dict[str, str]:
+    """The names a layer's metadata may give each node -> its name in the report: that name
+    itself, and a subgraph node's own name where no other node has it (a ``Loop`` body's)."""
+    own = Counter(onnx_node_name(node) for _, node, _ in found)
+    names = {name: name for name, _, _ in found}
+    for name, node, _ in found:
+        if own[onnx_node_name(node)] == 1:
+            names.setdefault(onnx_node_name(node), name)
+    return names
 
 
 def _typed(model: Any) -> Any:
@@ -529,8 +541,11 @@ def layer_report(
     """
     ops: dict[str, str] = {}
     meant: dict[str, str] = {}
+    names: dict[str, str] = {}
     if onnx_bytes is not None:
-        for name, node, scope in graph_nodes(_typed(onnx.load_model_from_string(onnx_bytes))):
+        found = graph_nodes(_typed(onnx.load_model_from_string(onnx_bytes)))
+        names = _metadata_names(found)
+        for name, node, scope in found:
             ops[name] = node.op_type
             if node.op_type in COMPUTE_OPS:
                 meant[name] = graph_precision(node, scope) or intended
@@ -542,15 +557,19 @@ def layer_report(
             | {
                 "precision": precision,
                 "precision_from": source,
-                "onnx_ops": [ops.get(node, "") for node in layer["onnx_nodes"]],
+                "onnx_ops": [ops.get(names.get(node, node), "") for node in layer["onnx_nodes"]],
             }
         )
+    # the records with their nodes under the report's names, to match the graph's nodes
+    matched = [
+        r | {"onnx_nodes": [names.get(node, node) for node in r["onnx_nodes"]]} for r in records
+    ]
     compute = []
     for node, op in ops.items():
         if op not in COMPUTE_OPS:
             continue
-        runs = _runs(node, records)
-        kernel = _fused_into(node, records) if not runs else None
+        runs = _runs(node, matched)
+        kernel = _fused_into(node, matched) if not runs else None
         if len(runs) != 1 and kernel is None:
             raise PipelineError(
                 node,
