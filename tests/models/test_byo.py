@@ -356,3 +356,82 @@ def test_import_of_an_image_folder_without_labels_keeps_every_image(tmp_path):
     assert report["evaluation"] == {"source": "images", "rows": 48, "real": [5] * 9 + [3]}
     last = out["evaluation"][-1]["x"]
     assert len(last) == 5 and (last[3:] == last[2]).all()  # padded with its last real row
+
+
+@pytest.mark.slow
+def test_pp_ocr_text_detector_with_a_dynamic_image_size(tmp_path):
+    """PaddleOCR's PP-OCRv4 detector (shipped in rapidocr-onnxruntime; opset 12, every weight a
+    Constant node, batch, height and width dynamic): imported from an image folder at
+    input_size and built into an engine whose height and width ranges are given by position."""
+    import importlib.util
+
+    from PIL import Image
+
+    from tests.conftest import tiny_build
+    from workflow.models.byo import import_own
+    from workflow.trt.loader import engine_bytes_from_onnx
+
+    spec = importlib.util.find_spec("rapidocr_onnxruntime")
+    if spec is None:
+        pytest.skip("rapidocr-onnxruntime is not installed")
+    path = Path(spec.origin).parent / "models" / "ch_PP-OCRv4_det_infer.onnx"
+    for k in range(5):
+        image = np.full((60, 90, 3), 230, np.uint8)
+        image[20:35, 10 + 5 * k : 70] = 20  # a dark line of "text"
+        (tmp_path / "images").mkdir(exist_ok=True)
+        Image.fromarray(image).save(tmp_path / "images" / f"{k}.png")
+    folder = str(tmp_path / "images")
+    settings = _settings(
+        {"calibration": folder, "evaluation": folder}, input_size=[64, 96], batch_size=2
+    )
+    graph, report, out = import_own(path, settings, opset=18)
+    assert report["inputs"][0]["name"] == "x" and report["inputs"][0]["shape"][1] == 3
+    assert report["prepared"]["opset"] == {"found": 12, "used": 18}
+    assert report["batch"] == "dynamic" and report["evaluation"]["real"] == [2, 2, 1]
+    assert out["calibration"][0]["x"].shape == (2, 3, 64, 96)
+    (tmp_path / "det.onnx").write_bytes(graph)
+    dims = {"x": {2: [32, 64, 128], 3: [32, 96, 160]}}
+    built = engine_bytes_from_onnx(tmp_path / "det.onnx", tiny_build(), dims=dims)
+    assert built.meta["build"]["profile"]["x"] == {
+        "min": [1, 3, 32, 32],
+        "opt": [4, 3, 64, 96],
+        "max": [8, 3, 128, 160],
+    }
+    with pytest.raises(PipelineError, match=r"input 'x' axis 2 .* is dynamic .*no range"):
+        engine_bytes_from_onnx(tmp_path / "det.onnx", tiny_build())
+
+
+def test_other_refusals_name_the_file_and_the_fix(tmp_path):
+    from workflow.models.byo import import_own
+
+    model = onnx.load_from_string(_conv_classifier(1))
+    for axis in (2, 3):
+        model.graph.input[0].type.tensor_type.shape.dim[axis].ClearField("dim_value")
+    dynamic = _write(tmp_path, model.SerializeToString(), "dynamic.onnx")
+    with pytest.raises(PipelineError, match=r"input_size is \[12\] \| give \[height, width\]"):
+        load_checked(dynamic, input_name="", layout="NCHW", opset=18, input_size=[12])
+    empty = helper.make_model(
+        helper.make_graph([], "none", [], []), opset_imports=[helper.make_opsetid("", 18)]
+    )
+    with pytest.raises(PipelineError, match=r"none.onnx \| no inputs \| export the model"):
+        load_checked(_write(tmp_path, empty.SerializeToString(), "none.onnx"), **_NCHW)
+    reordered = onnx.load_from_string(two_input_model())
+    outputs = list(reordered.graph.output)[::-1]  # the mask first: not (batch, classes)
+    del reordered.graph.output[:]
+    reordered.graph.output.extend(outputs)
+    two = _write(tmp_path, reordered.SerializeToString(), "two.onnx")
+    model, report = load_checked(two, **_NCHW)
+    feed = {"x": np.ones((2, 3, 6, 6), np.float32), "s": np.array(1, np.float32)}
+    with pytest.raises(PipelineError, match=r"first output mask is \(2, 1, 6, 6\), not \(batch, c"):
+        normalise(model, report, sample=feed, classes=3)
+    model, report = load_checked(_write(tmp_path, two_input_model(), "ok.onnx"), **_NCHW)
+    with pytest.raises(PipelineError, match="4 class scores, the labels hold 5 classes"):
+        normalise(model, report, sample=feed, classes=5)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "a.npz").write_bytes(b"not a zip")
+    data = {"calibration": str(tmp_path / "bad"), "evaluation": str(tmp_path / "bad")}
+    with pytest.raises(PipelineError, match=r"a.npz \| not a readable .npz .*np.savez"):
+        import_own(two, _settings(data), opset=18)
+
+
+_NCHW = {"input_name": "", "layout": "NCHW", "opset": 18, "images": False}
