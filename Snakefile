@@ -20,6 +20,7 @@ include: "rules/calibrate.smk"
 include: "rules/precision.smk"
 include: "rules/engine.smk"
 include: "rules/score.smk"
+include: "rules/ocr.smk"
 
 
 rule all:

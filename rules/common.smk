@@ -162,6 +162,15 @@ RECOMMENDERS = "|".join(
 )
 #: Samples that serve another sample's model from many processes.
 SERVED = "|".join(REGISTRY.with_("builder", "serve"))
+#: OCR samples (PP-OCRv4's pretrained graphs): their data, FP32 graphs, calibration feeds and
+#: scores have rules of their own (rules/ocr.smk); precision graphs and engines are the generic.
+OCR = "|".join(REGISTRY.with_("task", "ocr")) or "no_ocr_sample"
+OCR_GRAPHS = (
+    "|".join(g for name in REGISTRY.with_("task", "ocr") for g in REGISTRY.graphs(name))
+    or "no_ocr_graph"
+)
+#: The OCR samples' rendered text: test/ and calib/ splits.
+OCR_DATA = "results/data/ocr"
 #: Samples whose ONNX graph is exported from a trained PyTorch LeNet.
 TORCH_ONNX = "|".join(
     name
@@ -709,12 +718,45 @@ def get_nmt_score_model(wildcards):
     }
 
 
+def get_ocr_part(wildcards):
+    """The part (det or rec) of an OCR sample's graph."""
+    return wildcards.model.removeprefix(f"{REGISTRY.sample_of(wildcards.model)}_")
+
+
+def get_ocr_dictionary(wildcards):
+    """The FP32 recogniser graph of an OCR sample, whose metadata holds its dictionary."""
+    return f"results/onnx/{wildcards.model}_rec/model.onnx"
+
+
+def get_ocr_dims(wildcards):
+    """Profile ranges of an OCR graph's named dimensions: the detector's one page up to
+    ocr.det.limit_side a side (opt: the page size), the recogniser's batch of lines (up to
+    ocr.rec.batch_size) and width (ocr.rec.width to max_width)."""
+    cfg = config["ocr"]
+    if get_ocr_part(wildcards) == "det":
+        width, height = cfg["data"]["page_size"]
+        limit = cfg["det"]["limit_side"]
+        return {
+            "pages": [1, 1, 1],
+            "height": [32, min(height, limit), limit],
+            "width": [32, min(width, limit), limit],
+        }
+    rec = cfg["rec"]
+    return {
+        "lines": [1, rec["batch_size"], rec["batch_size"]],
+        "width": [rec["width"], rec["width"], rec["max_width"]],
+    }
+
+
 def get_engine_dims(wildcards):
     """Ranges (min, opt, max) of the dynamic dimensions of a graph beyond the batch: your
     model's profile (byo.<name>.profile: by input, then axis position or dimension name); a
-    translator's source length, beam and rows (batch x beam); {} for other graphs."""
+    translator's source length, beam and rows (batch x beam); an OCR graph's (get_ocr_dims);
+    {} for other graphs."""
     if wildcards.model in config["byo"]:
         return config["byo"][wildcards.model].get("profile", {})
+    if SAMPLES[REGISTRY.sample_of(wildcards.model)]["task"] == "ocr":
+        return get_ocr_dims(wildcards)
     if SAMPLES[REGISTRY.sample_of(wildcards.model)]["network"] != "nmt":
         return {}
     beam = config["score"]["translate"]["beam"]

@@ -31,6 +31,7 @@ TASK_SCORES = {
     "recommend": ("ranking.json", ("hr", "ndcg")),
     "generate": ("text.json", ("accuracy",)),
     "translate": ("bleu.json", ("bleu",)),
+    "ocr": ("ocr.json", ("exact", "recall", "char_accuracy")),
 }
 #: What each task shows of one run beside its score: the hello-world digit, the drawn
 #: detections, the recommendations printed for a few users, the generated text.
@@ -40,6 +41,7 @@ TASK_SHOWS = {
     "recommend": "recommendations.txt",
     "generate": "generated.txt",
     "translate": "translations.txt",
+    "ocr": "drawn",
 }
 
 

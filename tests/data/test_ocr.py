@@ -123,3 +123,29 @@ def test_missing_index_names_the_rebuild(tmp_path):
     with pytest.raises(DataError, match="000001.png \\| listed in the index but missing"):
         ocr.read_pages(tmp_path)
     assert json.loads((tmp_path / "pages.json").read_text())[1]["file"] == "000001.png"
+
+
+def test_prepared_graphs_compute_what_the_shipped_files_compute():
+    import onnx
+    import onnxruntime as ort
+
+    rng = np.random.default_rng(0)
+    feeds = {
+        "det": rng.normal(size=(1, 3, 64, 96)).astype(np.float32),
+        "rec": rng.normal(size=(2, 3, 48, 320)).astype(np.float32),
+    }
+    for part, feed in feeds.items():
+        graph, report = ocr.ocr_graph(part, opset=18)
+        model = onnx.load_from_string(graph)
+        assert report["opset"] == {"found": 12, "used": 18} and report["constants_folded"] > 300
+        assert not [n for n in model.graph.node if n.op_type == "Constant"]
+        dims = model.graph.input[0].type.tensor_type.shape.dim
+        assert [d.dim_param or d.dim_value for d in dims] == list(ocr.INPUT_DIMS[part])
+        shipped = ort.InferenceSession(
+            str(ocr.model_file(part)), providers=["CPUExecutionProvider"]
+        )
+        ours = ort.InferenceSession(graph, providers=["CPUExecutionProvider"])
+        np.testing.assert_allclose(
+            ours.run(None, {"x": feed})[0], shipped.run(None, {"x": feed})[0], atol=1e-5
+        )
+    assert ocr.character_dictionary(graph) == ocr.character_dictionary(ocr.model_file("rec"))

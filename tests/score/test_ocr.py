@@ -18,7 +18,7 @@ DET = {
     "unclip_ratio": 1.5,
     "max_candidates": 1000,
 }
-REC = {"height": 48, "width": 320, "max_width": 1280, "batch_size": 8}
+REC = {"width": 320, "max_width": 1280, "batch_size": 8}
 
 
 def _grown_reference(x0, y0, x1, y1, ratio):

@@ -18,10 +18,12 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from workflow.errors import DataError
+from workflow.formats.onnx_file import prepare_model
 from workflow.io import sha256_file, write_atomically, write_json_atomically
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,16 @@ OCR_MODELS = {
 #: character a line (class k of the output is line k; class 0 is CTC's blank, the last the
 #: space).
 DICTIONARY_KEY = "character"
+
+#: The recogniser's input height (PP-OCRv4's SVTR-LCNet reads lines 48 pixels high).
+REC_HEIGHT = 48
+#: The graphs' input dimensions by part: a name (the engine profile gives it a range) or a
+#: fixed size.
+INPUT_DIMS = {
+    "det": ("pages", 3, "height", "width"),
+    "rec": ("lines", 3, REC_HEIGHT, "width"),
+}
+
 
 #: Fonts of matplotlib's data folder (``fonts/ttf``) the text is drawn in.
 FONTS = (
@@ -119,6 +131,36 @@ def model_file(part: str) -> Path:
             f"install that version: pip install {OCR_WHEEL}",
         )
     return path
+
+
+def ocr_graph(part: str, *, opset: int) -> tuple[bytes, dict[str, Any]]:
+    """A PP-OCRv4 graph as the pipeline's FP32 graph: the shipped file (checked) through the
+    shared graph preparation (its Constant weights folded into initializers, the opset raised
+    to ``opset``), its input dimensions named (:data:`INPUT_DIMS`; the recogniser's height
+    fixed at 48) so that engine profiles can give them ranges. The model's metadata (the
+    recogniser's dictionary) is kept.
+
+    Args:
+        part: ``det`` or ``rec``.
+        opset: the pipeline's opset (the shipped graphs are opset 12).
+
+    Returns:
+        The serialized graph and the preparation's report (with the file's ``source`` and
+        ``sha256``).
+    """
+    import onnx
+
+    path = model_file(part)
+    model = onnx.load(str(path))
+    (graph_input,) = model.graph.input
+    for dim, name in zip(graph_input.type.tensor_type.shape.dim, INPUT_DIMS[part], strict=True):
+        if isinstance(name, str):
+            dim.dim_param = name
+        else:
+            dim.dim_value = name
+    model, report = prepare_model(model, opset=opset, source=str(path))
+    report |= {"source": path.name, "sha256": OCR_MODELS[part][1]}
+    return model.SerializeToString(), report
 
 
 def character_dictionary(model: bytes | str | Path) -> list[str]:

@@ -16,17 +16,21 @@ recognition character error rate (Levenshtein distance over reference length, bo
 the lines) and the share of lines read exactly.
 """
 
+import json
 import logging
 import math
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from workflow.backend.base import BaseRunner
+from workflow.data.ocr import REC_HEIGHT, character_dictionary, read_lines, read_pages
 from workflow.detect.boxes import iou
 from workflow.detect.textdet import axis_aligned, order_corners, text_boxes
 from workflow.errors import PipelineError
+from workflow.score.runtimes import make_runner, part_files
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +221,7 @@ def recognise(
     for chunk in _batches(order, rec["batch_size"]):
         feed = rec_input(
             [images[k] for k in chunk],
-            height=rec["height"],
+            height=REC_HEIGHT,
             width=rec["width"],
             max_width=rec["max_width"],
         )
@@ -267,7 +271,7 @@ def score_ocr(
         pages: (RGB page, ``[{"box", "text"}]``) examples.
         det: detector settings (``limit_side``, ``mean``, ``std``, ``threshold``,
             ``box_threshold``, ``unclip_ratio``, ``max_candidates``).
-        rec: recogniser settings (``height``, ``width``, ``batch_size``).
+        rec: recogniser settings (``width``, ``max_width``, ``batch_size``; the height is 48).
         iou_threshold: least IoU of a detection and a true line's box to count as found.
 
     Returns:
@@ -381,7 +385,109 @@ def rec_feeds(
     """Calibration feeds of the recogniser: ``batches`` batches of ``batch_size`` lines."""
     chunks = list(_batches(images[: batch_size * batches], batch_size))
     return [
-        {input_name: rec_input(chunk, height=rec["height"], width=rec["width"])}
+        {input_name: rec_input(chunk, height=REC_HEIGHT, width=rec["width"])}
         for chunk in chunks
         if len(chunk) == batch_size
     ]
+
+
+def ocr_calibration_feeds(
+    part: str,
+    folder: str,
+    *,
+    det: dict[str, Any],
+    rec: dict[str, Any],
+    input_name: str = "x",
+) -> list[dict[str, np.ndarray]]:
+    """The calibration feeds of one PP-OCRv4 graph from the calibration split in ``folder``:
+    its pages for the detector (one a feed), its lines for the recogniser (batches of
+    ``rec["batch_size"]``, every batch ``rec["width"]`` wide so that the feeds agree).
+
+    Raises:
+        PipelineError: unknown part, or a split too small for one feed.
+    """
+    if part == "det":
+        pages = [image for image, _ in read_pages(folder)]
+        feeds = det_feeds(pages, det=det, input_name=input_name, batches=len(pages))
+    elif part == "rec":
+        lines = [image for image, _ in read_lines(folder)]
+        size = rec["batch_size"]
+        feeds = rec_feeds(
+            lines, rec=rec, input_name=input_name, batch_size=size, batches=len(lines) // size
+        )
+    else:
+        raise PipelineError(f"OCR graph part {part!r}", "unknown", "choose det or rec")
+    if not feeds:
+        raise PipelineError(
+            folder,
+            f"too few calibration examples for one feed of the {part} graph",
+            "raise ocr.data.calib_pages (det) or ocr.data.calib_lines to at least "
+            "ocr.rec.batch_size (rec)",
+        )
+    return feeds
+
+
+def score_ocr_set(
+    runtime: str,
+    files: dict[str, str],
+    dictionary_graph: str,
+    folder: str,
+    *,
+    det: dict[str, Any],
+    rec: dict[str, Any],
+    iou_threshold: float,
+    module: str = "auto",
+    threads: int = 1,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Score the OCR sample's two graphs (or engines) on the test split in ``folder``.
+
+    Args:
+        runtime: ``ort`` or ``trt``.
+        files: model files keyed ``det_<role>`` and ``rec_<role>`` (``onnx``, or ``plan`` and
+            ``meta``).
+        dictionary_graph: the FP32 recogniser graph whose metadata holds the dictionary.
+        folder: the test split (``lines.json``, ``pages.json`` and their images).
+        det: detector settings (see :func:`score_ocr`).
+        rec: recogniser settings (see :func:`score_ocr`).
+        iou_threshold: least IoU of a found line.
+        module: the TensorRT module choice, for ``trt``.
+        threads: ONNX Runtime threads.
+
+    Returns:
+        The report (:func:`score_ocr`, with ``runtime``) and what was found per page.
+    """
+    classes = character_dictionary(dictionary_graph)
+    lines, pages = read_lines(folder), read_pages(folder)
+    runners = [
+        make_runner(runtime, part_files(files, part), module=module, threads=threads)
+        for part in ("det", "rec")
+    ]
+    with runners[0] as det_runner, runners[1] as rec_runner:
+        report, found = score_ocr(
+            det_runner,
+            rec_runner,
+            classes,
+            lines,
+            pages,
+            det=det,
+            rec=rec,
+            iou_threshold=iou_threshold,
+        )
+    return report | {"runtime": runtime}, found
+
+
+def draw_ocr_pages(
+    found: list[dict[str, Any]], folder: str, *, pages: int
+) -> list[tuple[str, np.ndarray]]:
+    """The first ``pages`` test pages drawn with what was found on them (:func:`draw_page`):
+    (file stem, uint8 image)."""
+    chosen = read_pages(folder)[:pages]
+    names = [Path(entry["file"]).stem for entry in _page_index(folder)[: len(chosen)]]
+    return [
+        (name, draw_page(image, result, truth))
+        for name, (image, truth), result in zip(names, chosen, found, strict=False)
+    ]
+
+
+def _page_index(folder: str) -> list[dict[str, Any]]:
+    return json.loads((Path(folder) / "pages.json").read_text(encoding="utf-8"))

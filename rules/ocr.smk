@@ -1,0 +1,133 @@
+rule ocr_data:
+    output:
+        test=directory(f"{OCR_DATA}/test"),
+        calib=directory(f"{OCR_DATA}/calib"),
+    log:
+        "logs/data/ocr.log",
+    benchmark:
+        "benchmarks/data/ocr.tsv"
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=1024,
+        runtime=10,
+    params:
+        code=code_of("ocr_data"),
+        reproducible=REPRODUCIBLE,
+        data=config["ocr"]["data"],
+    script:
+        "../scripts/ocr_data.py"
+
+
+rule ocr_onnx:
+    output:
+        onnx="results/onnx/{model}/model.onnx",
+        report="results/onnx/{model}/prepare.json",
+    log:
+        "logs/onnx/{model}.log",
+    wildcard_constraints:
+        model=OCR_GRAPHS,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=2048,
+        runtime=10,
+    params:
+        code=code_of("ocr_onnx"),
+        reproducible=REPRODUCIBLE,
+        part=get_ocr_part,
+        opset=config["onnx"]["opset"],
+    script:
+        "../scripts/ocr_onnx.py"
+
+
+rule ocr_calibrate_batches:
+    input:
+        calib=f"{OCR_DATA}/calib",
+    output:
+        batches=directory("results/calibrate/{model}/batches"),
+    log:
+        "logs/calibrate/{model}.batches.log",
+    wildcard_constraints:
+        model=OCR_GRAPHS,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=2048,
+        runtime=10,
+    params:
+        code=code_of("ocr_calibrate_batches"),
+        reproducible=REPRODUCIBLE,
+        part=get_ocr_part,
+        det=config["ocr"]["det"],
+        rec=config["ocr"]["rec"],
+    script:
+        "../scripts/ocr_calibrate_batches.py"
+
+
+rule ocr_score:
+    input:
+        unpack(get_score_model),
+        dictionary=get_ocr_dictionary,
+        test=f"{OCR_DATA}/test",
+    output:
+        score="results/score/{model}/{precision}/ocr.json",
+        found="results/score/{model}/{precision}/found.json",
+    log:
+        "logs/score/{model}.{precision}.ocr.log",
+    benchmark:
+        "benchmarks/score/{model}.{precision}.tsv"
+    wildcard_constraints:
+        model=OCR,
+    conda:
+        "../environment.yml"
+    threads: 2
+    resources:
+        mem_mb=4096,
+        runtime=30,
+        gpu=get_score_gpus,
+    params:
+        code=score_code("ocr_score"),
+        reproducible=REPRODUCIBLE,
+        runtime=get_runtime,
+        module=get_score_module,
+        det=config["ocr"]["det"],
+        rec=config["ocr"]["rec"],
+        iou_threshold=config["ocr"]["iou_threshold"],
+        threads=config["ocr"]["threads"],
+    script:
+        "../scripts/ocr_score.py"
+
+
+rule ocr_draw:
+    input:
+        found="results/score/{model}/{precision}/found.json",
+        test=f"{OCR_DATA}/test",
+    output:
+        drawn=report(
+            directory("results/score/{model}/{precision}/drawn"),
+            patterns=["{name}.png"],
+            caption="../report/sample.rst",
+            category=report_category,
+            subcategory="Text found",
+            labels={
+                "sample": "{model}",
+                "precision": "{precision}",
+                "page": "{name}",
+            },
+        ),
+    log:
+        "logs/score/{model}.{precision}.draw.log",
+    wildcard_constraints:
+        model=OCR,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=1024,
+        runtime=10,
+    params:
+        code=code_of("ocr_draw"),
+        reproducible=REPRODUCIBLE,
+        pages=config["ocr"]["draw"],
+    script:
+        "../scripts/ocr_draw.py"
