@@ -98,7 +98,7 @@ NON_COMPUTE = (
     "cjmp",
 )
 #: Engine layer types that only branch or move data: never the kernel a node was fused into.
-NOT_A_KERNEL = NON_COMPUTE[1:]
+NOT_A_KERNEL = tuple(kind for kind in NON_COMPUTE if kind != "kgen")
 #: TensorRT's data type names, in every spelling its layer logs use (the ``Datatype`` of
 #: TensorRT-RTX, the words of full TensorRT's format phrases such as ``Thirty-two wide channel
 #: vectorized row major Int8 format``), lower case -> the precision names of the pipeline.
