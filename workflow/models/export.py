@@ -33,6 +33,7 @@ def onnx_from_torch(
     input_name: str | None = None,
     output_name: str | tuple[str, ...],
     opset: int,
+    dims: dict[int, tuple[str, int, int]] | None = None,
 ) -> bytes:
     """Export a model to ONNX with a dynamic batch dimension on every input.
 
@@ -47,6 +48,8 @@ def onnx_from_torch(
         output_name: name of the graph output, or a tuple of names for a model returning a
             tuple of tensors.
         opset: ONNX opset version.
+        dims: further dynamic axes of every input, ``{axis: (name, min, max)}`` (an image's
+            height and width); None: only the batch.
 
     Returns:
         The serialised ONNX model, checked by ``onnx.checker``.
@@ -55,6 +58,9 @@ def onnx_from_torch(
     import torch
 
     batch = torch.export.Dim("batch", min=1, max=1 << 16)
+    extra = {
+        axis: torch.export.Dim(n, min=lo, max=hi) for axis, (n, lo, hi) in (dims or {}).items()
+    }
     feeds = _feeds(sample, input_name)
     with timed(log, f"onnx export | opset {opset}"):
         program = torch.onnx.export(
@@ -63,7 +69,7 @@ def onnx_from_torch(
             None,
             input_names=list(feeds),
             output_names=[output_name] if isinstance(output_name, str) else list(output_name),
-            dynamic_shapes=tuple({0: batch} for _ in feeds),
+            dynamic_shapes=tuple({0: batch} | extra for _ in feeds),
             opset_version=opset,
             dynamo=True,
             verbose=False,
