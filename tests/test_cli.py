@@ -1,11 +1,16 @@
 """The command-line tools, run as a user runs them."""
 
+import ast
 import re
 import subprocess
 import sys
+import time
+import tomllib
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from tests.conftest import ROOT
 from workflow.formats.pnm import pnm_bytes
@@ -265,3 +270,115 @@ def test_detects_with_faster_rcnn_through_both_graphs(tmp_path):
     assert out.stdout.startswith(f"{scene}: ") and (tmp_path / "drawn/scene.png").is_file()
     alone = _detect(*common, scene)
     assert alone.returncode == 2 and "needs the rpn and the head" in alone.stderr
+
+
+# The one console command, ``trtsamples <command>``: a subcommand for every tool in scripts/cli/.
+
+TRTSAMPLES = Path(sys.executable).parent / "trtsamples"
+HEAVY = ("torch", "tensorrt", "tensorrt_rtx", "onnxruntime", "tensorflow", "cuda", "polygraphy")
+TOOLS = sorted((ROOT / "scripts" / "cli").glob("*.py"))
+
+
+def _command(*args, cwd=ROOT):
+    assert TRTSAMPLES.is_file(), f"{TRTSAMPLES} missing: run `pip install -e .` to install it"
+    return subprocess.run(
+        [str(TRTSAMPLES), *map(str, args)], capture_output=True, text=True, cwd=cwd
+    )
+
+
+def _script(name, *args, cwd=ROOT):
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "cli" / f"{name}.py"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+    )
+
+
+def test_the_command_is_declared_in_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["trtsamples"] == "workflow.tools:main"
+
+
+def test_every_tool_is_a_subcommand_and_its_script_a_shim():
+    from workflow.tools import COMMANDS
+
+    assert len(TOOLS) >= 12
+    assert sorted(c.module for c in COMMANDS.values()) == [p.stem for p in TOOLS]
+    for path in TOOLS:
+        source = path.read_text()
+        assert f"from workflow.tools.{path.stem} import main\n" in source, path
+        assert len(ast.parse(source).body) == 4, f"{path}: not a shim calling main"
+
+
+def test_help_lists_every_subcommand_fast_without_heavy_libraries():
+    from workflow.tools import COMMANDS
+
+    start = time.perf_counter()
+    out = _command("--help")
+    elapsed = time.perf_counter() - start
+    assert out.returncode == 0, out.stderr
+    assert elapsed < 2, f"trtsamples --help took {elapsed:.2f} s"
+    listed = re.findall(r"^  (\S+)  +(\S.*)$", out.stdout.split("commands:\n")[1], flags=re.M)
+    assert dict(listed) == {name: c.summary for name, c in COMMANDS.items()}
+    code = (
+        "import sys\n"
+        "from workflow.tools import main\n"
+        "try:\n    main(['--help'])\nexcept SystemExit as done:\n    print(done.code)\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}"
+        " or m.startswith('workflow.tools.')))\n"
+    )
+    probe = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert probe.stdout.splitlines()[-2:] == ["0", "[]"], probe.stdout + probe.stderr
+
+
+def test_a_missing_or_unknown_command_exits_2():
+    assert _command().returncode == 2
+    unknown = _command("sample")
+    assert unknown.returncode == 2 and "invalid choice: 'sample'" in unknown.stderr
+    assert "'samples'" in unknown.stderr
+
+
+@pytest.mark.parametrize("path", TOOLS, ids=lambda p: p.stem)
+def test_each_subcommand_help_is_its_tool_docstring(path):
+    from workflow.tools import COMMANDS
+
+    name = next(n for n, c in COMMANDS.items() if c.module == path.stem)
+    source = (ROOT / "workflow" / "tools" / path.name).read_text()
+    summary = ast.get_docstring(ast.parse(source)).splitlines()[0]
+    code = (
+        "import sys\n"
+        "from workflow.tools import main\n"
+        f"try:\n    main([{name!r}, '--help'])\nexcept SystemExit as done:\n    print(done.code)\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY!r}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.splitlines()[-2:] == ["0", "[]"], out.stdout + out.stderr
+    assert out.stdout.startswith(f"usage: trtsamples {name} ")
+    assert summary in out.stdout
+
+
+def test_samples_command_prints_what_the_script_prints():
+    rows = yaml.safe_load((ROOT / "config" / "samples.yaml").read_text())
+    new, old = _command("samples", "ssd", "--targets"), _script("list_samples", "ssd", "--targets")
+    assert new.returncode == old.returncode == 0, new.stderr
+    assert new.stdout == old.stdout
+    assert new.stdout.splitlines()[0] == f"ssd: {rows['ssd']['caption']}"
+    assert "  snakemake engines/ssd_fp32.plan" in new.stdout.splitlines()
+    new, old = _command("samples", "nope"), _script("list_samples", "nope")
+    assert new.returncode == old.returncode == 2
+    assert new.stderr == old.stderr and "unknown sample(s) nope" in new.stderr
+
+
+def test_config_manual_command_writes_what_the_script_checks(tmp_path):
+    manual = tmp_path / "README.md"
+    wrote = _command("config-manual", "--output", manual)
+    assert wrote.returncode == 0 and wrote.stdout == f"wrote {manual}\n", wrote.stderr
+    assert manual.read_text().startswith("# ")
+    assert _command("config-manual", "--check", "--output", manual).returncode == 0
+    assert _script("config_manual", "--check", "--output", manual).returncode == 0
+    manual.write_text(manual.read_text() + "\nedited by hand\n")
+    new = _command("config-manual", "--check", "--output", manual)
+    old = _script("config_manual", "--check", "--output", manual)
+    assert new.returncode == old.returncode == 1
+    assert new.stderr == old.stderr == f"{manual} | stale | run trtsamples config-manual\n"

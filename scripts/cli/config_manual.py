@@ -1,43 +1,8 @@
-"""Write the configuration manual, config/README.md, from config/config.schema.yaml: every key
-with its type, default and description.
+"""`trtsamples config-manual` as a script: the tool is workflow/tools/config_manual.py."""
 
-    python scripts/cli/config_manual.py           # (re)write config/README.md
-    python scripts/cli/config_manual.py --check   # exit 1 if config/README.md is stale
-
-Exit status 0; 1 with --check when the manual differs from the schema's.
-"""
-
-import argparse
 import sys
-from pathlib import Path
 
-from workflow.io import write_atomically
-from workflow.report.config_manual import manual_from_file
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--schema", default=str(ROOT / "config" / "config.schema.yaml"))
-    parser.add_argument("--output", default=str(ROOT / "config" / "README.md"))
-    parser.add_argument("--check", action="store_true", help="only check that it is current")
-    args = parser.parse_args(argv)
-    text = manual_from_file(args.schema)
-    if args.check:
-        current = Path(args.output).read_text() if Path(args.output).is_file() else ""
-        if current != text:
-            print(
-                f"{args.output} | stale | run python scripts/cli/config_manual.py", file=sys.stderr
-            )
-            return 1
-        return 0
-    write_atomically(args.output, text.encode())
-    print(f"wrote {args.output}")
-    return 0
-
+from workflow.tools.config_manual import main
 
 if __name__ == "__main__":
     sys.exit(main())

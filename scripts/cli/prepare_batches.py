@@ -1,60 +1,8 @@
-"""Write calibration batch files (the seed's batch preparation step, BatchStream format).
+"""`trtsamples prepare-batches` as a script: the tool is workflow/tools/prepare_batches.py."""
 
-Each file batch0, batch1, ... holds four int32 N C H W, N*C*H*W float32 values and, when labels
-are given, N float32 labels. Values are pixel * scale + offset (default: pixel / 255).
-
-    python scripts/cli/prepare_batches.py --idx-images t10k-images-idx3-ubyte.gz \\
-        --idx-labels t10k-labels-idx1-ubyte.gz --batch-size 100 --batches 10 --out batches/
-    python scripts/cli/prepare_batches.py --pnm-dir images/ --scale 0.00784314 --offset -1 \\
-        --batch-size 8 --batches 4 --out batches/
-
-Exit status 2 on bad input, with the reason.
-"""
-
-import argparse
 import sys
 
-from workflow.data.images import read_pnm_folder, to_nchw
-from workflow.errors import PipelineError
-from workflow.formats.idx import read_idx
-from workflow.quant.batches import split_into_batches, write_batch_folder
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--idx-images", help="IDX image file (N, H, W), raw or .gz")
-    source.add_argument("--pnm-dir", help="folder of .pgm/.ppm images of one size")
-    parser.add_argument("--idx-labels", help="IDX label file (N,) to store with the images")
-    parser.add_argument("--batch-size", type=int, required=True, help="images per batch file")
-    parser.add_argument("--batches", type=int, required=True, help="number of batch files")
-    parser.add_argument("--scale", type=float, default=1 / 255, help="default: 1/255")
-    parser.add_argument("--offset", type=float, default=0.0, help="default: 0")
-    parser.add_argument("--out", required=True, help="output folder")
-    args = parser.parse_args(argv)
-    try:
-        labels = read_idx(args.idx_labels, ndim=1) if args.idx_labels else None
-        if args.idx_images:
-            images = read_idx(args.idx_images, ndim=3)
-        else:
-            images = read_pnm_folder(args.pnm_dir)[0]
-        if labels is not None and len(labels) != len(images):
-            raise PipelineError(args.idx_labels, f"{len(labels)} labels for {len(images)} images")
-        files = split_into_batches(
-            to_nchw(images, scale=args.scale, offset=args.offset),
-            labels,
-            batch_size=args.batch_size,
-            batches=args.batches,
-        )
-    except PipelineError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    write_batch_folder(args.out, files)
-    print(f"{len(files)} batch files of {args.batch_size} images in {args.out}")
-    return 0
-
+from workflow.tools.prepare_batches import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,7 +3,7 @@ translator's engines built in a copy of it: every engine checked against the gra
 with ONNX Runtime standing in for TensorRT (exit 0, a line per output), a wrong pick flagged
 (exit 1), and without a GPU every engine reported as not run (exit 0)."""
 
-import importlib.util
+import importlib
 import json
 import shutil
 import subprocess
@@ -41,10 +41,8 @@ def work(tree, tmp_path_factory) -> Path:
 
 
 def cli_module():
-    spec = importlib.util.spec_from_file_location("verify_engines_cli", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The tool behind scripts/cli/verify_engines.py and `trtsamples verify-engines`."""
+    return importlib.import_module("workflow.tools.verify_engines")
 
 
 class StandIn(OrtRunner):
