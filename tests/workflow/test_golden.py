@@ -1,5 +1,5 @@
-"""Strict mode gives the same bytes on every machine: a tiny MNIST chain against sha256 sums
-recorded once and checked wherever the suite runs.
+"""Strict mode gives the same bytes on every machine: the tiny chains of mnist (PyTorch) and
+mnist_tf (Keras) against sha256 sums recorded once and checked wherever the suite runs.
 
 The run starts with instruction-set variables a user might have set to lower values than the
 machine's (and TensorFlow's oneDNN switched on): strict mode must override them all. Besides
@@ -21,7 +21,8 @@ from workflow.io import sha256_file
 from workflow.repro import BASELINE, STRICT_ENVIRONMENT, job_environment
 
 pytestmark = pytest.mark.slow
-#: Recorded with `reproducible: strict` (the default) and the tiny config, samples [mnist].
+#: Recorded with `reproducible: strict` (the default) and the tiny config, samples [mnist,
+#: mnist_tf].
 GOLDEN = {
     "results/data/mnist/train-images.idx": (
         "06488d07a37f578fbb541883f038a911cf3d64d8488433bf31752cc5010fa6d5"
@@ -43,11 +44,22 @@ GOLDEN = {
     "results/precision/mnist/int8.onnx": (
         "f97c43101e64854886ce2adf706c4de9ff7d4a419324df3757809f45f80d609c"
     ),
+    # the Keras LeNet's trained weights (dumpTFWts) and its tf2onnx graph: TensorFlow's own
+    # contraction kernel would train other weights on another CPU (workflow/repro.py)
+    "results/weights/mnist_tf/weights.wts": (
+        "9372542a25e91e53e685268b11884ac5c221a6edad36249b30ea062297e63e5d"
+    ),
+    "results/onnx/mnist_tf/model.onnx": (
+        "06709648f646196fe906c631cbd4d7b45116e33554031ec938a742df9b43bed0"
+    ),
 }
 #: The INT8 scores, recorded like the files above.
 SCORES = {
     "results/score/mnist/int8/accuracy.json": (
-        "db39fda9bb16cd21aedb802fbe80f6bb351530da4ab9f82b2dc3f7528a305723"
+        "ba365d4d1a34d42405e8465c742fff3455e1c9277a309c8d12112d66bf6c9e90"
+    ),
+    "results/score/mnist_tf/int8/accuracy.json": (
+        "d8680e83681d321fdc150efb799d9138df001f9ba31a753cfb046b6caee14810"
     ),
 }
 #: sha256 of the float32 probabilities (N, 10) an INT8 graph gives on the test split, batches of
@@ -55,6 +67,9 @@ SCORES = {
 OUTPUTS = {
     "results/precision/mnist/int8.onnx": (
         "16fa85aa67acadf377ace0d36cfbdbd38a4981ab1d25eb259297f892db9a2e1a"
+    ),
+    "results/precision/mnist_tf/int8.onnx": (
+        "d9b190816ff1e2e1e2f7de994a989dcd1714e7699bb9dfd96864a707431c8072"
     ),
 }
 #: What a user's environment might say; strict mode must not listen.
@@ -66,6 +81,7 @@ PRESET = {
     "OPENBLAS_CORETYPE": "Sandybridge",
     "NPY_DISABLE_CPU_FEATURES": "X86_V3",
     "TF_ENABLE_ONEDNN_OPTS": "1",
+    "TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL": "1",
 }
 
 
@@ -106,9 +122,10 @@ def test_strict_run_gives_the_recorded_bytes_whatever_the_environment_says(tmp_p
     targets = [
         "results/precision/mnist/int8.onnx",
         "results/calibrate/mnist/calibration_all.table",
+        "results/weights/mnist_tf/weights.wts",
         *SCORES,
     ]
-    args = [*targets, "--cores", "2", "--configfile", TINY, "--config", "samples=[mnist]"]
+    args = [*targets, "--cores", "2", "--configfile", TINY, "--config", "samples=[mnist,mnist_tf]"]
     snakemake(work, *args, env=PRESET)
     recorded = json.loads((work / "results/onnx/mnist/model.parity.json").read_text())
     settings = recorded["reproducibility"]
