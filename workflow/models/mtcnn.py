@@ -334,3 +334,31 @@ def random_crops(images: np.ndarray, *, count: int, side: int, seed: int) -> np.
         resized = Image.fromarray(patch).resize((side, side), Image.Resampling.BILINEAR)
         crops.append(np.asarray(resized, np.float32).transpose(2, 0, 1))
     return np.stack(crops)
+
+
+def mtcnn_feeds(
+    name: str, shapes: list[tuple[int, int, int]], *, seed: int
+) -> list[dict[str, np.ndarray]]:
+    """Feeds of generated images for one network, one per ``(rows, height, width)``: P-Net
+    whole images of that size, R-Net and O-Net random crops of 96x128 images resized to their
+    input side (``height`` and ``width`` must be that side); normalised, by input name.
+
+    Raises:
+        DataError: unknown network, or a size R-Net or O-Net does not take.
+    """
+    if name not in INPUT_SIDE:
+        raise DataError(f"MTCNN network {name!r}", "unknown", f"choose among {list(NETWORKS)}")
+    side = INPUT_SIDE[name]
+    feeds = []
+    for k, (rows, height, width) in enumerate(shapes):
+        if side is None:
+            pixels = synthetic_images(rows, height=height, width=width, seed=seed + k)
+        elif height == width == side:
+            images = synthetic_images(8, height=96, width=128, seed=seed + k)
+            pixels = random_crops(images, count=rows, side=side, seed=seed + k)
+        else:
+            raise DataError(
+                f"{name} feed {k}", f"size {height}x{width}", f"{name} takes {side}x{side}"
+            )
+        feeds.append({INPUT_NAME: normalize(pixels)})
+    return feeds
