@@ -17,6 +17,8 @@ tensor from activation ranges; ``formats.onnx_file.prepare_model`` folds such no
 """
 
 import logging
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -88,6 +90,37 @@ def quantize_weight(weight: np.ndarray, axis: int | None) -> tuple[np.ndarray, n
     return q, scale
 
 
+@dataclass(frozen=True)
+class QdqFormat:
+    """How one quantized type is written into a Q/DQ graph.
+
+    Attributes:
+        name: the precision (``int8``, ``fp8``): the suffix of every new tensor's name and the
+            subject of the log lines.
+        quantize_weight: (weights, per-channel axis or None) -> (quantized weights, scale).
+        activation_scale: an activation's amax -> its per-tensor scale.
+        zero_point: a scale -> the zero point of the same shape (the quantized type's 0).
+    """
+
+    name: str
+    quantize_weight: Callable[[np.ndarray, int | None], tuple[np.ndarray, np.ndarray]]
+    activation_scale: Callable[[float], np.float32]
+    zero_point: Callable[[np.ndarray], np.ndarray]
+
+
+INT8 = QdqFormat(
+    name="int8",
+    quantize_weight=quantize_weight,
+    activation_scale=lambda amax: np.float32(amax / QMAX),
+    zero_point=lambda scale: np.zeros_like(scale, dtype=np.int8),
+)
+
+
+def node_key(node: Any, index: int) -> str:
+    """How a node of the main graph is named in ``nodes=``: its name, or ``<op>#<index>``."""
+    return node.name or f"{node.op_type}#{index}"
+
+
 def _quantized_slots(node) -> range:
     """The input slots of a node that get Q/DQ: activation and weight of Conv, ConvTranspose,
     Gemm, MatMul."""
@@ -131,7 +164,7 @@ def subgraph_reasons(graph: Any) -> dict[str, str]:
     return found
 
 
-def _subgraph_reads(graph: Any) -> set[str]:
+def subgraph_reads(graph: Any) -> set[str]:
     """Every name a node of a subgraph of ``graph`` reads (those of outer scopes among them)."""
     return {name for sub in graphs(graph)[1:] for node in sub.node for name in node.input}
 
@@ -166,19 +199,41 @@ def qdq_from_ranges(
     *,
     source: str,
     reasons: dict[str, str] | None = None,
+    nodes: Collection[str] | None = None,
 ) -> bytes:
+    """Insert INT8 Q/DQ (see :func:`insert_qdq`, whose arguments and errors these are)."""
+    import onnx
+
+    model = onnx.load_from_string(model_bytes)
+    return insert_qdq(
+        model, amax, source=source, reasons=reasons, fmt=INT8, nodes=nodes
+    ).SerializeToString()
+
+
+def insert_qdq(
+    model: Any,
+    amax: dict[str, float],
+    *,
+    source: str,
+    fmt: QdqFormat,
+    reasons: dict[str, str] | None = None,
+    nodes: Collection[str] | None = None,
+) -> Any:
     """Insert Q/DQ for the activation and weight inputs of every Conv, ConvTranspose, Gemm and
     MatMul of the main graph (subgraph nodes stay FP32: see the module docstring).
 
     Args:
-        model_bytes: the FP32 graph.
+        model: the FP32 ``onnx.ModelProto``, edited in place.
         amax: dynamic range per tensor name (from a CalibrationTable or a range file).
         source: where the ranges came from, named in errors.
+        fmt: the quantized type (:data:`INT8`, or FP8 from ``workflow.quant.fp8``).
         reasons: if given, receives why each compute node inside a subgraph stays FP32
             (:func:`subgraph_reasons`).
+        nodes: if given, only these compute nodes get Q/DQ (keys of :func:`node_key`); the
+            others stay FP32. ``None``: every one.
 
     Returns:
-        The INT8 Q/DQ graph, checked by ``onnx.checker``.
+        The Q/DQ graph (``model``), checked by ``onnx.checker``.
 
     Raises:
         PipelineError: ``amax`` names a tensor the graph lacks, or lacks the range of a tensor
@@ -188,7 +243,6 @@ def qdq_from_ranges(
     import onnx
     from onnx import helper, numpy_helper
 
-    model = onnx.load_from_string(model_bytes)
     graph = model.graph
     _refuse_constant_weights(graph, source)
     kept_fp32 = subgraph_reasons(graph)
@@ -205,8 +259,19 @@ def qdq_from_ranges(
     new_nodes, new_inits = [], []
     activation_dq: dict[str, str] = {}
     count = 0
-    for node in graph.node:
+    if nodes is not None:
+        keys = [node_key(node, index) for index, node in enumerate(graph.node)]
+        unknown_nodes = sorted(set(nodes) - set(keys))
+        if unknown_nodes:
+            raise PipelineError(
+                source,
+                f"no node {', '.join(map(repr, unknown_nodes[:5]))} in the main graph",
+                "name nodes by name, or <op>#<index> for an unnamed one",
+            )
+    for index, node in enumerate(graph.node):
         slots = _quantized_slots(node)
+        if nodes is not None and node_key(node, index) not in nodes:
+            slots = range(0)
         if slots:
             count += 1
             for slot in slots:
@@ -214,12 +279,12 @@ def qdq_from_ranges(
                 if name in initializers:
                     weight = numpy_helper.to_array(initializers[name])
                     axis = weight_axis(node, weight, slot)
-                    q, scale = quantize_weight(weight, axis)
-                    base = f"{name}_int8"
+                    q, scale = fmt.quantize_weight(weight, axis)
+                    base = f"{name}_{fmt.name}"
                     new_inits += [
                         numpy_helper.from_array(q, base),
                         numpy_helper.from_array(scale, f"{base}_scale"),
-                        numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), f"{base}_zp"),
+                        numpy_helper.from_array(fmt.zero_point(scale), f"{base}_zp"),
                     ]
                     out = f"{base}_dq"
                     per_channel = {} if axis is None else {"axis": axis}
@@ -240,11 +305,11 @@ def qdq_from_ranges(
                             f"no range for tensor {name!r}, input of {node.op_type} {node.name!r}",
                             "recalibrate, or add the tensor to the range file",
                         )
-                    base = f"{name}_int8"
-                    scale = np.float32(amax[name] / QMAX)
+                    base = f"{name}_{fmt.name}"
+                    scale = np.array(fmt.activation_scale(amax[name]), np.float32)
                     new_inits += [
-                        numpy_helper.from_array(np.array(scale, np.float32), f"{base}_scale"),
-                        numpy_helper.from_array(np.array(0, np.int8), f"{base}_zp"),
+                        numpy_helper.from_array(scale, f"{base}_scale"),
+                        numpy_helper.from_array(fmt.zero_point(scale), f"{base}_zp"),
                     ]
                     args = [f"{base}_scale", f"{base}_zp"]
                     new_nodes += [
@@ -262,16 +327,16 @@ def qdq_from_ranges(
             "build the FP32 or FP16 graph of this model instead",
         )
     # initializers read by the new nodes, or by any subgraph (an If branch's weights)
-    used = {i for n in new_nodes for i in n.input} | _subgraph_reads(graph)
+    used = {i for n in new_nodes for i in n.input} | subgraph_reads(graph)
     kept = [init for init in graph.initializer if init.name in used]
     del graph.node[:]
     graph.node.extend(new_nodes)
     del graph.initializer[:]
     graph.initializer.extend(kept + new_inits)
     onnx.checker.check_model(model, full_check=True)
-    log.info("int8 | %d layers quantized, %d activations", count, len(activation_dq))
+    log.info("%s | %d layers quantized, %d activations", fmt.name, count, len(activation_dq))
     for name, reason in kept_fp32.items():
-        log.info("int8 | %s stays FP32: %s", name, reason)
+        log.info("%s | %s stays FP32: %s", fmt.name, name, reason)
     if reasons is not None:
         reasons.update(kept_fp32)
-    return model.SerializeToString()
+    return model

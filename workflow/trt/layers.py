@@ -368,10 +368,23 @@ class _Scope:
         return None
 
 
+#: ONNX element types of a weight's DequantizeLinear that make a float-input node weight-only.
+WEIGHT_ONLY_TYPES = (onnx.TensorProto.INT4, onnx.TensorProto.UINT4)
+
+
+def _dequantized_type(name: str, scope: _Scope) -> int | None:
+    """The element type ``name`` is dequantized from, where a DequantizeLinear makes it."""
+    producer = scope.producer(name)
+    if producer is None or producer.op_type != "DequantizeLinear" or not producer.input:
+        return None
+    return scope.type_of(producer.input[0])
+
+
 def graph_precision(node: Any, scope: _Scope) -> str | None:
     """The precision the graph means ``node`` to compute in: that of the ``DequantizeLinear``
-    its first input comes out of (int8 for an int8 input, fp8, int4), else its first input's
-    float type; ``None`` where the graph does not say."""
+    its first input comes out of (int8 for an int8 input, fp8, int4); ``int4w`` for a float
+    first input times a weight dequantized from INT4 (weight-only INT4); else its first
+    input's float type; ``None`` where the graph does not say."""
     if not node.input or not node.input[0]:
         return None
     name = node.input[0]
@@ -384,6 +397,8 @@ def graph_precision(node: Any, scope: _Scope) -> str | None:
             zero = maker.input[2] if len(maker.input) > 2 and maker.input[2] else None
             quantized = scope.type_of(zero) if zero else onnx.TensorProto.UINT8
         return QUANTIZED_TYPES.get(quantized) if quantized is not None else None
+    if len(node.input) > 1 and _dequantized_type(node.input[1], scope) in WEIGHT_ONLY_TYPES:
+        return "int4w"  # float activations times INT4 weights: weight-only INT4
     found = scope.type_of(name)
     return FLOAT_TYPES.get(found) if found is not None else None
 
@@ -439,10 +454,15 @@ def _tactic_precision(tactic: str) -> str | None:
 
 def precision_and_source(layer: dict[str, Any]) -> tuple[str | None, str | None]:
     """The precision a layer computes in and where it was read: its first activation input
-    (``"input"``); where the log gives no input type (an engine with dynamic shapes), its
+    (``"input"``), or ``int4w`` for float activations times INT4 constants (``"constants"``:
+    weight-only INT4); where the log gives no input type (an engine with dynamic shapes), its
     weights' type (``"weights"``), its first output (``"output"``) or its kernel's name
     (``"tactic"``). ``(None, None)`` for a layer without inputs or weights."""
     inputs = layer["inputs"]
+    constants = [c.get("dtype") for c in layer.get("constants") or []]
+    if any(dtype and PRECISION_OF.get(dtype.lower()) == "int4" for dtype in constants):
+        if not inputs or _precision(inputs[0]["dtype"]) in (None, "fp32", "fp16", "bf16"):
+            return "int4w", "constants"  # INT4 weights, float activations: weight-only
     if inputs and inputs[0]["dtype"] is not None:
         return _precision(inputs[0]["dtype"]), "input"
     if layer.get("weights"):

@@ -9,6 +9,7 @@ DETAILED engine layer log is kept for the layer report (Polygraphy's loaders log
 global logger and hand back neither).
 """
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable
@@ -389,8 +390,9 @@ def engine_bytes_from_onnx(
     Raises:
         TensorRTUnavailable: no TensorRT, or full TensorRT without a GPU.
         FormatError: the ONNX parser rejects the graph.
-        PipelineError: a dynamic dimension other than the batch, or a failed build (the
-            builder's own errors are quoted).
+        PipelineError: a dynamic dimension other than the batch, a failed build (the
+            builder's own errors are quoted), or an FP8 graph for a GPU below compute
+            capability 8.9 (an FP8 engine's metadata lists only the targets that run FP8).
     """
     onnx_path = Path(onnx_path)
     trt, logger, builder, network = _start(build.module)
@@ -404,7 +406,68 @@ def engine_bytes_from_onnx(
         edit(trt, network)
     source = {"path": str(onnx_path), "sha256": hashlib.sha256(data).hexdigest()}
     shapes = _profile_shapes(network, build, str(onnx_path), names=_dim_names(data), dims=dims)
-    return _build(trt, builder, network, logger, source=source, build=build, shapes=shapes)
+    needs = _fp8_in_graph(data)
+    if needs:  # FP8 tensor cores: compute capability FP8_MIN_CC and later
+        from workflow.quant.fp8 import FP8_MIN_CC
+
+        _check_fp8_targets(build.compute_capabilities, str(onnx_path))
+        if trt.__name__ == "tensorrt_rtx" and not build.compute_capabilities:
+            fp8_targets = tuple(cc for cc in RTX_DEFAULT_CC if _cc(cc) >= _cc(FP8_MIN_CC))
+            build = dataclasses.replace(build, compute_capabilities=fp8_targets)
+    built = _build(trt, builder, network, logger, source=source, build=build, shapes=shapes)
+    if needs:
+        _restrict_to_fp8(built.meta, str(onnx_path))
+    return built
+
+
+def _cc(value: str) -> tuple[int, int]:
+    major, minor = value.split(".")
+    return int(major), int(minor)
+
+
+def _fp8_in_graph(data: bytes) -> bool:
+    """Whether an ONNX graph holds FP8 tensors (an FP8 Q/DQ graph's weights and zero points)."""
+    import onnx
+
+    fp8 = (onnx.TensorProto.FLOAT8E4M3FN, onnx.TensorProto.FLOAT8E5M2)
+    return any(i.data_type in fp8 for i in onnx.load_from_string(data).graph.initializer)
+
+
+def _check_fp8_targets(chosen: tuple[str, ...], path: str) -> None:
+    """Refuse FP8 for chosen compute capabilities below FP8_MIN_CC (no FP8 tensor cores)."""
+    from workflow.quant.fp8 import FP8_MIN_CC
+
+    below = [cc for cc in chosen if _cc(cc) < _cc(FP8_MIN_CC)]
+    if below:
+        raise PipelineError(
+            path,
+            f"an FP8 graph, built for compute capabilities {', '.join(below)}: FP8 runs on "
+            f"{FP8_MIN_CC} and later (Ada, Hopper, Blackwell)",
+            f"set tensorrt.compute_capabilities to targets of {FP8_MIN_CC} or later "
+            '(e.g. ["8.9", "12.0"]), or drop fp8 from \'precisions\'',
+        )
+
+
+def _restrict_to_fp8(meta: dict[str, Any], path: str) -> None:
+    """Keep in an FP8 engine's target only the GPUs that run FP8, and say so in its metadata.
+
+    Raises:
+        PipelineError: no target left (full TensorRT on a GPU below FP8_MIN_CC).
+    """
+    from workflow.quant.fp8 import FP8_MIN_CC
+
+    target = meta["target"]
+    runs = [cc for cc in target["compute_capabilities"] if _cc(cc) >= _cc(FP8_MIN_CC)]
+    if not runs:
+        raise PipelineError(
+            path,
+            f"an FP8 graph built for {target['gpu'] or 'compute capabilities'} "
+            f"{', '.join(target['compute_capabilities'])}: FP8 runs on {FP8_MIN_CC} and later",
+            f"build it on a GPU of compute capability {FP8_MIN_CC} or later, or with "
+            "TensorRT-RTX ahead of time",
+        )
+    target["compute_capabilities"] = runs
+    target["fp8_min_compute_capability"] = FP8_MIN_CC
 
 
 def engine_bytes_from_network(
