@@ -43,6 +43,7 @@ import numpy as np
 
 from workflow.errors import DataError
 from workflow.logs import timed
+from workflow.models.export import onnx_from_torch
 
 if TYPE_CHECKING:
     import torch
@@ -265,8 +266,6 @@ def onnx_from_mtcnn(net: "torch.nn.Module", name: str, *, opset: int, max_side: 
         opset: ONNX opset version.
         max_side: P-Net's largest height and width.
     """
-    from workflow.models.export import onnx_from_torch
-
     dims = None
     if INPUT_SIDE[name] is None:
         dims = {
