@@ -67,3 +67,61 @@ rule precision_agreement:
         threads=config["agreement"]["threads"],
     script:
         "../scripts/precision_agreement.py"
+
+
+# On request: snakemake results/precision/mnist/int8.divergence.json (every tensor vs FP32)
+rule precision_divergence:
+    input:
+        unpack(get_agreement_inputs),
+        fp32="results/onnx/{model}/model.onnx",
+        graph="results/precision/{model}/{precision}.onnx",
+    output:
+        report="results/precision/{model}/{precision}.divergence.json",
+        plot="results/precision/{model}/{precision}.divergence.png",
+    log:
+        "logs/precision/{model}.{precision}.divergence.log",
+    wildcard_constraints:
+        precision="fp16|int8",
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=8192,
+        runtime=30,
+    params:
+        code=code_of("precision_divergence"),
+        reproducible=REPRODUCIBLE,
+        max_batches=config["divergence"]["max_batches"],
+        threshold_db=config["divergence"]["threshold_db"],
+        threads=config["divergence"]["threads"],
+    script:
+        "../scripts/precision_divergence.py"
+
+
+# On request: snakemake results/precision/mnist/int8.sensitivity.json (INT8 node by node)
+rule precision_sensitivity:
+    input:
+        unpack(get_agreement_inputs),
+        fp32="results/onnx/{model}/model.onnx",
+        ranges=get_int8_ranges,
+    output:
+        report="results/precision/{model}/int8.sensitivity.json",
+        plot="results/precision/{model}/int8.sensitivity.png",
+    log:
+        "logs/precision/{model}.int8.sensitivity.log",
+    conda:
+        "../environment.yml"
+    threads: config["divergence"]["threads"]
+    resources:
+        mem_mb=8192,
+        runtime=120,
+    params:
+        code=code_of("precision_sensitivity"),
+        reproducible=REPRODUCIBLE,
+        source=config["calibration"]["source"],
+        algorithm=get_calibration_algorithm,
+        max_batches=config["divergence"]["sensitivity_batches"],
+        metric=config["agreement"]["metric"],
+        worst=config["divergence"]["worst"],
+        threads=config["divergence"]["threads"],
+    script:
+        "../scripts/precision_sensitivity.py"
