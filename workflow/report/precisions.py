@@ -23,6 +23,9 @@ POINT_METRICS = frozenset({"bleu"})
 def points(metric: str, value: float) -> float:
     """A metric's value in points (0..100)."""
     return value if metric in POINT_METRICS else 100.0 * value
+    "exact": "lines read exactly",
+    "recall": "text lines found",
+    "char_accuracy": "1 - CER",
 
 
 def precision_summary(
