@@ -22,6 +22,9 @@ An FP32 tensor the reduced graph neither computes nor carries is listed under ``
 Weights are initializers, not tensors computed by a node, and are not compared (their
 quantization shows in the outputs of the nodes that read them).
 
+Both graphs run at ONNX Runtime's basic optimization level (:data:`OPTIMIZATION`), so a Q/DQ
+pair computes the rounding the graph specifies, not a fused integer kernel's.
+
 The first divergent tensor is the first row, in graph order, whose SNR falls below the
 threshold (``nan`` counts as below).
 """
@@ -44,6 +47,10 @@ from workflow.score.agreement import REFERENCE, OutputAgreement
 
 log = logging.getLogger(__name__)
 
+#: ONNX Runtime's optimization level for both graphs: basic keeps every Q/DQ pair a float
+#: operator, as the graph writes it; the extended level fuses DequantizeLinear -> MatMul / Conv
+#: into integer kernels that round and saturate by the CPU's instruction set (workflow/repro.py).
+OPTIMIZATION = "ORT_ENABLE_BASIC"
 #: The numbers of an agreement row a tensor row keeps.
 KEPT = ("shape", "elements", "snr_db", "cosine", "max_abs", "mean_abs", "nonfinite")
 
@@ -154,8 +161,10 @@ def divergence_of_graphs(
     fp32_model, input_names, _ = with_all_outputs(fp32_bytes)
     fp32_names = list(dict.fromkeys(row["tensor"] for row in rows))
     other_names = list(dict.fromkeys(row["compared"] for row in rows))
-    fp32 = session_from_onnx(fp32_model, threads=threads)
-    other = session_from_onnx(_with_outputs(other_bytes, other_names), threads=threads)
+    fp32 = session_from_onnx(fp32_model, threads=threads, optimization=OPTIMIZATION)
+    other = session_from_onnx(
+        _with_outputs(other_bytes, other_names), threads=threads, optimization=OPTIMIZATION
+    )
     sums = [OutputAgreement(f"{row['tensor']} ({row['compared']})") for row in rows]
     batches = samples = 0
 

@@ -10,8 +10,9 @@ MatMul of the main graph), two graphs are built from the same ranges with
 
 Each graph's outputs are compared with the FP32 graph's on the same batches by
 ``workflow.score.agreement.Agreement`` (per output cosine and SNR; the user metric where one is
-configured). A node's ``snr_db`` and ``cosine`` are the lowest over the float outputs. Nodes
-are ranked by the ``only`` SNR, worst first.
+configured), every graph at ONNX Runtime's basic optimization level as in
+``workflow.score.divergence`` (Q/DQ as float operators). A node's ``snr_db`` and ``cosine``
+are the lowest over the float outputs. Nodes are ranked by the ``only`` SNR, worst first.
 
 The FP32 outputs of the (at most ``max_batches``) batches are computed once and held with the
 batches; the candidate graphs are built and run by a pool of ``workers`` processes, each graph
@@ -36,6 +37,7 @@ from workflow.ort.loader import session_from_onnx
 from workflow.quant.batches import is_feed_folder, iter_batches, iter_feeds
 from workflow.quant.qdq import QUANTIZED_OPS, node_key, qdq_from_ranges
 from workflow.score.agreement import Agreement, load_metric
+from workflow.score.divergence import OPTIMIZATION
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +81,7 @@ def _evaluate(task: tuple[str, frozenset[str]]) -> tuple[str, dict[str, Any], fl
     start = time.perf_counter()
     state = _STATE
     graph = qdq_from_ranges(state["fp32"], state["amax"], source=state["source"], nodes=nodes)
-    session = session_from_onnx(graph, threads=1)
+    session = session_from_onnx(graph, threads=1, optimization=OPTIMIZATION)
     metric = load_metric(state["metric"]) if state["metric"] else None
     collected = Agreement("int8", metric=metric)
     for batch, reference in zip(state["batches"], state["references"], strict=True):
@@ -145,7 +147,7 @@ def sensitivity_of_graph(
             "the graph has no Conv, ConvTranspose, Gemm or MatMul to quantize",
             "sensitivity ranks quantized nodes: build the FP32 or FP16 graph of this model",
         )
-    session = session_from_onnx(fp32, threads=max(1, workers))
+    session = session_from_onnx(fp32, threads=max(1, workers), optimization=OPTIMIZATION)
     input_names = [i.name for i in session.get_inputs()]
     output_names = [o.name for o in session.get_outputs()]
     batches = [_as_feed(b, input_names) for b in itertools.islice(feeds, max_batches)]
