@@ -181,7 +181,8 @@ TORCH_ONNX = "|".join(
 
 wildcard_constraints:
     model="|".join(dict.fromkeys([*SAMPLES, *REGISTRY.all_graphs])),
-    precision="|".join(config["precisions"]),
+    # fp8 and int4w are opt-in: their targets are built on request even when not chosen
+    precision="|".join(dict.fromkeys([*config["precisions"], "fp8", "int4w"])),
     file="|".join(re.escape(name) for name in MNIST_FILES),
     digit="[0-9]",
 
@@ -287,6 +288,31 @@ def get_int8_ranges(wildcards):
     if cfg["source"] == "ranges":
         return cfg["ranges"]
     return f"results/calibrate/{wildcards.model}/calibration.table"
+
+
+def get_fp8_algorithm(wildcards):
+    """The calibrator of a graph's FP8 ranges: fp8.algorithm (for your own table or range
+    file, the INT8 one: the file is the same)."""
+    if config["calibration"]["source"] != "calibrate":
+        return get_calibration_algorithm(wildcards)
+    return config["fp8"]["algorithm"]
+
+
+def get_fp8_ranges(wildcards):
+    """The dynamic ranges of the FP8 graph: the INT8 graph's where the calibrators agree (or
+    where they come from your file), else the FP8 calibration's table."""
+    if get_fp8_algorithm(wildcards) == get_calibration_algorithm(wildcards):
+        return get_int8_ranges(wildcards)
+    return f"results/calibrate/{wildcards.model}/calibration_fp8.table"
+
+
+def get_int4_batches(wildcards):
+    """The calibration batches the AWQ search of an INT4 weight-only graph reads (a sample
+    calibrated for INT8, int4.awq_grid set); else none: round to nearest."""
+    sample = REGISTRY.sample_of(wildcards.model)
+    if config["int4"]["awq_grid"] and "int8" in SAMPLES[sample]["precisions"]:
+        return {"batches": f"results/calibrate/{wildcards.model}/batches"}
+    return {}
 
 
 def get_runtime(wildcards):

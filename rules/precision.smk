@@ -40,6 +40,64 @@ rule precision_int8:
         "../scripts/precision_int8.py"
 
 
+# The FP8 graph's ranges where fp8.algorithm differs from the INT8 calibrator.
+use rule calibrate_table as calibrate_table_fp8 with:
+    output:
+        table="results/calibrate/{model}/calibration_fp8.table",
+        ranges="results/calibrate/{model}/dynamic_ranges_fp8.txt",
+    log:
+        "logs/calibrate/{model}.table_fp8.log",
+    benchmark:
+        "benchmarks/calibrate/{model}_fp8.tsv"
+    params:
+        algorithm=config["fp8"]["algorithm"],
+
+
+rule precision_fp8:
+    input:
+        onnx="results/onnx/{model}/model.onnx",
+        ranges=get_fp8_ranges,
+    output:
+        onnx="results/precision/{model}/fp8.onnx",
+    log:
+        "logs/precision/{model}.fp8.log",
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=2048,
+        runtime=10,
+    params:
+        code=code_of("precision_fp8"),
+        reproducible=REPRODUCIBLE,
+        source=config["calibration"]["source"],
+        algorithm=get_fp8_algorithm,
+    script:
+        "../scripts/precision_fp8.py"
+
+
+rule precision_int4w:
+    input:
+        unpack(get_int4_batches),
+        onnx="results/onnx/{model}/model.onnx",
+    output:
+        onnx="results/precision/{model}/int4w.onnx",
+    log:
+        "logs/precision/{model}.int4w.log",
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=4096,
+        runtime=20,
+    params:
+        code=code_of("precision_int4w"),
+        reproducible=REPRODUCIBLE,
+        block_size=config["int4"]["block_size"],
+        awq_grid=config["int4"]["awq_grid"],
+        threads=config["calibration"]["threads"],
+    script:
+        "../scripts/precision_int4w.py"
+
+
 # On request (it runs both graphs): snakemake results/precision/mnist/int8.agreement.json
 rule precision_agreement:
     input:
@@ -52,7 +110,7 @@ rule precision_agreement:
     log:
         "logs/precision/{model}.{precision}.agreement.log",
     wildcard_constraints:
-        precision="fp16|int8",
+        precision="fp16|int8|fp8|int4w",
     conda:
         "../environment.yml"
     resources:

@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx import TensorProto, numpy_helper
 
-from tests.conftest import tiny_build, tiny_classifier_bytes, tiny_conv_bytes
+from tests.conftest import schema_default, tiny_build, tiny_classifier_bytes, tiny_conv_bytes
 from workflow.errors import PipelineError
 from workflow.ort.loader import session_from_onnx
 from workflow.quant.calibrate import calibrate
@@ -116,3 +116,16 @@ def test_fp8_engine_for_a_gpu_without_fp8_is_refused(tmp_path):
     path.write_bytes(fp8_from_ranges(fp32, _ranges(fp32), source="test"))
     with pytest.raises(PipelineError, match=r"8\.6.*FP8 runs on 8\.9 and later"):
         engine_bytes_from_onnx(path, tiny_build(compute_capabilities=("8.6", "8.9")))
+
+
+def test_fp8_and_int4w_are_opt_in_targets(tmp_path):
+    """The default run builds neither; their engines are targets of their own, and the FP8
+    graph of a sample calibrated with entropy gets a min-max table of its own."""
+    from tests.conftest import copy_workflow, planned_jobs, snakemake
+
+    work = copy_workflow(tmp_path / "wf")
+    assert not {"fp8", "int4w"} & set(schema_default("precisions"))
+    out = snakemake(work, "-n", "engines/mnist_fp8.plan", "engines/movielens_int4w.plan")
+    jobs = planned_jobs(out.stdout)
+    assert jobs["calibrate_table_fp8"] == jobs["precision_fp8"] == jobs["precision_int4w"] == 1
+    assert jobs["engine_build"] == 2

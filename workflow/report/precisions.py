@@ -4,7 +4,16 @@ and top-5 for a classifier, mAP for a detector) and each one's drop from FP32.""
 import io
 from typing import Any
 
-PRECISION_ORDER = ("fp32", "fp16", "int8")
+#: Precisions from the widest to the narrowest (fp8: FP8 E4M3 Q/DQ; int4w: INT4 weight-only).
+PRECISION_ORDER = ("fp32", "fp16", "fp8", "int8", "int4w")
+#: How each precision is named in tables and plots.
+PRECISION_LABELS = {
+    "fp32": "FP32",
+    "fp16": "FP16",
+    "fp8": "FP8 (E4M3)",
+    "int8": "INT8",
+    "int4w": "INT4 weight-only",
+}
 #: How each metric is labelled in the plot.
 METRIC_LABELS = {
     "top1": "top-1",
@@ -14,6 +23,9 @@ METRIC_LABELS = {
     "ndcg": "NDCG@k",
     "accuracy": "next-character accuracy",
     "bleu": "BLEU",
+    "exact": "lines read exactly",
+    "recall": "text lines found",
+    "char_accuracy": "1 - CER",
 }
 #: Metrics already on a 0..100 scale (BLEU); the others are fractions, shown and compared in
 #: percentage points.
@@ -23,9 +35,6 @@ POINT_METRICS = frozenset({"bleu"})
 def points(metric: str, value: float) -> float:
     """A metric's value in points (0..100)."""
     return value if metric in POINT_METRICS else 100.0 * value
-    "exact": "lines read exactly",
-    "recall": "text lines found",
-    "char_accuracy": "1 - CER",
 
 
 def precision_summary(

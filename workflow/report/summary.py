@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from workflow.report.agreement import first_output
-from workflow.report.precisions import METRIC_LABELS, PRECISION_ORDER, points
+from workflow.report.precisions import METRIC_LABELS, PRECISION_LABELS, PRECISION_ORDER, points
 from workflow.samples import TASK_SCORES
 
 #: The table's columns, in order, with their headings.
@@ -229,8 +229,14 @@ def plot_summary(summary: dict[str, Any]) -> bytes:
     import matplotlib.pyplot as plt
 
     rows = summary["rows"]
-    labels = [f"{r['sample']} {r['precision']}" for r in rows]
-    colors = {"fp32": "#4c72b0", "fp16": "#55a868", "int8": "#c44e52"}
+    labels = [f"{r['sample']} {PRECISION_LABELS.get(r['precision'], r['precision'])}" for r in rows]
+    colors = {
+        "fp32": "#4c72b0",
+        "fp16": "#55a868",
+        "fp8": "#dd8452",
+        "int8": "#c44e52",
+        "int4w": "#8172b3",
+    }
     height = max(3.0, 0.28 * len(rows) + 1.2)
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, height), dpi=100, sharey=True)
     positions = list(range(len(rows)))[::-1]
