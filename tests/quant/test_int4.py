@@ -136,3 +136,27 @@ def test_int4_engine_keeps_int4_weights(tmp_path):
     report = layer_report(parse_layer_log(built.layer_log), onnx_bytes=graph, intended="int4w")
     assert [item["op"] for item in report["compute"]] == ["MatMul", "Gemm"]
     assert report["compute_count"] == report["in_intended"] == 2
+
+
+def test_int4_weights_dequantized_by_a_layer_of_their_own_count_as_int4w(tmp_path):
+    """A small weight (K=16, N=8): TensorRT-RTX dequantizes the INT4 constants in a kernel of
+    their own and runs the MatMul on its float output; the node is still weight-only INT4."""
+    weight = np.random.default_rng(2).normal(size=(16, 8)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["r"]), helper.make_node("MatMul", ["r", "w"], ["y"])],
+        "small",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 16])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8])],
+        initializer=[numpy_helper.from_array(weight, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    int4 = int4_weight_only(model.SerializeToString(), block_size=32, source="small")
+    path = tmp_path / "small.onnx"
+    path.write_bytes(int4)
+    built = engine_bytes_from_onnx(path, tiny_build())
+    report = layer_report(parse_layer_log(built.layer_log), onnx_bytes=int4, intended="int4w")
+    int4_layers = [r for r in report["layers"] if r["precision"] == "int4w"]
+    assert int4_layers and all("Int4" in str(r["constants"]) for r in int4_layers)
+    assert report["compute_count"] == report["in_intended"] == 1
+    assert report["compute"][0]["weights_from"] == int4_layers[0]["name"]

@@ -23,8 +23,6 @@ log = logging.getLogger(__name__)
 FP8_MAX = 448.0
 #: Opset whose QuantizeLinear / DequantizeLinear take FP8.
 FP8_OPSET = 19
-#: Lowest compute capability whose tensor cores run FP8.
-FP8_MIN_CC = "8.9"
 
 
 def to_fp8(values: np.ndarray) -> np.ndarray:

@@ -29,6 +29,7 @@ import numpy as np
 
 from workflow.errors import PipelineError
 from workflow.formats.onnx_file import convert_opset, default_opset
+from workflow.quant.calibrate import activation_stream
 from workflow.quant.qdq import subgraph_reads
 
 log = logging.getLogger(__name__)
@@ -193,8 +194,6 @@ def _activation_rows(
     rows: int,
 ) -> dict[str, np.ndarray]:
     """Up to ``rows`` rows (last axis kept) of each named activation over the batches."""
-    from workflow.quant.calibrate import activation_stream
-
     stream, _ = activation_stream(model_bytes, batches, threads, names)
     kept: dict[str, list[np.ndarray]] = {name: [] for name in names}
     for values in stream():

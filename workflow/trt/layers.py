@@ -42,10 +42,13 @@ the first form and matches either (its own name only where no other node has it)
 The precision each compute node is meant to compute in is read from the graph's own types: a
 node whose first input comes out of a ``DequantizeLinear`` of int8 is meant to compute in INT8
 (fp8, int4 likewise), else the type of its first input (an FP16 graph's node kept in FP32 reads
-FP32 tensors); where the graph does not type it, the plan's precision. Only the nodes meant to
-compute in the plan's precision are counted for it (``compute_count``, ``in_intended``); the
-others are counted by their own precision (``other_intended``). :func:`engine_layer_report` is
-what a build rule calls: a log it cannot read gives a report that says so, never a lost plan.
+FP32 tensors); where the graph does not type it, the plan's precision. A node whose float
+input meets a weight dequantized from INT4 is meant for ``int4w`` (weight-only INT4), and runs
+in it where its layer, or the layer that dequantizes its weight, holds INT4 constants. Only
+the nodes meant to compute in the plan's precision are counted for it (``compute_count``,
+``in_intended``); the others are counted by their own precision (``other_intended``).
+:func:`engine_layer_report` is what a build rule calls: a log it cannot read gives a report
+that says so, never a lost plan.
 """
 
 import json
@@ -562,6 +565,7 @@ def layer_report(
     ops: dict[str, str] = {}
     meant: dict[str, str] = {}
     names: dict[str, str] = {}
+    weight_dq: dict[str, str] = {}  # an int4w node -> the DequantizeLinear of its weight
     if onnx_bytes is not None:
         found = graph_nodes(_typed(onnx.load_model_from_string(onnx_bytes)))
         names = _metadata_names(found)
@@ -569,6 +573,9 @@ def layer_report(
             ops[name] = node.op_type
             if node.op_type in COMPUTE_OPS:
                 meant[name] = graph_precision(node, scope) or intended
+                if meant[name] == "int4w":
+                    suffix = name[len(onnx_node_name(node)) :]
+                    weight_dq[name] = onnx_node_name(scope.producer(node.input[1])) + suffix
     records = []
     for layer in layers:
         precision, source = precision_and_source(layer)
@@ -598,16 +605,22 @@ def layer_report(
                 "the builder's layer log does not match the graph",
             )
         layer = kernel or runs[0]
-        compute.append(
-            {
-                "node": node,
-                "op": op,
-                "intended": meant[node],
-                "layer": layer["name"],
-                "precision": layer["precision"],
-                "fused": kernel is not None,
-            }
-        )
+        item = {
+            "node": node,
+            "op": op,
+            "intended": meant[node],
+            "layer": layer["name"],
+            "precision": layer["precision"],
+            "fused": kernel is not None,
+        }
+        if node in weight_dq and layer["precision"] != "int4w":
+            # weight-only INT4 whose weights a layer of their own dequantizes (the GEMM reads
+            # float weights made at run time from the plan's INT4 constants)
+            dq = weight_dq[node]
+            makers = [r for r in matched if dq in r["onnx_nodes"] and r["precision"] == "int4w"]
+            if makers:
+                item |= {"precision": "int4w", "weights_from": makers[0]["name"]}
+        compute.append(item)
     other: dict[str, dict[str, int]] = {}
     for item in compute:
         if item["intended"] != intended:

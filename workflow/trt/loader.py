@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 #: Compute capabilities a TensorRT-RTX engine runs on when none are set (TensorRT-RTX docs:
 #: Ampere and later; Turing 7.5 only when asked for explicitly).
 RTX_DEFAULT_CC = ["8.0", "8.6", "8.9", "12.0", "12.1"]
+#: Lowest compute capability whose tensor cores run FP8 (Ada; Hopper and Blackwell too).
+FP8_MIN_CC = "8.9"
 META_FORMAT = 1
 FULL_TRT_NEEDS_GPU = (
     "full TensorRT builds on a CUDA GPU: run this job on a GPU host (e.g. a cluster node "
@@ -408,8 +410,6 @@ def engine_bytes_from_onnx(
     shapes = _profile_shapes(network, build, str(onnx_path), names=_dim_names(data), dims=dims)
     needs = _fp8_in_graph(data)
     if needs:  # FP8 tensor cores: compute capability FP8_MIN_CC and later
-        from workflow.quant.fp8 import FP8_MIN_CC
-
         _check_fp8_targets(build.compute_capabilities, str(onnx_path))
         if trt.__name__ == "tensorrt_rtx" and not build.compute_capabilities:
             fp8_targets = tuple(cc for cc in RTX_DEFAULT_CC if _cc(cc) >= _cc(FP8_MIN_CC))
@@ -435,8 +435,6 @@ def _fp8_in_graph(data: bytes) -> bool:
 
 def _check_fp8_targets(chosen: tuple[str, ...], path: str) -> None:
     """Refuse FP8 for chosen compute capabilities below FP8_MIN_CC (no FP8 tensor cores)."""
-    from workflow.quant.fp8 import FP8_MIN_CC
-
     below = [cc for cc in chosen if _cc(cc) < _cc(FP8_MIN_CC)]
     if below:
         raise PipelineError(
@@ -454,8 +452,6 @@ def _restrict_to_fp8(meta: dict[str, Any], path: str) -> None:
     Raises:
         PipelineError: no target left (full TensorRT on a GPU below FP8_MIN_CC).
     """
-    from workflow.quant.fp8 import FP8_MIN_CC
-
     target = meta["target"]
     runs = [cc for cc in target["compute_capabilities"] if _cc(cc) >= _cc(FP8_MIN_CC)]
     if not runs:
