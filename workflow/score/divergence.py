@@ -55,6 +55,41 @@ OPTIMIZATION = "ORT_ENABLE_BASIC"
 KEPT = ("shape", "elements", "snr_db", "cosine", "max_abs", "mean_abs", "nonfinite")
 
 
+class TensorAgreement(OutputAgreement):
+    """:class:`OutputAgreement`'s running sums (hence its SNR, cosine and errors) without its
+    equality count and argmax agreement: an intermediate tensor is no score, and each of those
+    is a further pass over every activation."""
+
+    def update(self, reference: np.ndarray, candidate: np.ndarray) -> None:
+        """Add one batch's values of the tensor in both graphs.
+
+        Raises:
+            PipelineError: the two differ in shape.
+        """
+        if reference.shape != candidate.shape:
+            raise PipelineError(
+                f"tensor {self.name}",
+                f"shape {candidate.shape} differs from the FP32 graph's {reference.shape}",
+                "both graphs must come from the same model (rebuild the precision graph)",
+            )
+        self.dtype = self.dtype or str(reference.dtype)
+        self.shape = reference.shape
+        self.elements += reference.size
+        ref = reference.astype(np.float64).ravel()
+        cand = candidate.astype(np.float64).ravel()
+        if not np.isfinite(cand).all():
+            self.nonfinite += int(np.count_nonzero(np.isfinite(ref) & ~np.isfinite(cand)))
+        diff = ref - cand
+        self.dot += float(np.dot(ref, cand))
+        self.ref_sq += float(np.dot(ref, ref))
+        self.cand_sq += float(np.dot(cand, cand))
+        self.noise_sq += float(np.dot(diff, diff))
+        np.abs(diff, out=diff)
+        if diff.size:
+            self.max_abs = max(self.max_abs, float(diff.max()))
+        self.sum_abs += float(diff.sum())
+
+
 def _load(graph: str | Path | bytes) -> bytes:
     return graph if isinstance(graph, bytes) else Path(graph).read_bytes()
 
@@ -165,7 +200,7 @@ def divergence_of_graphs(
     other = session_from_onnx(
         _with_outputs(other_bytes, other_names), threads=threads, optimization=OPTIMIZATION
     )
-    sums = [OutputAgreement(f"{row['tensor']} ({row['compared']})") for row in rows]
+    sums = [TensorAgreement(f"{row['tensor']} ({row['compared']})") for row in rows]
     batches = samples = 0
 
     def values(session: Any, names: list[str], batch: dict[str, np.ndarray]) -> dict:
