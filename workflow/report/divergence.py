@@ -22,33 +22,40 @@ def _png(fig: Any) -> bytes:
     return buffer.getvalue()
 
 
-def _height(snr: Any) -> float:
-    """A chart's height of an SNR as written (``json_ready``): ``EXACT_DB`` for an equal
-    tensor, 0 for ``-inf`` or ``nan``."""
+def _height(snr: Any, exact: float = EXACT_DB) -> float:
+    """A chart's height of an SNR as written (``json_ready``): ``exact`` for an equal tensor,
+    0 for ``-inf`` or ``nan``."""
     value = float(snr)
     if value == math.inf:
-        return EXACT_DB
+        return exact
     return value if math.isfinite(value) else 0.0
 
 
 def plot_divergence(reports: list[dict[str, Any]], *, title: str) -> bytes:
     """The SNR against FP32 of every compared tensor in graph order, one series per report
     (precision), marked by row kind; the threshold as a dashed line and each report's first
-    divergent tensor circled and named. An equal tensor is drawn at ``EXACT_DB``. PNG bytes
-    without a timestamp."""
+    divergent tensor circled and named. An equal tensor (a graph input) is drawn 10 dB above
+    the highest finite SNR. PNG bytes without a timestamp."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     longest = max((len(r["tensors"]) for r in reports), default=0)
-    fig, ax = plt.subplots(figsize=(min(24.0, max(6.0, 0.06 * longest + 4)), 4.0), dpi=100)
+    finite = [
+        float(r["snr_db"])
+        for report in reports
+        for r in report["tensors"]
+        if r.get("snr_db") is not None and math.isfinite(float(r["snr_db"]))
+    ]
+    exact = max([*finite, *(float(r["threshold_db"]) for r in reports), 0.0]) + 10
+    fig, ax = plt.subplots(figsize=(min(16.0, max(6.0, 0.03 * longest + 4)), 4.5), dpi=100)
     for report in reports:
         rows = [r for r in report["tensors"] if r.get("snr_db") is not None]
         precision = report["precision"].upper()
         ax.plot(
             [r["index"] for r in rows],
-            [_height(r["snr_db"]) for r in rows],
+            [_height(r["snr_db"], exact) for r in rows],
             lw=0.8,
             alpha=0.6,
             label=f"{precision} vs FP32",
@@ -58,7 +65,7 @@ def plot_divergence(reports: list[dict[str, Any]], *, title: str) -> bytes:
             if part:
                 ax.scatter(
                     [r["index"] for r in part],
-                    [_height(r["snr_db"]) for r in part],
+                    [_height(r["snr_db"], exact) for r in part],
                     s=10,
                     marker=marker,
                     color=colour,
@@ -67,7 +74,7 @@ def plot_divergence(reports: list[dict[str, Any]], *, title: str) -> bytes:
                 )
         first = report.get("first_divergent")
         if first:
-            y = _height(first["snr_db"])
+            y = _height(first["snr_db"], exact)
             ax.scatter([first["index"]], [y], s=120, facecolors="none", edgecolors="red", zorder=4)
             ax.annotate(
                 f"{precision} first below: {first['tensor']} ({first['op']}, {first['as']})",
@@ -81,7 +88,7 @@ def plot_divergence(reports: list[dict[str, Any]], *, title: str) -> bytes:
         threshold = float(reports[0]["threshold_db"])
         ax.axhline(threshold, ls="--", color="grey", lw=1, label=f"threshold {threshold:g} dB")
     ax.set_xlabel("tensor, in graph order")
-    ax.set_ylabel(f"SNR vs FP32 (dB; equal drawn at {EXACT_DB:g})")
+    ax.set_ylabel(f"SNR vs FP32 (dB; equal drawn at {exact:.0f})")
     ax.set_title(title)
     ax.legend(fontsize=7, loc="upper right")
     return _png(fig)
