@@ -104,7 +104,7 @@ def plot_sensitivity(report: dict[str, Any], *, title: str, worst: int = 20) -> 
     import matplotlib.pyplot as plt
 
     rows = report["nodes"][:worst]
-    fig, ax = plt.subplots(figsize=(8.0, max(3.0, 0.32 * len(rows) + 1.5)), dpi=100)
+    fig, ax = plt.subplots(figsize=(9.5, max(3.0, 0.32 * len(rows) + 1.5)), dpi=100)
     ys = list(range(len(rows)))
     only = [_height(r["only"]["snr_db"]) for r in rows]
     rest = [_height(r["all_but"]["snr_db"]) if r["all_but"] else 0.0 for r in rows]
@@ -117,5 +117,5 @@ def plot_sensitivity(report: dict[str, Any], *, title: str, worst: int = 20) -> 
     ax.invert_yaxis()
     ax.set_xlabel("SNR of the graph outputs vs FP32 (dB; higher is closer)")
     ax.set_title(title)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _png(fig)
