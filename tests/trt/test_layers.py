@@ -721,3 +721,188 @@ def test_loop_body_and_nested_if_nodes_are_counted_in_their_own_precision(tmp_pa
     ]
     assert report["compute_count"] == report["in_intended"] == 1
     assert report["other_intended"] == {"fp32": {"nodes": 2, "as_intended": 2}}
+
+
+#: The PP-OCRv4 detector's Convs in the fixture's layers, and the layer each runs in (FP16).
+OCR_DET_FP16 = [
+    ("p2o.Conv.25", "p2o.Conv.25_myl0_34"),
+    ("p2o.Conv.26", "p2o.Conv.26_myl0_36"),
+    ("p2o.Conv.27", "p2o.Conv.27_myl0_37"),
+    ("p2o.Conv.28", "__myl_FcMulAddAddMaxMinMulMulMulAdd_myl0_39"),
+    ("p2o.Conv.29", "__myl_CorrMulAddAddMaxMinMulMulMulAdd_myl0_40"),
+    ("p2o.Conv.30", "__myl_FcMulAddAddMaxMinMulMulMulAdd_myl0_41"),
+    ("p2o.Conv.31", "__myl_CorrMulAddAddMaxMinMulMulMulAdd_myl0_42"),
+    ("p2o.Conv.32", "__myl_FcMulAddAddMaxMinMulMulMulAdd_myl0_43"),
+    ("p2o.Conv.36", "__mye24627_myl0_44"),
+]
+
+
+def test_a_conv_run_as_a_matrix_multiply_is_matched_by_its_tagged_name():
+    """TensorRT-RTX runs the detector's 1x1 Convs of 384 channels as matrix multiplies and
+    tags their metadata entry (``[ONNX Layer: p2o.Conv.28]__gemm_from_conv1x1``)."""
+    layers = parse_layer_log(_fixture("rtx_ocr_det_fp16.log"))
+    assert len(layers) == 11
+    by_name = {layer["name"]: layer for layer in layers}
+    assert by_name["__myl_FcMulAddAddMaxMinMulMulMulAdd_myl0_39"]["onnx_nodes"] == ["p2o.Conv.28"]
+    assert by_name["__mye24627_myl0_44"]["onnx_nodes"] == ["p2o.Conv.36"]
+    assert by_name["__mye24627_myl0_44"]["type"] == "gemm"
+    convs = [("Conv", node, f"{node}_out") for node, _ in OCR_DET_FP16]
+    report = layer_report(layers, onnx_bytes=_graph_of(convs), intended="fp16")
+    assert _compute(report) == [(node, "Conv", layer, "fp16") for node, layer in OCR_DET_FP16]
+    assert not any(c["fused"] for c in report["compute"])
+    assert report["in_intended"] == report["compute_count"] == 9 and report["removed"] == 0
+
+
+@pytest.mark.parametrize(
+    ("metadata", "nodes"),
+    [
+        ("[ONNX Layer: conv]__gemm_from_conv1x1", ["conv"]),
+        ("[ONNX Layer: a]__gemm_from_conv1x1\x1f[ONNX Layer: b]", ["a", "b"]),
+        ("[ONNX Layer: a]__gemm_from_conv1x1[ONNX Layer: b]", ["a", "b"]),
+        ("[ONNX Layer: x[0]]", ["x[0]"]),  # a name holding brackets
+        ("[ONNX Layer: a][ONNX Layer: b]", ["a", "b"]),
+    ],
+)
+def test_metadata_entries_with_a_rewrite_tag(metadata, nodes):
+    from workflow.trt.layers import fused_onnx_nodes
+
+    assert fused_onnx_nodes(metadata) == nodes
+
+
+def _pointwise_fp16(channels):
+    """``y = Conv1x1(x)`` with ``channels`` in and out channels (seeded), as the pipeline's FP16
+    graph."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    from workflow.quant.fp16 import fp16_from_fp32
+
+    rng = np.random.default_rng(0)
+    weight = rng.normal(size=(channels, channels, 1, 1)) / np.sqrt(channels)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], name="pointwise")],
+        "pointwise",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", channels, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", channels, 8, 8])],
+        [numpy_helper.from_array(weight.astype(np.float32), "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    return fp16_from_fp32(model.SerializeToString(), keep_fp32=[])
+
+
+def test_a_conv_run_as_a_matrix_multiply_in_a_real_build(tmp_path):
+    """TensorRT-RTX 1.7.1 runs a 1x1 Conv of 256 channels as a gemm layer, tagged (of 128 as
+    a correlation, untagged)."""
+    from workflow.trt.loader import engine_bytes_from_onnx
+
+    path = tmp_path / "pointwise.onnx"
+    path.write_bytes(_pointwise_fp16(256))
+    built = engine_bytes_from_onnx(path, tiny_build())
+    assert "[ONNX Layer: pointwise]__gemm_from_conv1x1" in built.layer_log
+    report = layer_report(
+        parse_layer_log(built.layer_log), onnx_bytes=path.read_bytes(), intended="fp16"
+    )
+    (item,) = report["compute"]
+    layer = next(r for r in report["layers"] if r["name"] == item["layer"])
+    assert layer["type"] == "gemm" and layer["onnx_nodes"] == ["pointwise"]
+    assert (item["precision"], item["fused"]) == ("fp16", False)
+    assert report["in_intended"] == report["compute_count"] == 1
+
+
+def _with_unused_conv():
+    """``y = Conv(x, w) + Conv(c, wc)`` (the second on constants), and ``Conv(x, wd)`` whose
+    output nothing reads: FP32, seeded."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [
+        numpy_helper.from_array(rng.normal(size=shape).astype(np.float32), name)
+        for name, shape in (
+            ("w", (8, 3, 3, 3)),
+            ("wd", (8, 3, 3, 3)),
+            ("c", (1, 3, 8, 8)),
+            ("wc", (8, 3, 3, 3)),
+        )
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["a"], name="live", pads=[1] * 4),
+        helper.make_node("Conv", ["x", "wd"], ["unread"], name="unused", pads=[1] * 4),
+        helper.make_node("Conv", ["c", "wc"], ["k"], name="on_constants", pads=[1] * 4),
+        helper.make_node("Add", ["a", "k"], ["y"], name="add"),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "unused",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 8, 8, 8])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 9
+    return model.SerializeToString()
+
+
+def test_a_conv_whose_output_nothing_reads_is_reported_removed(tmp_path):
+    """The builder drops a Conv whose output reaches no graph output: it is in no layer, is
+    reported removed with no precision and is not counted; the Conv on constants is built."""
+    from workflow.trt.loader import engine_bytes_from_onnx
+
+    path = tmp_path / "unused.onnx"
+    path.write_bytes(_with_unused_conv())
+    built = engine_bytes_from_onnx(path, tiny_build())
+    layers = parse_layer_log(built.layer_log)
+    assert not any("unused" in r["onnx_nodes"] for r in layers)
+    report = layer_report(layers, onnx_bytes=path.read_bytes(), intended="fp32")
+    assert [(c["node"], c["layer"], c["precision"]) for c in report["compute"]] == [
+        ("live", "live_myl0_2", "fp32"),
+        ("unused", None, None),
+        ("on_constants", "on_constants_myl0_3", "fp32"),  # read from its constants' type
+    ]
+    assert [c.get("removed") for c in report["compute"]] == [None, "unused", None]
+    assert report["removed"] == 1
+    assert report["compute_count"] == report["in_intended"] == 2
+
+
+def test_unused_nodes_follow_reads_back_from_the_outputs_through_subgraphs():
+    """``a`` feeds only the unused ``b``; the If branch's ``kept`` makes its output, its
+    ``dropped`` nothing reads; the branch reads the outer ``c``, so ``c``'s maker is used."""
+    from workflow.trt.layers import unused_nodes
+
+    def floats(name):
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, [2, 2])
+
+    then = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["c", "x"], ["t"], name="kept"),
+            helper.make_node("MatMul", ["x", "x"], ["spare"], name="dropped"),
+        ],
+        "then",
+        [],
+        [floats("t")],
+    )
+    otherwise = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["e"], name="same")], "else", [], [floats("e")]
+    )
+    nodes = [
+        helper.make_node("MatMul", ["x", "x"], ["a"], name="a"),
+        helper.make_node("Relu", ["a"], ["b_out"], name="b"),
+        helper.make_node("MatMul", ["x", "x"], ["c"], name="c"),
+        helper.make_node("ReduceSum", ["x"], ["s"], name="sum", keepdims=0),
+        helper.make_node("Greater", ["s", "zero"], ["pos"], name="gt"),
+        helper.make_node(
+            "If", ["pos"], ["y"], name="branch", then_branch=then, else_branch=otherwise
+        ),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [floats("x"), helper.make_tensor_value_info("zero", TensorProto.FLOAT, [])],
+        [floats("y")],
+    )
+    assert unused_nodes(helper.make_model(graph)) == {
+        "a",
+        "b",
+        "dropped | then (then_branch) | branch (If)",
+    }

@@ -30,9 +30,13 @@ fused ONNX nodes include it; where several do, that of the first optimization pr
 one whose fused nodes start with it, then a multiplying one. A node that only a generated kernel
 holds (TensorRT-RTX fuses small matrix multiplies, an SE block's 1x1 convolutions or attention
 into ``kgen`` kernels) is reported as fused into that kernel, with the kernel's precision. A
-layer's precision is that of its first input, or, where the log gives no tensor types (full
-TensorRT with dynamic shapes writes ``N/A due to dynamic shapes``), that of its weights or its
-kernel's name.
+node whose output reaches no graph output is removed by the builder: where no layer holds it, it
+is reported ``removed`` (no layer, no precision) and not counted; any other node that no layer
+holds makes the report fail. TensorRT-RTX tags the entry of a node it rewrote (a 1x1 Conv run as
+a matrix multiply: ``[ONNX Layer: p2o.Conv.28]__gemm_from_conv1x1``); the node is matched by its
+name. A layer's precision is that of its first input, or, where the log gives no tensor types
+(full TensorRT with dynamic shapes writes ``N/A due to dynamic shapes``), that of its weights or
+its kernel's name; a layer that reads only constants (a Conv of a constant), their type.
 
 TensorRT-RTX names a node of an ``If`` branch in the metadata by its place: ``then_mm | then
 (then_branch) | branch (If)`` (the node, its graph and the attribute holding it, the node holding
@@ -157,8 +161,10 @@ _TACTIC = re.compile(r"(?:^|, )TacticName: (?P<tactic>[^,]*)")
 _METADATA = re.compile(r"(?:^|, )Metadata: (?P<meta>.*)$")
 #: Fused metadata entries: separated by U+001E (full TensorRT), U+001F (TensorRT-RTX) or
 #: nothing (``[ONNX Layer: a][ONNX Layer: b]``).
-_META_SPLIT = re.compile(r"[\x1e\x1f]|(?<=\])(?=\[ONNX Layer: )")
-_ONNX_LAYER = re.compile(r"\[ONNX Layer: (?P<node>.*)\]")
+_META_SPLIT = re.compile(r"[\x1e\x1f]|(?=\[ONNX Layer: )")
+#: One entry: the node's name, then the tag of a rewrite TensorRT-RTX made of it, if any
+#: (``[ONNX Layer: p2o.Conv.28]__gemm_from_conv1x1``: a 1x1 Conv run as a matrix multiply).
+_ONNX_LAYER = re.compile(r"\[ONNX Layer: (?P<node>.*)\](?P<tag>\w*)")
 _TACTIC_NAMES = "|".join(TACTIC_TYPES)
 _TACTIC_PAIR = re.compile(rf"(?<![a-z0-9])({_TACTIC_NAMES})(?:{_TACTIC_NAMES})(?![0-9])")
 _PROFILE = re.compile(r"\[profile \d+\]")
@@ -425,6 +431,37 @@ def graph_nodes(model: Any) -> list[tuple[str, Any, _Scope]]:
     return found
 
 
+def unused_nodes(model: Any) -> set[str]:
+    """The nodes (named as :func:`graph_nodes` names them) whose outputs reach no output of the
+    graph: the builder removes them, so no engine layer holds them. A subgraph's node is used
+    where it reaches its subgraph's outputs and the node holding the subgraph is used; a
+    subgraph's reads of outer tensors count as reads by the node holding it."""
+    used: set[str] = set()
+
+    def walk(graph: Any, suffix: str, live: bool) -> set[str]:
+        """Mark ``graph``'s used nodes; return the outer tensors they read."""
+        needed = {v.name for v in graph.output} if live else set()
+        made = {o for node in graph.node for o in node.output} | {v.name for v in graph.input}
+        made |= {i.name for i in graph.initializer}
+        size = -1
+        while size != len(needed):  # one pass where the nodes are in topological order
+            size = len(needed)
+            for node in reversed(graph.node):
+                on = live and any(o and o in needed for o in node.output)
+                if on:
+                    used.add(onnx_node_name(node) + suffix)
+                    needed.update(name for name in node.input if name)
+                for attr in node.attribute:
+                    for sub in [attr.g] if attr.g.ByteSize() else list(attr.graphs):
+                        holder = f"{onnx_node_name(node)} ({node.op_type})"
+                        reads = walk(sub, f" | {sub.name} ({attr.name}) | {holder}", on)
+                        needed |= reads if on else set()
+        return needed - made
+
+    walk(model.graph, "", True)
+    return {name for name, _, _ in graph_nodes(model)} - used
+
+
 def _metadata_names(found: list[tuple[str, Any, _Scope]]) -> dict[str, str]:
     """The names a layer's metadata may give each node -> its name in the report: that name
     itself, and a subgraph node's own name where no other node has it (a ``Loop`` body's)."""
@@ -460,7 +497,8 @@ def precision_and_source(layer: dict[str, Any]) -> tuple[str | None, str | None]
     (``"input"``), or ``int4w`` for float activations times INT4 constants (``"constants"``:
     weight-only INT4); where the log gives no input type (an engine with dynamic shapes), its
     weights' type (``"weights"``), its first output (``"output"``) or its kernel's name
-    (``"tactic"``). ``(None, None)`` for a layer without inputs or weights."""
+    (``"tactic"``); for a layer without activation inputs, its first constant's type
+    (``"constants"``). ``(None, None)`` for a layer without inputs, weights or constants."""
     inputs = layer["inputs"]
     constants = [c.get("dtype") for c in layer.get("constants") or []]
     if any(dtype and PRECISION_OF.get(dtype.lower()) == "int4" for dtype in constants):
@@ -470,8 +508,9 @@ def precision_and_source(layer: dict[str, Any]) -> tuple[str | None, str | None]
         return _precision(inputs[0]["dtype"]), "input"
     if layer.get("weights"):
         return _precision(layer["weights"]), "weights"
-    if not inputs:
-        return None, None
+    if not inputs:  # a layer on constants only (a Conv of a constant): their first type
+        first = next((dtype for dtype in constants if dtype), None)
+        return (_precision(first), "constants") if first else (None, None)
     if layer["outputs"] and layer["outputs"][0]["dtype"] is not None:
         return _precision(layer["outputs"][0]["dtype"]), "output"
     found = _tactic_precision(layer.get("tactic", ""))
@@ -547,27 +586,33 @@ def layer_report(
         intended: the precision the plan was meant to compute in (``fp32``, ``fp16``, ``int8``).
 
     Returns:
-        ``{"intended", "layers", "compute", "in_intended", "compute_count", "other_intended",
-        "gemm_precisions", "compute_layers", "loop_jumps"}``: every layer with its precision
-        (and where it was read) and the op types of its ONNX nodes; per Conv/ConvTranspose/
-        Gemm/MatMul node of the graph and its subgraphs, the precision the graph means it to
-        compute in (``intended``), the engine layer that runs it and that layer's precision
-        (``fused``: true where only a generated kernel holds it); how many of the nodes meant
-        for the plan's precision there are and how many run in it; the same per other
-        precision the graph means some nodes for (``{"fp32": {"nodes", "as_intended"}}``); the
-        engine's matrix-multiply layers, and all its multiplying layers
+        ``{"intended", "layers", "compute", "in_intended", "compute_count", "removed",
+        "other_intended", "gemm_precisions", "compute_layers", "loop_jumps"}``: every layer
+        with its precision (and where it was read) and the op types of its ONNX nodes; per
+        Conv/ConvTranspose/Gemm/MatMul node of the graph and its subgraphs, the precision the
+        graph means it to compute in (``intended``), the engine layer that runs it and that
+        layer's precision (``fused``: true where only a generated kernel holds it;
+        ``removed: "unused"``, with no layer and no precision, where the builder removed it);
+        how many of the nodes meant for the plan's precision there are and how many run in it
+        (removed nodes left out), and how many were removed; the same per other precision the
+        graph means some nodes for (``{"fp32": {"nodes", "as_intended"}}``); the engine's
+        matrix-multiply layers, and all its multiplying layers
         (:func:`is_compute_layer`), by precision; its loop jumps.
 
     Raises:
-        PipelineError: a compute node of the graph is in no engine layer, or in several compute
-            layers none of which is its own (the report could not be matched to the graph).
+        PipelineError: a compute node of the graph whose output is used is in no engine
+            layer, or in several compute layers none of which is its own (the report could
+            not be matched to the graph).
     """
     ops: dict[str, str] = {}
     meant: dict[str, str] = {}
     names: dict[str, str] = {}
     weight_dq: dict[str, str] = {}  # an int4w node -> the DequantizeLinear of its weight
+    unused: set[str] = set()
     if onnx_bytes is not None:
-        found = graph_nodes(_typed(onnx.load_model_from_string(onnx_bytes)))
+        model = _typed(onnx.load_model_from_string(onnx_bytes))
+        found = graph_nodes(model)
+        unused = unused_nodes(model)
         names = _metadata_names(found)
         for name, node, scope in found:
             ops[name] = node.op_type
@@ -597,6 +642,13 @@ def layer_report(
             continue
         runs = _runs(node, matched)
         kernel = _fused_into(node, matched) if not runs else None
+        if not runs and kernel is None and node in unused:
+            # its output reaches no graph output: the builder removed it
+            compute.append(
+                {"node": node, "op": op, "intended": meant[node], "layer": None}
+                | {"precision": None, "fused": False, "removed": "unused"}
+            )
+            continue
         if len(runs) != 1 and kernel is None:
             raise PipelineError(
                 node,
@@ -622,12 +674,13 @@ def layer_report(
                 item |= {"precision": "int4w", "weights_from": makers[0]["name"]}
         compute.append(item)
     other: dict[str, dict[str, int]] = {}
-    for item in compute:
+    kept = [item for item in compute if "removed" not in item]
+    for item in kept:
         if item["intended"] != intended:
             counts = other.setdefault(item["intended"], {"nodes": 0, "as_intended": 0})
             counts["nodes"] += 1
             counts["as_intended"] += item["precision"] == item["intended"]
-    mine = [item for item in compute if item["intended"] == intended]
+    mine = [item for item in kept if item["intended"] == intended]
     return {
         "intended": intended,
         "layers": records,
@@ -635,6 +688,8 @@ def layer_report(
         # the nodes the graph means for the plan's precision, and those that run in it
         "compute_count": len(mine),
         "in_intended": sum(item["precision"] == intended for item in mine),
+        # the nodes the builder removed (counted above for no precision)
+        "removed": len(compute) - len(kept),
         "other_intended": other,
         # matrix multiplies by precision (those inside loops too) and loop jumps: what an
         # LSTM's loop shows of itself
@@ -671,6 +726,7 @@ def engine_layer_report(
             "compute": [],
             "compute_count": 0,
             "in_intended": 0,
+            "removed": 0,
             "other_intended": {},
             "gemm_precisions": {},
             "compute_layers": {},
