@@ -906,3 +906,22 @@ def test_unused_nodes_follow_reads_back_from_the_outputs_through_subgraphs():
         "b",
         "dropped | then (then_branch) | branch (If)",
     }
+
+
+def test_attention_matmuls_are_reported_fused_into_the_attention_kernel():
+    """The recogniser's attention: its two MatMuls are listed by the element-wise kernels
+    around the fused attention kernel too; the kernel named for the multiply is theirs."""
+    layers = parse_layer_log(_fixture("rtx_ocr_rec_fp16.log"))
+    assert [r["type"] for r in layers] == ["gemm", *["kgen"] * 5, "runtime_fusion"]
+    holders = [r["name"] for r in layers if "p2o.MatMul.2" in r["onnx_nodes"]]
+    assert len(holders) == 5 and "_gemm_mha_v2_myl0_50" in holders
+    matmuls = [("MatMul", f"p2o.MatMul.{i}", f"m{i}") for i in (0, 2, 4, 6)]
+    report = layer_report(layers, onnx_bytes=_graph_of(matmuls), intended="fp16")
+    assert _compute(report) == [
+        ("p2o.MatMul.0", "MatMul", "__mye53185+__mye53173+__mye53161_myl0_46", "fp16"),
+        ("p2o.MatMul.2", "MatMul", "_gemm_mha_v2_myl0_50", "fp16"),
+        ("p2o.MatMul.4", "MatMul", "_gemm_mha_v2_myl0_50", "fp16"),
+        ("p2o.MatMul.6", "MatMul", "__myl_FcAddAdd_myl0_52", "fp16"),
+    ]
+    assert [c["fused"] for c in report["compute"]] == [False, True, True, False]
+    assert report["in_intended"] == report["compute_count"] == 4

@@ -547,12 +547,18 @@ def _first_compute_node(record: dict[str, Any]) -> str | None:
     return next((node for node, op in pairs if op in COMPUTE_OPS), None)
 
 
+#: Generated kernels named for a matrix multiply (TensorRT-RTX's ``_gemm_mha_v2_myl0_50``, the
+#: fused attention that several element-wise kernels around it list as well).
+_MULTIPLYING_KERNEL = re.compile(r"gemm|mha", re.IGNORECASE)
+
+
 def _fused_into(node: str, records: list[dict[str, Any]]) -> dict[str, Any] | None:
     """The generated kernel (or other layer that is no data move or branch) holding ``node``
-    where no compute layer does: the first of the first optimization profile, one with a known
-    precision first."""
+    where no compute layer does: of the first optimization profile, one named for a matrix
+    multiply first, then the first with a known precision."""
     held = [r for r in records if r["type"].lower() not in NOT_A_KERNEL and node in r["onnx_nodes"]]
     held = [r for r in held if not _PROFILE.search(r["name"])] or held
+    held = [r for r in held if _MULTIPLYING_KERNEL.search(r["name"])] or held
     return next((r for r in held if r["precision"] is not None), held[0] if held else None)
 
 
