@@ -127,3 +127,36 @@ def test_bad_input_is_refused_naming_the_fix(lossy):
     short = {k: v for k, v in amax.items() if k != "r2"}
     with pytest.raises(PipelineError, match="no range for tensor 'r2'"):
         sensitivity_of_graph(fp32, short, batches, source="ranges", max_batches=1)
+
+
+def test_folder_entry_points_read_feed_files_and_name_their_inputs(lossy, tmp_path):
+    from workflow.quant.batches import write_feed_folder
+    from workflow.score.divergence import divergence_from_folder
+    from workflow.score.sensitivity import sensitivity_from_folder
+
+    fp32, _, batches, amax = lossy
+    (tmp_path / "fp32.onnx").write_bytes(fp32)
+    (tmp_path / "int8.onnx").write_bytes(qdq_from_ranges(fp32, amax, source="ranges"))
+    write_feed_folder(tmp_path / "feeds", [{"x": b} for b in batches])
+    divergence = divergence_from_folder(
+        tmp_path / "fp32.onnx",
+        tmp_path / "int8.onnx",
+        tmp_path / "feeds",
+        source="evaluation",
+        precision="int8",
+        max_batches=2,
+        threshold_db=20.0,
+    )
+    assert divergence["batches"] == 2 and divergence["first_divergent"]["tensor"] == "y2"
+    assert divergence["feeds"] == {"source": "evaluation", "folder": str(tmp_path / "feeds")}
+    assert divergence["graphs"]["int8"] == str(tmp_path / "int8.onnx")
+    ranking = sensitivity_from_folder(
+        tmp_path / "fp32.onnx",
+        amax,
+        tmp_path / "feeds",
+        source="ranges.txt",
+        feeds_source="calibration",
+        max_batches=1,
+    )
+    assert ranking["batches"] == 1 and ranking["nodes"][0]["node"] == "conv2"
+    assert ranking["graphs"] == {"fp32": str(tmp_path / "fp32.onnx"), "ranges": "ranges.txt"}
