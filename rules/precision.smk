@@ -183,3 +183,38 @@ rule precision_sensitivity:
         threads=config["divergence"]["threads"],
     script:
         "../scripts/precision_sensitivity.py"
+
+
+# On request: snakemake results/precision/mnist/mixed.onnx (INT8 but the most sensitive nodes)
+rule precision_mixed:
+    input:
+        unpack(get_agreement_inputs),
+        fp32="results/onnx/{model}/model.onnx",
+        ranges=get_int8_ranges,
+        sensitivity="results/precision/{model}/int8.sensitivity.json",
+    output:
+        graph="results/precision/{model}/mixed.onnx",
+        layers="results/precision/{model}/mixed.layers.json",
+    log:
+        "logs/precision/{model}.mixed.log",
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=8192,
+        runtime=120,
+    params:
+        code=code_of("precision_mixed"),
+        reproducible=REPRODUCIBLE,
+        source=config["calibration"]["source"],
+        algorithm=get_calibration_algorithm,
+        target=config["mixed"]["target"],
+        value=config["mixed"]["value"],
+        held_out=config["mixed"]["held_out"],
+        ranking=config["mixed"]["ranking"],
+        max_batches=config["mixed"]["max_batches"],
+        max_evaluations=config["mixed"]["max_evaluations"],
+        metric=config["agreement"]["metric"],
+        metric_name=config["mixed"]["metric_name"],
+        max_drop=config["mixed"]["max_drop"],
+    script:
+        "../scripts/precision_mixed.py"

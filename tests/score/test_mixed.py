@@ -144,3 +144,18 @@ def test_bad_targets_and_splits_are_refused():
     with pytest.raises(PipelineError, match="need two"):
         split_batches(1, 0.5)
     assert split_batches(10, 0.3) == 7
+
+
+def test_a_feed_folder_gives_the_same_choice_and_names_its_sources(tmp_path):
+    from workflow.quant.batches import write_feed_folder
+    from workflow.score.mixed import mixed_from_folder
+
+    fp32, _, batches, amax, sensitivity = _case(slice(None))
+    write_feed_folder(tmp_path / "feeds", [{"x": x} for x in batches] + [{"x": batches[0]}])
+    graph, layers = mixed_from_folder(
+        fp32, amax, tmp_path / "feeds", max_batches=4, sensitivity=sensitivity,
+        source="ranges", target="snr_db", value=35.0,
+    )  # fmt: skip
+    assert _int8_nodes(graph) == {"conv1", "conv3"}
+    assert layers["summary"]["batches"] == {"search": 2, "held_out": 2}
+    assert layers["summary"]["feeds"] == str(tmp_path / "feeds")
