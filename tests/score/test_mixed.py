@@ -159,3 +159,33 @@ def test_a_feed_folder_gives_the_same_choice_and_names_its_sources(tmp_path):
     assert _int8_nodes(graph) == {"conv1", "conv3"}
     assert layers["summary"]["batches"] == {"search": 2, "held_out": 2}
     assert layers["summary"]["feeds"] == str(tmp_path / "feeds")
+
+
+def test_a_metric_drop_limit_keeps_more_nodes_fp32(tmp_path):
+    fp32, weights, batches, amax, sensitivity = _case(slice(None))
+    metric = tmp_path / "metric.py"
+    metric.write_text(
+        "import numpy as np\n"
+        "def mean_out(inputs, outputs):\n"
+        "    other = [v for k, v in outputs.items() if k != 'fp32'][0]['out']\n"
+        "    return {'mean_out': float(np.mean(other))}\n"
+    )
+    search = batches[:2]
+    base = np.mean([numpy_forward(x, weights)["out"].mean() for x in search])
+    drop = base - np.mean(
+        [numpy_forward(x, weights, amax, ("conv1", "conv3"))["out"].mean() for x in search]
+    )
+    kwargs = dict(source="ranges", target="snr_db", value=35.0, metric=f"{metric}:mean_out")
+    _, loose = mixed_of_graph(
+        fp32, amax, sensitivity, batches, **kwargs, metric_name="mean_out", max_drop=abs(drop) + 1
+    )
+    assert loose["summary"]["fp32_nodes"] == 1
+    achieved = loose["summary"]["achieved"]["search"]
+    assert achieved["metric_drop"] == pytest.approx(drop, abs=1e-4)
+    _, strict = mixed_of_graph(
+        fp32, amax, sensitivity, batches, **kwargs, metric_name="mean_out", max_drop=0.0
+    )
+    assert drop > 0
+    assert strict["summary"]["fp32_nodes"] > 1
+    with pytest.raises(PipelineError, match="'nope' is not among"):
+        mixed_of_graph(fp32, amax, sensitivity, batches, **kwargs, metric_name="nope", max_drop=0.1)
