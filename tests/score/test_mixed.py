@@ -189,3 +189,60 @@ def test_a_metric_drop_limit_keeps_more_nodes_fp32(tmp_path):
     assert strict["summary"]["fp32_nodes"] > 1
     with pytest.raises(PipelineError, match="'nope' is not among"):
         mixed_of_graph(fp32, amax, sensitivity, batches, **kwargs, metric_name="nope", max_drop=0.1)
+
+
+@pytest.mark.slow  # 103 sensitivity graphs and 10 mixed ones: 75 s on two loaded cores
+def test_ppocr_recogniser_at_cosine_099_keeps_most_nodes_int8(tmp_path):
+    import onnxruntime as ort
+
+    from workflow.data import ocr
+    from workflow.quant.calibrate import activation_stream, collect_amax
+    from workflow.quant.qdq import quantized_activations
+    from workflow.score.ocr import REC_HEIGHT, rec_input
+
+    def lines(seed: int, name: str, count: int) -> list[np.ndarray]:
+        setup = ocr.OcrSetup(
+            lines=count,
+            pages=0,
+            seed=seed,
+            page_size=(320, 256),
+            max_lines=1,
+            max_chars=16,
+            line_font=(20, 36),
+            page_font=(16, 28),
+        )
+        ocr.write_ocr_split(tmp_path / name, setup, "calib")
+        images = [image for image, _ in ocr.read_lines(tmp_path / name)]
+        return [
+            rec_input(images[i : i + 4], height=REC_HEIGHT, width=320) for i in range(0, count, 4)
+        ]
+
+    calibration, evaluation = lines(0, "calibration", 8), lines(1, "evaluation", 16)
+    fp32, _ = ocr.ocr_graph("rec", opset=17)
+    stream, _ = activation_stream(fp32, lambda: calibration, 2, quantized_activations(fp32))
+    amax = collect_amax(stream())
+    sensitivity = sensitivity_of_graph(
+        fp32, amax, calibration, source="min-max", max_batches=2, workers=2
+    )
+    graph, layers = mixed_of_graph(
+        fp32, amax, sensitivity, evaluation, source="min-max", target="cosine", value=0.99
+    )
+    summary = layers["summary"]
+    assert summary["quantizable_nodes"] == 51
+    assert summary["int8_share"] >= 0.8  # measured 47 of 51 (0.92)
+    assert summary["search_tests"][0] == {"fp32_nodes": 0, "holds": False}
+    assert summary["evaluations"]["search"] <= 2 + math.ceil(math.log2(51))
+
+    def outputs(model: bytes, batches) -> np.ndarray:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+        session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        return np.concatenate([session.run(None, {name: b})[0].ravel() for b in batches])
+
+    held_out = evaluation[2:]
+    ref = outputs(fp32, held_out).astype(np.float64)
+    mixed = outputs(graph, held_out).astype(np.float64)
+    cosine = ref @ mixed / (np.linalg.norm(ref) * np.linalg.norm(mixed))
+    assert cosine >= 0.99
+    assert summary["achieved"]["held_out"]["cosine"] == pytest.approx(cosine, abs=1e-6)
