@@ -115,7 +115,10 @@ def test_a_misspelt_key_is_one_short_message_naming_it(work):
     ("settings", "problem"),
     [
         ({"samplez": ["mnist"]}, "unknown key 'samplez' in the top level; did you mean 'samples'?"),
-        ({"precisions": ["fp8"]}, "precisions.0: 'fp8' is not one of ['fp32', 'fp16', 'int8']"),
+        (
+            {"precisions": ["int3"]},
+            "precisions.0: 'int3' is not one of ['fp32', 'fp16', 'int8', 'fp8', 'int4w']",
+        ),
         ({"train": {"ncf": {"epochs": "many"}}}, "train.ncf.epochs: 'many' is not of type"),
         (
             {"tensorrt": {"modul": "auto"}},
