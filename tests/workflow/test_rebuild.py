@@ -1,5 +1,5 @@
-"""You change X, these jobs rerun: each row of the README's rebuild table, through real
-``snakemake -n`` runs on the built tiny tree."""
+"""You change X, these jobs rerun: each row of the rebuild table in docs/reproducibility.md,
+through real ``snakemake -n`` runs on the built tiny tree."""
 
 import shutil
 
