@@ -243,7 +243,8 @@ def test_dropping_a_precision_reruns_only_the_comparison(tree):
 
 def test_bad_config_stops_with_the_key_named(tree):
     out = snakemake(tree, "-n", "--configfile", TINY, "--config", "trian=1", check=False)
-    assert out.returncode != 0 and "'trian' was unexpected" in out.stdout + out.stderr
+    message = "unknown key 'trian' in the top level; did you mean 'train'?"
+    assert out.returncode != 0 and message in out.stdout + out.stderr
     out = snakemake(
         tree,
         "-n",
