@@ -184,6 +184,11 @@ def is_feed_folder(folder: str | Path) -> bool:
     return (Path(folder) / "batch0.npz").is_file()
 
 
+def iter_folder(folder: str | Path) -> Iterator[np.ndarray | dict[str, np.ndarray]]:
+    """The batches of a folder in order: feed dicts from feed files, else BatchStream arrays."""
+    return iter_feeds(folder) if is_feed_folder(folder) else iter_batches(folder)
+
+
 def write_feed_folder(folder: str | Path, feeds: list[dict[str, np.ndarray]]) -> None:
     """Write one feed file per batch (arrays by graph input name) as ``batch{k}.npz``.
 

@@ -37,7 +37,7 @@ import numpy as np
 from workflow.errors import PipelineError
 from workflow.logs import timed
 from workflow.ort.runner import OrtRunner
-from workflow.quant.batches import is_feed_folder, iter_batches, iter_feeds
+from workflow.quant.batches import iter_folder
 
 log = logging.getLogger(__name__)
 
@@ -356,6 +356,24 @@ def agreement_of_graphs(
     return collected.result()
 
 
+def with_sources(
+    result: dict[str, Any],
+    reference: str | Path,
+    candidate: str | Path,
+    folder: str | Path,
+    *,
+    precision: str,
+    source: str,
+) -> dict[str, Any]:
+    """A comparison's result with the two graphs and the feeds folder (and what it holds:
+    ``evaluation`` or ``calibration``) named in it."""
+    return {
+        **result,
+        "graphs": {REFERENCE: str(reference), precision: str(candidate)},
+        "feeds": {"source": source, "folder": str(folder)},
+    }
+
+
 def agreement_from_folder(
     reference: str | Path,
     candidate: str | Path,
@@ -376,7 +394,7 @@ def agreement_from_folder(
             ``calibration``.
         The others as for :func:`agreement_of_graphs`.
     """
-    batches = iter_feeds(folder) if is_feed_folder(folder) else iter_batches(folder)
+    batches = iter_folder(folder)
     result = agreement_of_graphs(
         reference,
         candidate,
@@ -387,8 +405,4 @@ def agreement_from_folder(
         metric=metric,
         threads=threads,
     )
-    return {
-        **result,
-        "graphs": {REFERENCE: str(reference), precision: str(candidate)},
-        "feeds": {"source": source, "folder": str(folder)},
-    }
+    return with_sources(result, reference, candidate, folder, precision=precision, source=source)

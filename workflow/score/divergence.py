@@ -41,9 +41,9 @@ import numpy as np
 from workflow.errors import PipelineError
 from workflow.logs import timed
 from workflow.ort.loader import session_from_onnx
-from workflow.quant.batches import is_feed_folder, iter_batches, iter_feeds
+from workflow.quant.batches import iter_folder
 from workflow.quant.calibrate import with_all_outputs
-from workflow.score.agreement import REFERENCE, OutputAgreement
+from workflow.score.agreement import REFERENCE, OutputAgreement, with_sources
 
 log = logging.getLogger(__name__)
 
@@ -268,7 +268,7 @@ def divergence_from_folder(
     """:func:`divergence_of_graphs` on the batches of a folder (BatchStream files or feed
     files), with the graphs and the feeds named in the result; ``source`` says what the folder
     holds (``evaluation`` or ``calibration``)."""
-    batches = iter_feeds(folder) if is_feed_folder(folder) else iter_batches(folder)
+    batches = iter_folder(folder)
     result = divergence_of_graphs(
         reference,
         candidate,
@@ -278,8 +278,4 @@ def divergence_from_folder(
         threshold_db=threshold_db,
         threads=threads,
     )
-    return {
-        **result,
-        "graphs": {REFERENCE: str(reference), precision: str(candidate)},
-        "feeds": {"source": source, "folder": str(folder)},
-    }
+    return with_sources(result, reference, candidate, folder, precision=precision, source=source)

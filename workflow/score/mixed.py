@@ -21,6 +21,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ import numpy as np
 
 from workflow.errors import PipelineError
 from workflow.ort.loader import session_from_onnx
-from workflow.quant.batches import is_feed_folder, iter_batches, iter_feeds
+from workflow.quant.batches import iter_folder
 from workflow.quant.mixed import sensitive_first, smallest_prefix
 from workflow.quant.qdq import qdq_from_ranges
 from workflow.score.agreement import Agreement, load_metric
@@ -319,12 +320,7 @@ def mixed_from_folder(
 ) -> tuple[bytes, dict[str, Any]]:
     """:func:`mixed_of_graph` on the first ``max_batches`` batches of a folder (BatchStream
     files or feed files), with the graph and the folder named in the layer map."""
-    stream = iter_feeds(folder) if is_feed_folder(folder) else iter_batches(folder)
-    batches = []
-    for batch in stream:
-        if len(batches) == max_batches:
-            break
-        batches.append(batch)
+    batches = list(islice(iter_folder(folder), max_batches))
     graph, layer_map = mixed_of_graph(reference, amax, batches=batches, **kw)
     layer_map["summary"]["graphs"] = {"fp32": str(reference), "ranges": kw.get("source")}
     layer_map["summary"]["feeds"] = str(folder)

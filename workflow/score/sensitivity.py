@@ -34,7 +34,7 @@ import numpy as np
 from workflow.errors import PipelineError
 from workflow.logs import timed
 from workflow.ort.loader import session_from_onnx
-from workflow.quant.batches import is_feed_folder, iter_batches, iter_feeds
+from workflow.quant.batches import iter_folder
 from workflow.quant.qdq import QUANTIZED_OPS, node_key, qdq_from_ranges
 from workflow.score.agreement import Agreement, load_metric
 from workflow.score.divergence import OPTIMIZATION
@@ -232,7 +232,7 @@ def sensitivity_from_folder(
     """:func:`sensitivity_of_graph` on the batches of a folder (BatchStream files or feed
     files), with the graph and the feeds named in the result; ``feeds_source`` says what the
     folder holds (``evaluation`` or ``calibration``)."""
-    batches = iter_feeds(folder) if is_feed_folder(folder) else iter_batches(folder)
+    batches = iter_folder(folder)
     result = sensitivity_of_graph(
         reference,
         amax,
