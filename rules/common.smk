@@ -179,10 +179,18 @@ TORCH_ONNX = "|".join(
 )
 
 
+#: The precisions of graphs, engines and scores: the chosen ones, and fp8 and int4w (opt in:
+#: their targets are built on request even when not chosen).
+PRECISIONS = "|".join(dict.fromkeys([*config["precisions"], "fp8", "int4w"]))
+#: ... and what an ONNX-parser engine may be built in besides: mixed, the graph of rule
+#: precision_mixed (results/precision/<model>/mixed.onnx), on request only. It is no registry
+#: precision (no rule all target, no score, no summary row), so only the engine rules take it.
+ENGINE_PRECISIONS = f"{PRECISIONS}|mixed"
+
+
 wildcard_constraints:
     model="|".join(dict.fromkeys([*SAMPLES, *REGISTRY.all_graphs])),
-    # fp8 and int4w are opt-in: their targets are built on request even when not chosen
-    precision="|".join(dict.fromkeys([*config["precisions"], "fp8", "int4w"])),
+    precision=PRECISIONS,
     file="|".join(re.escape(name) for name in MNIST_FILES),
     digit="[0-9]",
 

@@ -11,6 +11,7 @@ rule engine_build:
         "benchmarks/engine/{model}.{precision}.tsv"
     wildcard_constraints:
         model=ONNX_BUILT,
+        precision=ENGINE_PRECISIONS,
     conda:
         "../environment.yml"
     resources:
@@ -119,6 +120,28 @@ rule engine_refit:
         build=ENGINE_BUILD,
     script:
         "../scripts/engine_refit.py"
+
+
+# On request: snakemake engines/mnist_mixed.map.json (the mixed engine against its layer map)
+rule engine_check_mixed:
+    input:
+        engine="engines/{model}_mixed.layers.json",
+        layer_map="results/precision/{model}/mixed.layers.json",
+    output:
+        check="engines/{model}_mixed.map.json",
+    log:
+        "logs/engine/{model}.mixed.map.log",
+    wildcard_constraints:
+        model=ONNX_BUILT,
+    conda:
+        "../environment.yml"
+    resources:
+        mem_mb=1024,
+        runtime=5,
+    params:
+        code=code_of("engine_check_mixed"),
+    script:
+        "../scripts/engine_check_mixed.py"
 
 
 use rule engine_build as engine_build_plugin with:
