@@ -1,5 +1,5 @@
-from snakemake.utils import min_version, validate
-from workflow.samples import check_config
+from snakemake.utils import min_version
+from workflow.samples import validate_config
 
 min_version("9.0")
 
@@ -7,8 +7,7 @@ min_version("9.0")
 configfile: "config/config.yaml"
 
 
-check_config(config, "config/config.schema.yaml")
-validate(config, "config/config.schema.yaml")
+validate_config(config, "config/config.schema.yaml")
 
 
 include: "rules/common.smk"
