@@ -27,9 +27,15 @@ def test_analyses_are_remembered_and_renewed_when_the_file_changes(tmp_path, mon
     store = tmp_path / "store.json"
     monkeypatch.setattr(fingerprint, "_STORE_PATH", None)  # restored after the test
     monkeypatch.setattr(fingerprint, "_STORE", {})
+    monkeypatch.setattr(fingerprint, "_UNSAVED", False)
     fingerprint.remember_in(store)
     first = _module(tmp_path, "import workflow.errors\nx = 1\n")
+    (tmp_path / "b").mkdir()
+    second = _module(tmp_path / "b", "import workflow.io\n")
+    assert not store.exists()  # written once, at exit (or on save), not per module
+    fingerprint.save()
     saved = json.loads(store.read_text())
+    assert saved[str(tmp_path / "b" / "mod.py")]["digest"] == second[1]
     assert saved[str(tmp_path / "mod.py")]["digest"] == first[1]
     # a remembered analysis is used as long as the file's time and size are the same ...
     saved[str(tmp_path / "mod.py")]["digest"] = "remembered"

@@ -10,6 +10,7 @@ comments, docstrings and formatting do not count; code does.
 """
 
 import ast
+import atexit
 import hashlib
 import json
 from functools import cache
@@ -37,12 +38,15 @@ def _module_file(name: str) -> Path | None:
 #: Analyses remembered between runs: path -> {"stamp", "imports", "digest"} (see remember_in).
 _STORE: dict[str, dict] = {}
 _STORE_PATH: Path | None = None
+#: Whether _STORE holds analyses that its file does not yet.
+_UNSAVED = False
 
 
 def remember_in(path: str | Path) -> None:
     """Remember each module's analysis in ``path`` (JSON) between runs, keyed by the file's
     modification time and size, so that an unchanged library is not parsed again each time the
-    Snakefile loads (measured: 0.4 s of every dry run). Unreadable or unwritable: ignored."""
+    Snakefile loads (measured: 0.4 s of every dry run). New analyses are written once, when the
+    process exits (:func:`save`). Unreadable or unwritable: ignored."""
     global _STORE_PATH
     _STORE_PATH = Path(path)
     try:
@@ -51,10 +55,28 @@ def remember_in(path: str | Path) -> None:
         pass
 
 
+def save() -> None:
+    """Write the analyses made since the store was read (or last saved) to its file; a cold
+    start makes one write instead of one per module analysed."""
+    global _UNSAVED
+    if _STORE_PATH is None or not _UNSAVED:
+        return
+    try:
+        _STORE_PATH.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(_STORE_PATH, json.dumps(_STORE, sort_keys=True))
+        _UNSAVED = False
+    except OSError:
+        pass
+
+
+atexit.register(save)
+
+
 @cache
 def _analysis(path: Path) -> tuple[tuple[str, ...], str]:
     """The names a file imports anywhere (top level or inside functions) and the digest of its
     syntax tree without docstrings; from the store when the file has not changed."""
+    global _UNSAVED
     stat = path.stat()
     stamp = [stat.st_mtime_ns, stat.st_size]
     entry = _STORE.get(str(path))
@@ -72,11 +94,7 @@ def _analysis(path: Path) -> tuple[tuple[str, ...], str]:
     imports = tuple(sorted(set(names)))
     if _STORE_PATH is not None:
         _STORE[str(path)] = {"stamp": stamp, "imports": list(imports), "digest": digest}
-        try:
-            _STORE_PATH.parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(_STORE_PATH, json.dumps(_STORE, sort_keys=True))
-        except OSError:
-            pass
+        _UNSAVED = True
     return imports, digest
 
 
