@@ -323,6 +323,21 @@ def get_int4_batches(wildcards):
     return {}
 
 
+def get_int4_block(wildcards):
+    """int4.block_size for an int4w network-API build or score, else 0 (so that changing it
+    rebuilds only int4w)."""
+    return config["int4"]["block_size"] if wildcards.precision == "int4w" else 0
+
+
+def get_api_reference(wildcards):
+    """The ONNX graph a network-API build is checked against and named in its metadata: the
+    ONNX emission of the same description, or for int4w its INT4 weight-only graph (the one
+    ONNX Runtime scores), whose INT4 values and scales the build checks are its own."""
+    if wildcards.precision == "int4w":
+        return f"results/precision/{wildcards.model}/int4w.onnx"
+    return f"results/onnx/{wildcards.model}/model.onnx"
+
+
 def get_runtime(wildcards):
     """The runtime that scores a sample: the configured one; TensorRT for a refit sample."""
     if SAMPLES[wildcards.model]["builder"] == "refit":
@@ -740,12 +755,14 @@ def get_nmt_bins(wildcards):
 
 
 def get_nmt_score_model(wildcards):
-    """What scores a translator: the engines on a GPU host; with ONNX Runtime the FP32 graphs
-    (FP16 runs the description in float16 from the weight files)."""
+    """What scores a translator: the engines on a GPU host; with ONNX Runtime the graphs of
+    the precision (FP16: the FP32 graphs, the description run in float16 from the weight
+    files)."""
     if get_runtime(wildcards) == "trt":
         return get_score_model(wildcards)
+    precision = "fp32" if wildcards.precision == "fp16" else wildcards.precision
     return {
-        f"{part}_onnx": f"results/onnx/{graph}/model.onnx"
+        f"{part}_onnx": precision_graph(graph, precision)
         for part, graph in zip(
             SAMPLES[wildcards.model]["parts"], REGISTRY.graphs(wildcards.model)
         )

@@ -33,7 +33,7 @@ rule engine_build_api:
     input:
         unpack(get_api_plugins),
         wts=get_wts,
-        reference="results/onnx/{model}/model.onnx",
+        reference=get_api_reference,
     output:
         plan="engines/{model}_{precision}.plan",
         meta="engines/{model}_{precision}.plan.json",
@@ -44,7 +44,7 @@ rule engine_build_api:
         "benchmarks/engine/{model}.{precision}.tsv"
     wildcard_constraints:
         model=API_BUILT,
-        precision="fp32",
+        precision="fp32|int4w",
     conda:
         "../environment.yml"
     resources:
@@ -58,6 +58,7 @@ rule engine_build_api:
         mlp_sizes=config["networks"]["mlp"]["sizes"],
         tensorrt=TENSORRT,
         build=ENGINE_BUILD,
+        int4_block=get_int4_block,
     script:
         "../scripts/engine_build_api.py"
 
@@ -76,7 +77,7 @@ rule engine_build_charrnn:
         "benchmarks/engine/{model}.{precision}.tsv"
     wildcard_constraints:
         model=CHARRNN,
-        precision="fp32|fp16",
+        precision="fp32|fp16|int4w",
     conda:
         "../environment.yml"
     resources:
@@ -89,6 +90,7 @@ rule engine_build_charrnn:
         tensorrt=TENSORRT,
         build=ENGINE_BUILD,
         steps=config["engine"]["steps"],
+        int4_block=get_int4_block,
     script:
         "../scripts/engine_build_charrnn.py"
 

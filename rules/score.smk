@@ -401,6 +401,7 @@ rule score_charrnn:
         runtime=get_runtime,
         module=get_score_module,
         score=config["score"]["charrnn"],
+        int4_block=get_int4_block,
     script:
         "../scripts/score_charrnn.py"
 

@@ -1,6 +1,7 @@
 """Rule engine_build_charrnn: the dumpTFWts .wts2 -> the character model built layer by layer
 with the network API (a loop per LSTM layer, TopK for the next character), checked against
-the description, in FP32 or FP16 -> serialized engine and its layer report."""
+the description, in FP32, FP16 or INT4 weight-only (int4w: the matrix products' weights as
+blocked INT4) -> serialized engine and its layer report."""
 
 from workflow.formats.wts import read_wts
 from workflow.io import sha256_file, write_atomically, write_json_atomically
@@ -27,9 +28,12 @@ for state in ("h0", "c0"):
 found = {}
 
 
+block = snakemake.params.int4_block
+
+
 def populate(trt, network):
-    keep = populate_charrnn(trt, network, net, precision=precision)
-    found.update(check_charrnn_network(network, net, precision=precision))
+    keep = populate_charrnn(trt, network, net, precision=precision, int4_block=block)
+    found.update(check_charrnn_network(network, net, precision=precision, int4_block=block))
     return keep
 
 

@@ -1,6 +1,6 @@
 """Rule score_translate: the test split translated with beam search on the host in one
-precision (ONNX Runtime on the FP32 graphs, the description run in float16 by numpy for FP16 on
-CPU, or the two engines on a GPU host); the seed's three data writers: translations.txt
+precision (ONNX Runtime on the graphs of the precision, the description run in float16 by numpy
+for FP16 on CPU, or the two engines on a GPU host); the seed's three data writers: translations.txt
 (text), bleu.json (bleu, with greedy decoding's BLEU beside the beam's) and benchmark.json."""
 
 from contextlib import ExitStack
@@ -18,7 +18,7 @@ params = snakemake.params
 files = dict(snakemake.input)
 net = read_bins(Path(snakemake.input.encembed).parent)
 with ExitStack() as stack:
-    if params.runtime == "ort" and snakemake.wildcards.precision != "fp32":
+    if params.runtime == "ort" and snakemake.wildcards.precision == "fp16":
         encoder, decoder = numpy_graphs(
             net, folder=snakemake.input.data, langs=params.langs, dtype="float16"
         )

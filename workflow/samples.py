@@ -38,6 +38,9 @@ TASK_SCORES = {
     "translate": ("bleu.json", ("bleu",)),
     "ocr": ("ocr.json", ("exact", "recall", "char_accuracy")),
 }
+#: Precisions built only on request (config precisions or their targets): a row that lists
+#: one of them besides a single other precision has nothing to compare until it is chosen.
+OPT_IN = ("fp8", "int4w")
 #: What each task shows of one run beside its score: the hello-world digit, the drawn
 #: detections, the recommendations printed for a few users, the generated text.
 TASK_SHOWS = {
@@ -76,7 +79,9 @@ class Registry:
 
     def targets(self, name: str, precisions: list[str]) -> list[str]:
         """The files ``snakemake`` builds for a sample in the chosen ``precisions``: engines,
-        scores, what the task shows (``TASK_SHOWS``), the precision comparison and, for a
+        scores, what the task shows (``TASK_SHOWS``), the precision comparison (where its row
+        lists more than one precision, an opt-in one (:data:`OPT_IN`) counted only where
+        chosen) and, for a
         Keras sample, its dumpTFWts ``.wts``; for a profiled sample, its per-layer profile
         chart (and through it the profiles); for a serving sample, its serving report and the
         score of its answers per precision."""
@@ -91,7 +96,7 @@ class Registry:
             targets += [*self.engines(name, precision), f"{scored}/{score}"]
             if row["data"] != "byo":  # the hello-world and drawings read the pipeline's data
                 targets.append(f"{scored}/{TASK_SHOWS[row['task']]}")
-        if len(row["precisions"]) > 1:
+        if sum(p not in OPT_IN or p in precisions for p in row["precisions"]) > 1:
             targets.append(f"results/score/{name}/precisions.json")
         if row["train"] in ("keras", "keras_charrnn"):
             targets.append(f"results/weights/{name}/weights.wts")

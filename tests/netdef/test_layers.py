@@ -163,3 +163,59 @@ def test_lenet_with_the_fc_plugin_describes_a_plugin_layer():
     plain = session_from_onnx(onnx_from_layers(layers, opset=18)).run(None, {"input": INPUTS})[0]
     got = session_from_onnx(graph).run(None, {"input": INPUTS})[0]
     np.testing.assert_allclose(got, plain, atol=1e-6)
+
+
+def _mlp_layers(sizes):
+    rng = np.random.default_rng(3)
+    blobs = {}
+    for index in range(len(sizes) - 1):
+        scale = 1 / np.sqrt(sizes[index])
+        blobs[f"fc{index + 1}.weight"] = rng.normal(0, scale, (sizes[index + 1], sizes[index]))
+        blobs[f"fc{index + 1}.bias"] = rng.normal(0, 0.1, sizes[index + 1])
+    return layers_for("mlp", blobs, mlp_sizes=sizes)
+
+
+def test_int4_network_matches_the_int4_graph_and_builds():
+    """Weight-only INT4 through the network API: the INT4 values and scales the network gets
+    are the ONNX pass's; padding the input to whole blocks (784 and 16 are no multiple of 32)
+    computes what the graph's short last block computes (numpy against ONNX Runtime); the
+    network holds the described layers; the engine's matrix products read INT4 constants."""
+    from workflow.netdef.layers import check_int4_graph, int4_blocks
+    from workflow.ort.loader import session_from_onnx
+    from workflow.quant.int4 import int4_weight_only
+
+    layers = _mlp_layers(SIZES)
+    graph = int4_weight_only(onnx_from_layers(layers, opset=18), block_size=32, source="mlp")
+    assert check_int4_graph(layers, graph, block_size=32) == 3
+    x = INPUTS.reshape(len(INPUTS), -1)
+    for layer in layers:
+        if layer.op == "dense":
+            values, scale = int4_blocks(layer.weights["weight"].T, 32)
+            padded = np.zeros((len(x), values.shape[0]), np.float32)
+            padded[:, : x.shape[1]] = x
+            x = padded @ (values * np.repeat(scale, 32, axis=0)) + layer.weights["bias"]
+        elif layer.op == "relu":
+            x = np.maximum(x, 0)
+    expected = np.exp(x - x.max(1, keepdims=True))
+    expected /= expected.sum(1, keepdims=True)
+    got = session_from_onnx(graph).run(None, {"input": INPUTS})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-6)
+    other = int4_weight_only(onnx_from_layers(layers, opset=18), block_size=64, source="mlp")
+    with pytest.raises(PipelineError, match="layer fc1 .* differ from the network's"):
+        check_int4_graph(layers, other, block_size=32)
+
+    def populate(trt, network):
+        keep = populate_network(trt, network, layers, int4_block=32)
+        rows = check_network(network, layers, int4_block=32)
+        assert [row["type"] for row in rows].count("DEQUANTIZE") == 3
+        assert {"type": "CONSTANT", "name": "fc1.int4", "shape": [800, 32]}.items() <= {
+            **rows[1],
+            "weights": None,
+        }.items()
+        return keep
+
+    built = engine_bytes_from_network(
+        populate, source={"path": "w.wts", "sha256": "0"}, build=tiny_build()
+    )
+    report = layer_report(parse_layer_log(built.layer_log), onnx_bytes=None, intended="int4w")
+    assert report["compute_layers"] == {"int4w": 3}

@@ -15,6 +15,7 @@ from tests.conftest import ROOT, tiny_build, tiny_conv_bytes
 from workflow.errors import PipelineError
 from workflow.trt import layers as layers_module
 from workflow.trt.layers import (
+    compute_layer_precisions,
     engine_layer_report,
     is_compute_layer,
     layer_precision,
@@ -366,7 +367,8 @@ def test_tensorrt_rtx_log_captured_here():
         ("node_of_conv", "Conv", "node_of_conv_myl0_2", "fp32"),
         ("node_of_logits", "Gemm", "__myl_FcAdd_myl0_4", "fp32"),
     ]
-    assert report["compute_layers"] == {"fp32": 1}
+    # the convolution and the run-time fusion around the Gemm (__myl_FcAdd)
+    assert report["compute_layers"] == {"fp32": 2}
 
 
 def _one_layer(kind, phrase, name="layer", meta=""):
@@ -925,3 +927,43 @@ def test_attention_matmuls_are_reported_fused_into_the_attention_kernel():
     ]
     assert [c["fused"] for c in report["compute"]] == [False, True, True, False]
     assert report["in_intended"] == report["compute_count"] == 4
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "multiplies"),
+    [
+        ("__myl_ReplCastMulCastFc_myl0_2", "runtime_fusion", True),
+        ("__myl_FcAddRelu_myl0_5", "runtime_fusion", True),
+        ("__myl_AddRelu_myl0_3", "runtime_fusion", False),
+        ("__myl_FcAddRelu_myl0_5", "kgen", False),
+        ("__myl_CastMulFcst_myl0_4", "runtime_fusion", False),
+    ],
+)
+def test_run_time_fusions_around_a_fully_connected_op_multiply(name, kind, multiplies):
+    assert is_compute_layer({"name": name, "type": kind}) is multiplies
+
+
+def test_float_product_of_weights_dequantized_from_int4_counts_as_int4w():
+    """The network-API count (no graph): a gemm fed by a kernel holding INT4 constants is
+    weight-only INT4; one fed by float constants stays fp32."""
+    dequant = {
+        "name": "__myl_CastMulCast_myl0_7",
+        "type": "kgen",
+        "inputs": [],
+        "constants": [{"name": "s", "dtype": "Float"}, {"name": "q", "dtype": "Int4"}],
+        "outputs": [{"name": "w_float"}],
+        "precision": "int4w",
+    }
+
+    def gemm(weight):
+        return {
+            "name": "mm",
+            "type": "gemm",
+            "inputs": [{"name": "x"}, {"name": weight}],
+            "constants": [],
+            "outputs": [{"name": "y"}],
+            "precision": "fp32",
+        }
+
+    assert compute_layer_precisions([dequant, gemm("w_float")]) == {"int4w": 1}
+    assert compute_layer_precisions([dequant, gemm("other")]) == {"fp32": 1}

@@ -21,8 +21,17 @@ from typing import Any
 import numpy as np
 
 from workflow.errors import FormatError, PipelineError
-from workflow.netdef.layers import checksum, layer_class
+from workflow.netdef.layers import (
+    add_int4_matmul,
+    checksum,
+    constant_checksum,
+    int4_blocks,
+    layer_class,
+)
 
+#: The weights held as INT4 in precision int4w (the matrix products; the embedding, a gather,
+#: and the biases stay float).
+INT4_WEIGHTS = ("kernel", "recurrent", "proj")
 #: The description's gate order (ONNX's, and TensorRT's ONNX parser's).
 GATES = ("i", "o", "f", "c")
 #: Keras' gate order.
@@ -130,6 +139,24 @@ def charrnn_from_blobs(blobs: dict[str, np.ndarray], *, source: str = "<wts>") -
     if proj.shape != (width, embedding.shape[0]) or proj_bias.shape != (embedding.shape[0],):
         raise FormatError(source, f"proj has shapes {proj.shape} and {proj_bias.shape}")
     return CharRnn(embedding, tuple(layers), proj, proj_bias)
+
+
+def with_int4_weights(net: CharRnn, *, block_size: int) -> CharRnn:
+    """The description with every matrix product's weight (:data:`INT4_WEIGHTS`) replaced by
+    its weight-only INT4 values dequantized to float32 (blocks of ``block_size`` along the
+    input axis, :func:`workflow.netdef.layers.int4_blocks`): what the int4w engine multiplies
+    by, for the numpy run that stands in for it on CPU."""
+
+    def round_trip(weight: np.ndarray) -> np.ndarray:
+        values, scale = int4_blocks(weight, block_size)
+        full = values.astype(np.float32) * np.repeat(scale, block_size, axis=0)
+        return np.ascontiguousarray(full[: weight.shape[0]])
+
+    lstm = tuple(
+        layer | {"kernel": round_trip(layer["kernel"]), "recurrent": round_trip(layer["recurrent"])}
+        for layer in net.lstm
+    )
+    return CharRnn(net.embedding, lstm, round_trip(net.proj), net.proj_bias)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -250,19 +277,30 @@ def onnx_from_charrnn(net: CharRnn, *, opset: int) -> bytes:
     return model.SerializeToString()
 
 
-def populate_charrnn(trt: Any, network: Any, net: CharRnn, *, precision: str) -> list[Any]:
+def populate_charrnn(
+    trt: Any, network: Any, net: CharRnn, *, precision: str, int4_block: int = 0
+) -> list[Any]:
     """Add the network to an empty strongly typed TensorRT network, layer by layer: embedding
     gather; per LSTM layer a loop over the steps (iterator, trip limit, two recurrences for h
     and c, the gates as one MatrixMultiply of the input and one of h, slices, activations and
     element-wise products); the projection as MatrixMultiply + ElementWise SUM; TopK (K=1) on
     the last step. ``precision`` fp16: weights and arithmetic in half, the float inputs cast in
-    and the float outputs cast out. Returns the weight arrays (to keep alive while building).
+    and the float outputs cast out; int4w: float32 arithmetic, the weights of the matrix
+    products (:data:`INT4_WEIGHTS`) weight-only INT4 in blocks of ``int4_block`` along their
+    input axis (:func:`workflow.netdef.layers.add_int4_matmul`). Returns the weight arrays (to
+    keep alive while building).
 
     Raises:
-        PipelineError: a precision other than fp32 and fp16.
+        PipelineError: a precision other than fp32, fp16 and int4w, or int4w without a block.
     """
-    if precision not in ("fp32", "fp16"):
-        raise PipelineError(f"precision {precision}", "charrnn engines are fp32 or fp16")
+    if precision not in ("fp32", "fp16", "int4w"):
+        raise PipelineError(f"precision {precision}", "charrnn engines are fp32, fp16 or int4w")
+    if (precision == "int4w") != bool(int4_block):
+        raise PipelineError(
+            f"precision {precision}, int4_block {int4_block}",
+            "an INT4 block size goes with int4w and only with it",
+            "pass int4.block_size for int4w, 0 otherwise",
+        )
     kind = np.float16 if precision == "fp16" else np.float32
     dtype = trt.float16 if precision == "fp16" else trt.float32
     keep: list[Any] = []
@@ -290,6 +328,17 @@ def populate_charrnn(trt: Any, network: Any, net: CharRnn, *, precision: str) ->
         layer.name = name
         return layer.get_output(0)
 
+    def product(tensor: Any, weight: np.ndarray, name: str) -> Any:
+        """tensor times a weight (in, out): a float constant, or blocked INT4 for int4w."""
+        if int4_block:
+            return add_int4_matmul(
+                trt, network, tensor, weight, block_size=int4_block, name=name, keep=keep
+            )
+        lifted = weight.astype(kind)[None] if len(tensor.shape) == 3 else weight.astype(kind)
+        return network.add_matrix_multiply(
+            tensor, trt.MatrixOperation.NONE, const(lifted, name), trt.MatrixOperation.NONE
+        )
+
     tokens = network.add_input("tokens", trt.int32, (-1, -1))
     states = {s: network.add_input(s, trt.float32, (layers, -1, hidden)) for s in ("h0", "c0")}
     gathered = network.add_gather(const(net.embedding.astype(kind), "embed"), tokens, 0)
@@ -315,18 +364,8 @@ def populate_charrnn(trt: Any, network: Any, net: CharRnn, *, precision: str) ->
             choose.name = f"{name}_{state}"
             picked.append(cast(choose.get_output(0), dtype, f"{name}_{state}_cast"))
         h_prev, c_prev = (loop.add_recurrence(t) for t in picked)
-        x_part = network.add_matrix_multiply(
-            step,
-            trt.MatrixOperation.NONE,
-            const(layer["kernel"].astype(kind), f"{name}_kernel"),
-            trt.MatrixOperation.NONE,
-        )
-        h_part = network.add_matrix_multiply(
-            h_prev.get_output(0),
-            trt.MatrixOperation.NONE,
-            const(layer["recurrent"].astype(kind), f"{name}_recurrent"),
-            trt.MatrixOperation.NONE,
-        )
+        x_part = product(step, layer["kernel"], f"{name}_kernel")
+        h_part = product(h_prev.get_output(0), layer["recurrent"], f"{name}_recurrent")
         x_part.name, h_part.name = f"{name}_x_gates", f"{name}_h_gates"
         summed = network.add_elementwise(x_part.get_output(0), h_part.get_output(0), ew.SUM)
         summed.name = f"{name}_gates"
@@ -367,12 +406,7 @@ def populate_charrnn(trt: Any, network: Any, net: CharRnn, *, precision: str) ->
             unsqueeze = network.add_shuffle(final.get_output(0))
             unsqueeze.reshape_dims = (1, -1, hidden)
             store.append(unsqueeze.get_output(0))
-    projected = network.add_matrix_multiply(
-        x,
-        trt.MatrixOperation.NONE,
-        const(net.proj.astype(kind)[None], "proj"),
-        trt.MatrixOperation.NONE,
-    )
+    projected = product(x, net.proj, "proj")
     projected.name = "proj_matmul"
     logits = network.add_elementwise(
         projected.get_output(0), const(net.proj_bias.astype(kind)[None, None], "proj_bias"), ew.SUM
@@ -397,23 +431,27 @@ def populate_charrnn(trt: Any, network: Any, net: CharRnn, *, precision: str) ->
     return keep
 
 
-def check_charrnn_network(network: Any, net: CharRnn, *, precision: str) -> dict[str, Any]:
+def check_charrnn_network(
+    network: Any, net: CharRnn, *, precision: str, int4_block: int = 0
+) -> dict[str, Any]:
     """Check a populated network against the description: its loops (one per LSTM layer, each
     with a trip limit, an iterator and two recurrences), its inputs and outputs, and the
-    checksums of every weight constant; return what was found.
+    checksums of every weight constant (for int4w, of the INT4 weights' scales and their
+    INT4 constants' sizes); return what was found.
 
     Raises:
         PipelineError: naming what differs.
     """
     kind = np.float16 if precision == "fp16" else np.float32
+    expected = _expected_weights(net, kind, int4_block)
     counts: dict[str, int] = {}
     found: dict[str, str] = {}
     for index in range(network.num_layers):
         layer = network.get_layer(index)
         counts[layer.type.name] = counts.get(layer.type.name, 0) + 1
-        if layer.type.name == "CONSTANT" and layer.name in net.arrays():
+        if layer.type.name == "CONSTANT" and layer.name in expected:
             layer.__class__ = layer_class(layer, "IConstantLayer")
-            found[layer.name] = checksum(np.asarray(layer.weights))
+            found[layer.name] = constant_checksum(layer)
     loops = net.layers
     want = {
         "TRIP_LIMIT": loops,
@@ -425,16 +463,6 @@ def check_charrnn_network(network: Any, net: CharRnn, *, precision: str) -> dict
     wrong = {k: (counts.get(k, 0), v) for k, v in want.items() if counts.get(k, 0) != v}
     if wrong:
         raise PipelineError("charrnn network", f"layer counts (found, expected): {wrong}")
-    expected = {}
-    for name, array in net.arrays().items():
-        shaped = array.astype(kind)
-        if name == "proj":
-            shaped = shaped[None]
-        elif name == "proj_bias":
-            shaped = shaped[None, None]
-        elif name.endswith("_bias"):
-            shaped = shaped[None]
-        expected[name] = checksum(shaped)
     if found != expected:
         differ = sorted(k for k in expected if found.get(k) != expected[k])
         raise PipelineError("charrnn network", f"weights differ from the description: {differ}")
@@ -445,3 +473,23 @@ def check_charrnn_network(network: Any, net: CharRnn, *, precision: str) -> dict
     if io != {"inputs": list(INPUTS), "outputs": list(OUTPUTS)}:
         raise PipelineError("charrnn network", f"inputs and outputs {io}")
     return {"layer_counts": counts, "weights": found} | io
+
+
+def _expected_weights(net: CharRnn, kind: type, int4_block: int) -> dict[str, str]:
+    """Checksums of the weight constants a network of the description holds, by name."""
+    expected = {}
+    for name, array in net.arrays().items():
+        if int4_block and name.endswith(INT4_WEIGHTS):
+            values, scale = int4_blocks(array, int4_block)
+            expected[f"{name}.int4"] = f"int4 x {values.size}"
+            expected[f"{name}.scale"] = checksum(scale)
+            continue
+        shaped = array.astype(kind)
+        if name == "proj":
+            shaped = shaped[None]
+        elif name == "proj_bias":
+            shaped = shaped[None, None]
+        elif name.endswith("_bias"):
+            shaped = shaped[None]
+        expected[name] = checksum(shaped)
+    return expected

@@ -10,6 +10,11 @@ ElementWise SUM with a constant bias, the form sampleMLP describes; in ONNX a Ma
 Because both come from one description, checking the ONNX graph against the trained model on
 CPU (and the TensorRT network's layer types, shapes and weight checksums against the
 description) shows that the network given to TensorRT computes what the model computes.
+
+Weight-only INT4 (precision ``int4w``, :func:`add_int4_matmul`): a dense layer's weight becomes
+an INT4 constant in blocks along the reduction axis (``workflow.quant.int4.quantize_blocked``,
+the same values the ONNX pass writes), dequantized by an IDequantizeLayer whose scale holds one
+value per block and column; the activations stay float.
 """
 
 import hashlib
@@ -114,10 +119,125 @@ def _check(layers: list[Layer]) -> None:
         raise PipelineError("network description", f"unknown ops {unknown}", f"known: {OPS}")
 
 
-def populate_network(trt: ModuleType, network: Any, layers: list[Layer]) -> list[Any]:
+def pack_int4(values: np.ndarray) -> np.ndarray:
+    """INT4 values (-8..7, any integer dtype) packed two to a byte in C order, the first of
+    each pair in the low nibble (TensorRT's and ONNX's INT4 layout)."""
+    nibbles = (np.asarray(values).astype(np.int8).ravel() & 0x0F).astype(np.uint8)
+    if nibbles.size % 2:
+        nibbles = np.append(nibbles, np.uint8(0))
+    return np.ascontiguousarray(nibbles[0::2] | (nibbles[1::2] << 4))
+
+
+def int4_blocks(weight: np.ndarray, block_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A (K, N) weight as weight-only INT4 in blocks of ``block_size`` along K, the values the
+    ONNX pass writes (``workflow.quant.int4.quantize_blocked``), padded with zero rows to whole
+    blocks.
+
+    Returns:
+        (int8 array of INT4 values, (blocks * block_size, N); float32 scales, (blocks, N)).
+    """
+    from workflow.quant.int4 import quantize_blocked
+
+    q, scale = quantize_blocked(weight, 0, block_size)
+    values = np.zeros((scale.shape[0] * block_size, weight.shape[1]), np.int8)
+    values[: weight.shape[0]] = np.asarray(q).astype(np.int8)
+    return values, np.ascontiguousarray(scale, dtype=np.float32)
+
+
+def add_int4_matmul(
+    trt: ModuleType,
+    network: Any,
+    tensor: Any,
+    weight: np.ndarray,
+    *,
+    block_size: int,
+    name: str,
+    keep: list[Any],
+) -> Any:
+    """``tensor`` (..., K) times ``weight`` (K, N) held as blocked INT4 (:func:`int4_blocks`).
+
+    Adds an INT4 constant ``<name>.int4`` (K rounded up to whole blocks), its scales
+    ``<name>.scale`` (blocks, N), an IDequantizeLayer to float32 along axis 0 (TensorRT infers
+    the block size from the scale's shape; TensorRT-RTX 1.7 refuses an explicit block shape
+    on INT4 input: "Blockwise dequantization requires input type to be int8 or fp8e4m3 or
+    fp4e2m1") and the MatrixMultiply. Where K is no whole number of blocks, ``tensor`` is
+    padded with zeros to the rounded K (a FILL slice): TensorRT needs whole blocks, and the
+    padded rows are zero, so the product is the ONNX graph's (whose last block is short).
+
+    Args:
+        trt: the TensorRT module.
+        network: the network being populated.
+        tensor: the float32 activations, rank 2 (N, K) or 3 (B, T, K).
+        weight: float32 (K, N).
+        block_size: INT4 values per scale along K.
+        name: prefix of the added layers' names.
+        keep: list the packed arrays are appended to (alive until the build ends).
+
+    Returns:
+        The MatrixMultiply layer.
+    """
+    values, scale = int4_blocks(weight, block_size)
+    packed = pack_int4(values)
+    keep += [packed, scale]
+    constant = network.add_constant(
+        values.shape, trt.Weights(trt.DataType.INT4, packed.ctypes.data, values.size)
+    )
+    constant.name = f"{name}.int4"
+    scales = network.add_constant(scale.shape, trt.Weights(scale))
+    scales.name = f"{name}.scale"
+    dequantized = network.add_dequantize(constant.get_output(0), scales.get_output(0), trt.float32)
+    dequantized.axis = 0
+    dequantized.name = f"{name}.dequantize"
+    matrix = dequantized.get_output(0)
+    rank = len(tensor.shape)
+    if values.shape[0] != weight.shape[0]:
+        tensor = _pad_last(trt, network, tensor, values.shape[0], name=name, keep=keep)
+    if rank == 3:
+        lifted = network.add_shuffle(matrix)
+        lifted.reshape_dims = (1, *values.shape)
+        lifted.name = f"{name}.int4_3d"
+        matrix = lifted.get_output(0)
+    product = network.add_matrix_multiply(
+        tensor, trt.MatrixOperation.NONE, matrix, trt.MatrixOperation.NONE
+    )
+    product.name = f"{name}.matmul"
+    return product
+
+
+def _pad_last(trt: ModuleType, network: Any, tensor: Any, width: int, *, name: str, keep: list):
+    """``tensor`` with its last axis padded with zeros to ``width`` (other axes as they come)."""
+    rank = len(tensor.shape)
+    shape = network.add_shape(tensor)
+    shape.name = f"{name}.pad_shape"
+    lead = network.add_slice(shape.get_output(0), (0,), (rank - 1,), (1,))
+    lead.name = f"{name}.pad_lead"
+    size = np.array([width], np.int64)
+    keep.append(size)
+    last = network.add_constant((1,), trt.Weights(size))
+    last.name = f"{name}.pad_width"
+    wanted = network.add_concatenation([lead.get_output(0), last.get_output(0)])
+    wanted.name = f"{name}.pad_size"
+    padded = network.add_slice(tensor, (0,) * rank, (1,) * rank, (1,) * rank)
+    padded.set_input(2, wanted.get_output(0))
+    padded.mode = trt.SampleMode.FILL
+    padded.name = f"{name}.pad"
+    return padded.get_output(0)
+
+
+def populate_network(
+    trt: ModuleType, network: Any, layers: list[Layer], *, int4_block: int = 0
+) -> list[Any]:
     """Add the layers to an empty strongly typed TensorRT network (dynamic batch).
 
-    Every weight array gets the name :func:`weights_name` gives, so a refitter can address it.
+    Every float weight array gets the name :func:`weights_name` gives, so a refitter can
+    address it.
+
+    Args:
+        trt: the TensorRT module.
+        network: an empty strongly typed network.
+        layers: the description.
+        int4_block: 0 for float weights; else every dense layer's weight is weight-only INT4
+            in blocks of this many values along its input axis (:func:`add_int4_matmul`).
 
     Returns:
         The weight objects handed to TensorRT; keep them alive until the engine is built.
@@ -156,19 +276,36 @@ def populate_network(trt: ModuleType, network: Any, layers: list[Layer]) -> list
         elif layer.op == "dense":
             transposed = layer.weights["weight"].T  # (out, in): multiply by its transpose
             bias_row = layer.weights["bias"].reshape(1, -1)
-            kernel, bias = weights(transposed), weights(bias_row)
-            matrix = network.add_constant(transposed.shape, kernel)
-            matrix.name = f"{layer.name}.weight"
-            product = network.add_matrix_multiply(
-                tensor, trt.MatrixOperation.NONE, matrix.get_output(0), trt.MatrixOperation.NONE
-            )
+            if int4_block:
+                product = add_int4_matmul(
+                    trt,
+                    network,
+                    tensor,
+                    np.ascontiguousarray(transposed),
+                    block_size=int4_block,
+                    name=layer.name,
+                    keep=keep,
+                )
+                named = []
+            else:
+                kernel = weights(transposed)
+                matrix = network.add_constant(transposed.shape, kernel)
+                matrix.name = f"{layer.name}.weight"
+                product = network.add_matrix_multiply(
+                    tensor,
+                    trt.MatrixOperation.NONE,
+                    matrix.get_output(0),
+                    trt.MatrixOperation.NONE,
+                )
+                named = [("weight", kernel)]
             product.name = f"{layer.name}.matmul"
+            bias = weights(bias_row)
             constant = network.add_constant(bias_row.shape, bias)
             constant.name = f"{layer.name}.bias"
             added = network.add_elementwise(
                 product.get_output(0), constant.get_output(0), trt.ElementWiseOperation.SUM
             )
-            name_all(layer, [("weight", kernel), ("bias", bias)])
+            name_all(layer, [*named, ("bias", bias)])
         elif layer.op == "fc_plugin":
             added = _add_fc_plugin(trt, network, tensor, layer, keep)
         elif layer.op == "relu":
@@ -307,11 +444,13 @@ def checksum(array: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(array, dtype=np.float32).tobytes()).hexdigest()[:16]
 
 
-def describe_layers(layers: list[Layer]) -> list[dict[str, Any]]:
+def describe_layers(layers: list[Layer], *, int4_block: int = 0) -> list[dict[str, Any]]:
     """What the TensorRT network built from ``layers`` must contain, layer by layer: the
     TensorRT layer type, the output shape (batch -1), the kernel, stride and padding of
     convolutions and poolings, and the checksums of the weights, in the form
-    :func:`describe_network` gives."""
+    :func:`describe_network` gives; with ``int4_block``, each dense layer's INT4 constant (its
+    values' checksum), scales, dequantization and, where its input is padded to whole blocks,
+    the padding layers (:func:`add_int4_matmul`)."""
     kinds = {
         "conv": ["CONVOLUTION"],
         "maxpool": ["POOLING"],
@@ -339,6 +478,9 @@ def describe_layers(layers: list[Layer]) -> list[dict[str, Any]]:
             shape = [int(np.prod(shape))]
         elif layer.op in ("dense", "fc_plugin"):
             shape = [layer.weights["weight"].shape[0]]
+        if layer.op == "dense" and int4_block:
+            rows += _describe_int4_dense(layer, int4_block, shape)
+            continue
         for index, kind in enumerate(kinds[layer.op]):
             row: dict[str, Any] = {"type": kind, "shape": [-1, *shape]} | geometry
             if layer.op == "conv":
@@ -349,6 +491,31 @@ def describe_layers(layers: list[Layer]) -> list[dict[str, Any]]:
                 row["weights"] = [checksum(value)]
                 row["shape"] = list(value.shape) if key == "weight" else [1, shape[0]]
             rows.append(row)
+    return rows
+
+
+def _describe_int4_dense(layer: Layer, block_size: int, shape: list[int]) -> list[dict[str, Any]]:
+    """The rows of one dense layer built with :func:`add_int4_matmul`."""
+    transposed = np.ascontiguousarray(layer.weights["weight"].T)
+    values, scale = int4_blocks(transposed, block_size)
+    rows: list[dict[str, Any]] = [
+        {"type": "CONSTANT", "shape": list(values.shape), "weights": [f"int4 x {values.size}"]},
+        {"type": "CONSTANT", "shape": list(scale.shape), "weights": [checksum(scale)]},
+        {"type": "DEQUANTIZE", "shape": list(values.shape)},
+    ]
+    if values.shape[0] != transposed.shape[0]:
+        rows += [
+            {"type": "SHAPE"},
+            {"type": "SLICE"},
+            {"type": "CONSTANT", "weights": [checksum(np.array([values.shape[0]]))]},
+            {"type": "CONCATENATION"},
+            {"type": "SLICE"},
+        ]
+    rows += [
+        {"type": "MATRIX_MULTIPLY", "shape": [-1, *shape]},
+        {"type": "CONSTANT", "shape": [1, shape[0]], "weights": [checksum(layer.weights["bias"])]},
+        {"type": "ELEMENTWISE", "shape": [-1, *shape]},
+    ]
     return rows
 
 
@@ -373,12 +540,23 @@ def describe_network(network: Any) -> list[dict[str, Any]]:
             row["window"] = list(layer.window_size_nd)
         elif kind == "CONSTANT":
             layer.__class__ = layer_class(layer, "IConstantLayer")
-            row["weights"] = [checksum(np.asarray(layer.weights))]
+            row["weights"] = [constant_checksum(layer)]
         if kind in ("CONVOLUTION", "POOLING"):
             row["stride"] = list(layer.stride_nd)
             row["padding"] = list(layer.padding_nd)
         rows.append(row)
     return rows
+
+
+def constant_checksum(layer: Any) -> str:
+    """The checksum of a constant layer's weights (:func:`checksum`); for an INT4 constant,
+    whose Weights give TensorRT's Python API no array to read back, ``int4 x <count>`` (its
+    values are checked against the ONNX graph that ONNX Runtime scores instead:
+    :func:`check_int4_graph`)."""
+    weights = layer.weights
+    if weights.dtype.name == "INT4":
+        return f"int4 x {weights.size}"
+    return checksum(np.asarray(weights))
 
 
 def layer_class(layer: Any, name: str) -> type:
@@ -403,8 +581,11 @@ def layers_for(network: str, blobs: dict[str, np.ndarray], *, mlp_sizes: list[in
     raise PipelineError(f"network {network!r}", "no layer description", f"use one of {NETWORKS}")
 
 
-def check_network(network: Any, layers: list[Layer]) -> list[dict[str, Any]]:
-    """Check that a populated TensorRT network holds exactly the described layers and weights.
+def check_network(
+    network: Any, layers: list[Layer], *, int4_block: int = 0
+) -> list[dict[str, Any]]:
+    """Check that a populated TensorRT network holds exactly the described layers and weights
+    (``int4_block`` as given to :func:`populate_network`).
 
     Returns:
         :func:`describe_network` of the network.
@@ -414,7 +595,7 @@ def check_network(network: Any, layers: list[Layer]) -> list[dict[str, Any]]:
             stride, padding or weights differ.
     """
     found = describe_network(network)
-    expected = describe_layers(layers)
+    expected = describe_layers(layers, int4_block=int4_block)
     if len(found) != len(expected):
         raise PipelineError(
             "network", f"{len(found)} layers, the description makes {len(expected)}"
@@ -426,3 +607,47 @@ def check_network(network: Any, layers: list[Layer]) -> list[dict[str, Any]]:
                 f"network layer {index} ({row['name']})", f"is {got}, expected {want}"
             )
     return found
+
+
+def check_int4_graph(layers: list[Layer], onnx_bytes: bytes, *, block_size: int) -> int:
+    """Check that the INT4 weight-only ONNX graph of the same description (the ONNX pass's,
+    ``workflow.quant.int4``, which ONNX Runtime scores) holds, for every dense layer, the INT4
+    values and scales :func:`add_int4_matmul` gives TensorRT.
+
+    Returns:
+        The number of dense layers checked.
+
+    Raises:
+        PipelineError: naming the first dense layer whose INT4 weight is missing or differs.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load_from_string(onnx_bytes).graph
+    found = {init.name: init for init in graph.initializer}
+    checked = 0
+    for layer in layers:
+        if layer.op != "dense":
+            continue
+        weight = np.ascontiguousarray(layer.weights["weight"].T)
+        values, scale = int4_blocks(weight, block_size)
+        base = f"{layer.name}.weight_int4"
+        if base not in found or f"{base}_scale" not in found:
+            raise PipelineError(
+                f"int4w graph, layer {layer.name}",
+                f"has no INT4 weight {base}",
+                "rebuild the graph with the same int4.block_size",
+            )
+        graph_values = numpy_helper.to_array(found[base]).astype(np.int8)
+        graph_scale = numpy_helper.to_array(found[f"{base}_scale"])
+        same = np.array_equal(graph_values, values[: weight.shape[0]]) and np.array_equal(
+            graph_scale, scale
+        )
+        if not same:
+            raise PipelineError(
+                f"int4w graph, layer {layer.name}",
+                f"its INT4 values or scales differ from the network's (block size {block_size})",
+                "rebuild the graph and the engine with the same int4.block_size",
+            )
+        checked += 1
+    return checked

@@ -522,17 +522,44 @@ def layer_precision(layer: dict[str, Any]) -> str | None:
     return precision_and_source(layer)[0]
 
 
+#: A kernel TensorRT-RTX fuses at run time around a fully connected op (``Fc`` among the op
+#: names of ``__myl_ReplCastMulCastFc_myl0_2``: a weight-only INT4 matrix product,
+#: ``__myl_FcAddRelu_myl0_5``: a product with its bias and activation).
+_FC_FUSION = re.compile(r"^__myl_(?:[A-Z][a-z]*)*?Fc(?=[A-Z_])")
+
+
 def is_compute_layer(layer: dict[str, Any]) -> bool:
     """Whether an engine layer multiplies: a type of :data:`ENGINE_COMPUTE`, a ``Cask*`` kernel,
-    a type naming a convolution, gemm, matrix multiply or fully connected layer, or a Myelin
-    subgraph (``{ForeignNode[...]}``)."""
+    a type naming a convolution, gemm, matrix multiply or fully connected layer, a Myelin
+    subgraph (``{ForeignNode[...]}``) or a run-time fusion around a fully connected op."""
     kind = layer["type"].lower()
     return (
         kind in ENGINE_COMPUTE
         or kind.startswith("cask")
         or any(word in kind for word in COMPUTE_WORDS)
         or layer["name"].startswith("{ForeignNode[")
+        or (kind == "runtime_fusion" and bool(_FC_FUSION.match(layer["name"])))
     )
+
+
+def compute_layer_precisions(records: list[dict[str, Any]]) -> dict[str, int]:
+    """Every multiplying layer (:func:`is_compute_layer`) by precision: what a network-API
+    build (no graph) is judged by. A float product whose input comes out of a layer holding
+    INT4 constants (their dequantization, in a kernel of its own) counts as ``int4w``."""
+    int4_outputs = {
+        output["name"]
+        for r in records
+        if any(PRECISION_OF.get(str(c.get("dtype")).lower()) == "int4" for c in r["constants"])
+        for output in r["outputs"]
+    }
+    counts: Counter = Counter()
+    for r in records:
+        if not is_compute_layer(r):
+            continue
+        fed_int4 = any(i["name"] in int4_outputs for i in r["inputs"])
+        float_product = r["precision"] in ("fp32", "fp16", "bf16")
+        counts["int4w" if fed_int4 and float_product else r["precision"]] += 1
+    return dict(counts)
 
 
 def is_gemm_layer(layer: dict[str, Any]) -> bool:
@@ -701,7 +728,7 @@ def layer_report(
         # LSTM's loop shows of itself
         "gemm_precisions": dict(Counter(r["precision"] for r in records if is_gemm_layer(r))),
         # every multiplying layer by precision: what a network-API build (no graph) is judged by
-        "compute_layers": dict(Counter(r["precision"] for r in records if is_compute_layer(r))),
+        "compute_layers": compute_layer_precisions(records),
         "loop_jumps": sum(r["type"].lower() == "cjmp" for r in records),
     }
 
