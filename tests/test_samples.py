@@ -42,6 +42,15 @@ def test_registry_rows_and_targets():
     assert "results/weights/mnist_tf/weights.wts" in registry.targets("mnist_tf", ["fp32"])
 
 
+def test_an_opt_in_precision_is_compared_only_where_chosen():
+    """mlp lists fp32 and int4w: nothing to compare until int4w is chosen."""
+    registry = load_registry()
+    compared = "results/score/mlp/precisions.json"
+    assert compared not in registry.targets("mlp", ["fp32", "fp16", "int8"])
+    with_int4w = registry.targets("mlp", ["fp32", "int4w"])
+    assert compared in with_int4w and "engines/mlp_int4w.plan" in with_int4w
+
+
 def test_a_split_sample_has_a_graph_and_an_engine_per_part():
     registry = load_registry()
     assert registry.graphs("faster_rcnn") == ["faster_rcnn_rpn", "faster_rcnn_head"]

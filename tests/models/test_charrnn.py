@@ -141,7 +141,7 @@ def test_weights_that_do_not_fit_are_named(model):
         charrnn_from_blobs(wrong)
     with pytest.raises(FormatError, match="no LSTM layer"):
         charrnn_from_blobs({k: v for k, v in blobs.items() if not k.startswith("lstm")})
-    with pytest.raises(PipelineError, match="fp32 or fp16"):
+    with pytest.raises(PipelineError, match="fp32, fp16 or int4w"):
         populate_charrnn(None, None, charrnn_from_blobs(blobs), precision="int8")
 
 
@@ -160,3 +160,48 @@ print("identical", len(first.weights))
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0 and "identical 6" in result.stdout, result.stderr[-3000:]
+
+
+def test_int4w_network_holds_blocked_int4_weights_and_builds(net):
+    """int4w through the network API: the matrix products' weights are INT4 constants with
+    their scales (inputs padded to whole blocks inside the loops), the engine builds and its
+    products read INT4 weights; the numpy stand-in multiplies by the same INT4 grid."""
+    import tensorrt_rtx as trt
+
+    from tests.conftest import tiny_build
+    from workflow.netdef.charrnn import with_int4_weights
+    from workflow.trt.layers import engine_layer_report
+    from workflow.trt.loader import engine_bytes_from_network
+
+    with pytest.raises(PipelineError, match="an INT4 block size goes with int4w"):
+        populate_charrnn(trt, trt.Builder(trt.Logger()).create_network(0), net, precision="int4w")
+    found = {}
+
+    def populate(trt_module, network):
+        keep = populate_charrnn(trt_module, network, net, precision="int4w", int4_block=32)
+        found.update(
+            check_charrnn_network(network, net, precision="int4w", int4_block=32)["weights"]
+        )
+        return keep
+
+    shapes = {"tokens": {"min": [1, 1], "opt": [2, 8], "max": [4, 32]}}
+    shapes |= {
+        s: {k: [2, n, HIDDEN] for k, n in zip(("min", "opt", "max"), (1, 2, 4), strict=True)}
+        for s in ("h0", "c0")
+    }
+    built = engine_bytes_from_network(
+        populate, source={"path": "t", "sha256": "0"}, build=tiny_build(), shapes=shapes
+    )
+    assert found["lstm1_kernel.int4"] == f"int4 x {32 * 4 * HIDDEN}"  # 5 inputs -> one block
+    assert found["proj.int4"] == f"int4 x {32 * VOCAB}" and "proj" not in found
+    report = engine_layer_report(built.layer_log, onnx_bytes=None, intended="int4w")
+    assert report["compute_layers"].get("int4w", 0) >= 1
+    rounded = with_int4_weights(net, block_size=32)
+    for before, after in (
+        (net.proj, rounded.proj),
+        (net.lstm[1]["kernel"], rounded.lstm[1]["kernel"]),
+    ):
+        step = np.abs(before).max(axis=0) / 7  # one block along the input axis (<= 32 rows)
+        assert np.all(np.abs(after - before) <= step / 2 + 1e-7)
+        assert np.allclose(after / step, np.rint(after / step), atol=1e-4)
+    assert np.array_equal(rounded.embedding, net.embedding)
