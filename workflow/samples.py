@@ -13,6 +13,9 @@ The workflow derives its targets and wildcard constraints from these rows.
 
 import copy
 import difflib
+import hashlib
+import importlib.util
+import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -21,6 +24,7 @@ from typing import Any
 import yaml
 
 from workflow.errors import PipelineError
+from workflow.io import write_atomically
 
 #: The registry and its schema in a checkout.
 REGISTRY = Path(__file__).resolve().parents[1] / "config" / "samples.yaml"
@@ -340,14 +344,66 @@ def check_config(config: dict[str, Any], schema: str | Path = CONFIG_SCHEMA) -> 
     raise PipelineError("config", f"{where or 'the top level'}: {message}", fix)
 
 
-def validate_config(config: dict[str, Any], schema: str | Path = CONFIG_SCHEMA) -> None:
+def validate_config(
+    config: dict[str, Any],
+    schema: str | Path = CONFIG_SCHEMA,
+    *,
+    remember_in: str | Path | None = None,
+) -> None:
     """The Snakefile's validation: :func:`check_config`, then its defaults kept in ``config``
     itself, key for key and in the order Snakemake's ``validate(config, schema)`` leaves them
     (a default is a copy, never the schema's own object). The schema is parsed once, with
     libyaml: Snakemake's ``validate`` would parse it again in pure Python (0.3 s of every
     start). Schemas here use no ``$ref`` to other files, which this does not follow.
 
+    Args:
+        config: the config as loaded; filled in place.
+        schema: the JSON schema (YAML).
+        remember_in: a JSON file that keeps the last validated config, under a digest of the
+            config as given, the schema file, this module and the installed jsonschema: the
+            same config validated again is read back from it (no schema parse, no jsonschema
+            import: 0.1 s of a start). Only a config that JSON holds exactly is remembered.
+            Unreadable or unwritable: ignored.
+
     Raises:
         PipelineError: as :func:`check_config`; ``config`` is then left as it was.
     """
-    config.update(check_config(config, schema))
+    key = _validation_key(config, schema) if remember_in is not None else None
+    if key is not None:
+        try:
+            kept = json.loads(Path(remember_in).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            kept = None
+        if isinstance(kept, dict) and kept.get("key") == key:
+            config.update(kept["config"])
+            return
+    filled = check_config(config, schema)
+    config.update(filled)
+    if key is not None and _json_exact(filled):
+        try:
+            write_atomically(remember_in, json.dumps({"key": key, "config": filled}))
+        except OSError:
+            pass
+
+
+def _json_exact(value: Any) -> bool:
+    """Whether JSON gives ``value`` back as it is (no tuples, non-string keys, NaN, ...)."""
+    try:
+        return json.loads(json.dumps(value)) == value
+    except (TypeError, ValueError):
+        return False
+
+
+def _validation_key(config: dict[str, Any], schema: str | Path) -> str | None:
+    """What a validation's result depends on, digested: the config (keys in order), the schema
+    file's bytes, this module's code and the jsonschema install; None when the config is not
+    one that JSON holds exactly."""
+    if not _json_exact(config):
+        return None
+    digest = hashlib.sha256(json.dumps(config).encode())
+    digest.update(Path(schema).read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    installed = importlib.util.find_spec("jsonschema").origin  # found, not imported
+    stat = Path(installed).stat()
+    digest.update(f"{installed}:{stat.st_mtime_ns}:{stat.st_size}".encode())
+    return digest.hexdigest()
