@@ -138,6 +138,8 @@ rule precision_divergence:
         plot="results/precision/{model}/{precision}.divergence.png",
     log:
         "logs/precision/{model}.{precision}.divergence.log",
+    benchmark:
+        "benchmarks/precision/{model}.{precision}.divergence.tsv"
     wildcard_constraints:
         precision="fp16|int8",
     conda:
@@ -166,6 +168,8 @@ rule precision_sensitivity:
         plot="results/precision/{model}/int8.sensitivity.png",
     log:
         "logs/precision/{model}.int8.sensitivity.log",
+    benchmark:
+        "benchmarks/precision/{model}.int8.sensitivity.tsv"
     conda:
         "../environment.yml"
     threads: config["divergence"]["threads"]

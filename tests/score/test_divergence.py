@@ -177,6 +177,7 @@ def test_numbers_are_numpys_int8_arithmetic_and_the_lossy_conv_is_first(lossy):
         fp32, int8, iter(batches), precision="int8", max_batches=10, threshold_db=20.0
     )
     assert report["batches"] == 3 and report["samples"] == 6
+    assert report["outputs"] == ["out"] and report["seconds"] > 0
     rows = {(r["tensor"], r["as"]): r for r in report["tensors"]}
     refs = [numpy_forward(x, weights) for x in batches]
     quant = [numpy_forward(x, weights, amax) for x in batches]

@@ -32,6 +32,7 @@ threshold (``nan`` counts as below).
 import itertools
 import logging
 import math
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -185,14 +186,19 @@ def divergence_of_graphs(
     Returns:
         ``{"precision", "reference", "threshold_db", "batches", "samples", "tensors": [rows of
         :func:`match_tensors` with index, shape, elements, snr_db, cosine, max_abs, mean_abs,
-        nonfinite], "first_divergent": a row or None, "missing": [names]}``.
+        nonfinite], "outputs": [the FP32 graph's output names], "first_divergent": a row or
+        None, "missing": [names], "seconds": wall time}``.
 
     Raises:
         PipelineError: no batches; an array batch for a graph of several inputs; a tensor
             whose shape differs between the graphs.
     """
+    import onnx
+
+    start = time.perf_counter()
     fp32_bytes, other_bytes = _load(reference), _load(candidate)
     rows, missing = match_tensors(fp32_bytes, other_bytes)
+    outputs = [o.name for o in onnx.load_from_string(fp32_bytes).graph.output]
     fp32_model, input_names, _ = with_all_outputs(fp32_bytes)
     fp32_names = list(dict.fromkeys(row["tensor"] for row in rows))
     other_names = list(dict.fromkeys(row["compared"] for row in rows))
@@ -249,8 +255,10 @@ def divergence_of_graphs(
         "batches": batches,
         "samples": samples,
         "tensors": tensors,
+        "outputs": outputs,
         "first_divergent": first_divergent,
         "missing": missing,
+        "seconds": time.perf_counter() - start,
     }
 
 
