@@ -130,3 +130,17 @@ def test_a_new_sample_is_one_registry_row(tmp_path):
     assert "results/train/lenet_b/weights.pt" in out.stdout
     bad = snakemake(work, "-n", "--config", "samples=[lenet_c]", check=False)
     assert bad.returncode != 0 and "unknown sample(s) lenet_c" in bad.stdout + bad.stderr
+    assert bad.returncode != 0 and "unknown sample(s) lenet_c" in bad.stdout + bad.stderr
+
+
+def test_own_models_named_like_a_sample_or_one_of_its_graphs_are_refused():
+    registry = load_registry()
+    entry = {"model": "m.onnx", "data": {}}
+    assert registry.with_own({"mine": entry}).samples["mine"]["data"] == "byo"
+    with pytest.raises(PipelineError, match="byo.mnist .*registered sample"):
+        registry.with_own({"mnist": entry})
+    # ocr's recogniser graph: byo_import and ocr_onnx would both write its model.onnx
+    with pytest.raises(PipelineError, match="byo.ocr_rec .*graph of the registered sample ocr"):
+        registry.with_own({"ocr_rec": entry})
+    with pytest.raises(PipelineError, match="faster_rcnn"):
+        registry.with_own({"faster_rcnn_rpn": entry})

@@ -113,12 +113,21 @@ class Registry:
         their own data, FP32, FP16 and INT8 through the ONNX parser.
 
         Raises:
-            PipelineError: an own model named like a registered sample.
+            PipelineError: an own model named like a registered sample or one of a sample's
+                graphs (``ocr_rec`` of ``ocr``: its files would be two rules' outputs).
         """
         clash = sorted(set(own) & set(self.samples))
         if clash:
             raise PipelineError(
                 f"config byo.{clash[0]}", "is the name of a registered sample", "rename it"
+            )
+        graphs = {graph: name for name in self.samples for graph in self.graphs(name)}
+        clash = sorted(set(own) & set(graphs))
+        if clash:
+            raise PipelineError(
+                f"config byo.{clash[0]}",
+                f"is the name of a graph of the registered sample {graphs[clash[0]]}",
+                "rename it",
             )
         rows = {
             name: {
