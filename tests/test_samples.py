@@ -130,7 +130,6 @@ def test_a_new_sample_is_one_registry_row(tmp_path):
     assert "results/train/lenet_b/weights.pt" in out.stdout
     bad = snakemake(work, "-n", "--config", "samples=[lenet_c]", check=False)
     assert bad.returncode != 0 and "unknown sample(s) lenet_c" in bad.stdout + bad.stderr
-    assert bad.returncode != 0 and "unknown sample(s) lenet_c" in bad.stdout + bad.stderr
 
 
 def test_own_models_named_like_a_sample_or_one_of_its_graphs_are_refused():
