@@ -435,3 +435,23 @@ def test_other_refusals_name_the_file_and_the_fix(tmp_path):
 
 
 _NCHW = {"input_name": "", "layout": "NCHW", "opset": 18, "images": False}
+
+
+def test_a_dimension_of_minus_one_is_dynamic_not_a_static_batch(tmp_path):
+    """PaddlePaddle's exporter writes -1 for a dynamic dimension (the PP-OCR direction
+    classifier's input is [-1, 3, ?, ?]): read as dynamic, the batch stays as it is and .npz
+    feeds of any rows fit, where it was taken for a static batch of -1 "made dynamic"."""
+    from workflow.models.byo import graph_inputs, import_own
+
+    path = _write(tmp_path, _conv_classifier(-1))
+    assert graph_inputs(onnx.load(path))[0]["shape"] == ["?", 3, 8, 8]
+    rng = np.random.default_rng(0)
+    for k, rows in enumerate([3, 2]):
+        x = rng.normal(size=(rows, 3, 8, 8)).astype(np.float32)
+        _feed_file(tmp_path / "cal" / f"{k}.npz", x=x)
+        _feed_file(tmp_path / "eval" / f"{k}.npz", x=x)
+    data = {"calibration": str(tmp_path / "cal"), "evaluation": str(tmp_path / "eval")}
+    _, report, out = import_own(path, _settings(data), opset=18)
+    assert report["batch"] == "dynamic" and report["static_batch"] == 0
+    assert report["evaluation"]["real"] == [3, 2]
+    assert [len(b["x"]) for b in out["evaluation"]] == [3, 2]

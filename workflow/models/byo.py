@@ -60,8 +60,12 @@ def _load(path: Path, *, opset: int) -> tuple[Any, dict[str, Any]]:
 
 
 def _dims(value: Any) -> list[int | str]:
-    """A value's shape: sizes, dimension names, ``?`` for an unnamed dynamic one."""
-    return [d.dim_param or d.dim_value or UNNAMED for d in value.type.tensor_type.shape.dim]
+    """A value's shape: sizes, dimension names, ``?`` for an unnamed dynamic one (no value,
+    or a value below 1: PaddlePaddle's exporter writes -1 for a dynamic dimension)."""
+    return [
+        d.dim_param or (d.dim_value if d.dim_value > 0 else UNNAMED)
+        for d in value.type.tensor_type.shape.dim
+    ]
 
 
 def _spec(value: Any) -> dict[str, Any]:
