@@ -26,6 +26,33 @@ WORKFLOW_FILES = (
 )
 
 
+#: The session fixtures of the shared tiny runs (``tests/workflow/conftest.py``): the tests that
+#: read them form one group.
+SHARED_RUNS = ("tree", "rerun", "text_tree")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Groups for pytest-xdist's ``--dist loadgroup`` (CI runs ``pytest -n 2 --dist loadgroup``):
+    the tests that read the shared tiny runs share one worker, which builds them once, and every
+    other file's tests stay together, so that a module fixture is built once. The shared group
+    runs first: it is the longest, and the other worker takes the files meanwhile."""
+    first = []
+    for item in items:
+        definitions = getattr(item, "_fixtureinfo", None)
+        definitions = definitions.name2fixturedefs if definitions else {}
+        uses_shared = any(
+            definitions.get(name) and definitions[name][-1].scope == "session"
+            for name in SHARED_RUNS
+        )
+        group = "shared-runs" if uses_shared else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+        if uses_shared:
+            first.append(item)
+    chosen = {id(item) for item in first}
+    items[:] = first + [item for item in items if id(item) not in chosen]
+
+
 def tiny_classifier_bytes(*, dynamic_hw: bool = False, seed: int = 0) -> bytes:
     """A 3-class classifier on (N, 1, 4, 4) inputs: Flatten -> Gemm -> Softmax."""
     import onnx

@@ -42,6 +42,7 @@ def _run(*args):
     )
 
 
+@pytest.mark.slow
 def test_classifies_a_pgm(lenet_onnx, tmp_path):
     image = np.zeros((28, 28), np.uint8)
     image[6:22, 13:15] = 255
@@ -66,6 +67,7 @@ def test_bad_inputs_exit_2_with_the_reason(lenet_onnx, tmp_path):
     assert out.returncode == 2 and "unsupported magic 'P2'" in out.stderr
 
 
+@pytest.mark.slow
 def test_engine_without_gpu_says_so(tiny_engine, tmp_path):
     from workflow.trt.gpu import gpu_info
 
@@ -153,6 +155,7 @@ def test_prepare_batches_from_ppm_folder_and_errors(tmp_path):
 DETECT_TOOL = ROOT / "scripts" / "cli" / "detect_objects.py"
 
 
+@pytest.mark.slow
 def test_detects_objects_and_draws_them(tmp_path):
     from PIL import Image
 
@@ -233,6 +236,7 @@ def test_detects_with_yolov3_on_an_image_of_any_size(tmp_path):
     assert missing.returncode == 2 and "needs --cfg" in missing.stderr
 
 
+@pytest.mark.slow
 def test_detects_with_faster_rcnn_through_both_graphs(tmp_path):
     import yaml
 
@@ -370,6 +374,7 @@ def test_samples_command_prints_what_the_script_prints():
     assert new.stderr == old.stderr and "unknown sample(s) nope" in new.stderr
 
 
+@pytest.mark.slow
 def test_config_manual_command_writes_what_the_script_checks(tmp_path):
     manual = tmp_path / "README.md"
     wrote = _command("config-manual", "--output", manual)

@@ -34,6 +34,7 @@ def test_there_is_a_config_per_branch():
     } <= names
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.parent.name + "/" + p.stem)
 def test_each_config_dry_runs(config, work):
     settings = yaml.safe_load(config.read_text())
@@ -69,6 +70,7 @@ def _engine_build_gpus(dry_run_output: str) -> set[int]:
     [({"module": "tensorrt"}, 1), ({"module": "auto"}, 0), ({"module": "tensorrt_rtx"}, 0)],
     ids=lambda value: value["module"] if isinstance(value, dict) else str(value),
 )
+@pytest.mark.slow
 def test_engine_gpu_follows_the_config_not_the_submitting_host(tensorrt, gpus, work, tmp_path):
     # a submitting host "with" TensorRT: a stand-in package that is found, never imported
     fake = tmp_path / "host" / "tensorrt"
@@ -98,6 +100,7 @@ def test_engine_gpu_follows_the_config_not_the_submitting_host(tensorrt, gpus, w
     assert seen == {"without": {gpus}, "with": {gpus}}
 
 
+@pytest.mark.slow
 def test_a_misspelt_key_is_one_short_message_naming_it(work):
     (work / "misspelt.yaml").write_text("train:\n  ncf:\n    epochz: 3\n")
     out = snakemake(work, "-n", "--configfile", "config/config.yaml", "misspelt.yaml", check=False)

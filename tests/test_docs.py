@@ -77,6 +77,7 @@ def test_the_link_reader_finds_links_and_skips_code(tmp_path):
     assert relative_links(page) == ["a.md", "img/b.png", "../h.md#part"]
 
 
+@pytest.mark.slow
 def test_the_docs_build_strictly(tmp_path):
     if not MKDOCS.exists() and shutil.which("mkdocs") is None:
         pytest.skip("mkdocs is not installed (the test extra: pip install -e '.[test]')")

@@ -118,6 +118,7 @@ def test_list_samples_cli():
     assert bad.returncode == 2 and "unknown sample(s) nope" in bad.stderr
 
 
+@pytest.mark.slow
 def test_a_new_sample_is_one_registry_row(tmp_path):
     """A second LeNet trained in PyTorch, with no rule edited: the DAG plans its whole chain."""
     work = copy_workflow(tmp_path / "wf")

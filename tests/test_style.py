@@ -13,11 +13,13 @@ from tests.conftest import ROOT, copy_workflow, snakemake
 BIN = Path(sys.executable).parent
 
 
+@pytest.mark.slow
 def test_snakemake_lint_is_clean(tmp_path):
     out = snakemake(copy_workflow(tmp_path / "lint"), "--lint")
     assert "Congratulations, your workflow is in a good condition!" in out.stdout + out.stderr
 
 
+@pytest.mark.slow
 def test_snakefmt_and_ruff_are_clean():
     files = ["Snakefile", *map(str, sorted((ROOT / "rules").glob("*.smk")))]
     for command in ([str(BIN / "snakefmt"), "--check", *files], [str(BIN / "ruff"), "check", "."]):

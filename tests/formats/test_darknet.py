@@ -213,6 +213,7 @@ def test_the_first_section_must_be_net():
         parse_cfg("[convolutional]\nfilters=1\n")
 
 
+@pytest.mark.slow
 def test_the_official_yolov3_structure_needs_the_official_weights_size():
     """The cfg reader and the weights layout on darknet's YOLOv3-608 structure: 107 layers,
     75 convolutions, heads of 19, 38 and 76 cells of 255 channels, and exactly the official

@@ -135,6 +135,7 @@ print(json.dumps(done))
 """
 
 
+@pytest.mark.slow
 def test_a_keras_model_is_converted_and_checked(tmp_path):
     """In its own process: TensorFlow's threads are set once per process (train_keras sets them)."""
     import json

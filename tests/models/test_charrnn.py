@@ -145,6 +145,7 @@ def test_weights_that_do_not_fit_are_named(model):
         populate_charrnn(None, None, charrnn_from_blobs(blobs), precision="int8")
 
 
+@pytest.mark.slow
 def test_seeded_training_is_repeatable():
     # in a process of its own: TensorFlow's thread counts are fixed once per process
     code = """

@@ -21,6 +21,7 @@ def exported():
     return model, inputs, onnx_from_torch(model, inputs, opset=18, **NAMES)
 
 
+@pytest.mark.slow
 def test_export_has_a_dynamic_batch_and_no_source_paths(exported):
     _, _, graph = exported
     proto = onnx.load_from_string(graph)
@@ -30,6 +31,7 @@ def test_export_has_a_dynamic_batch_and_no_source_paths(exported):
     assert b"/workflow/" not in graph and b".py" not in graph
 
 
+@pytest.mark.slow
 def test_export_is_deterministic(exported):
     model, inputs, graph = exported
     again = onnx_from_torch(model, inputs, opset=18, **NAMES)

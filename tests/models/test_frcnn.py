@@ -141,6 +141,7 @@ class _Broken(BaseRunner):
         raise RuntimeError("no device")
 
 
+@pytest.mark.slow
 def test_the_two_graphs_and_the_proposal_step_detect_as_pytorch_does(tmp_path):
     images, annotations = _scenes()
     geometry = FrcnnGeometry.from_config(GEOMETRY)

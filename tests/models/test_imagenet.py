@@ -49,6 +49,7 @@ def test_narrow_networks_keep_the_layout(name):
         build_image_network("vgg16", 10, base_width=16)
 
 
+@pytest.mark.slow
 def test_googlenet_trains_with_its_auxiliary_heads_and_exports_without_them():
     torch.manual_seed(0)
     model = googlenet(5, base_width=8)
@@ -81,6 +82,7 @@ def test_googlenet_input_transform_is_torchvisions():
     torch.testing.assert_close(out[:, 0], expected)
 
 
+@pytest.mark.slow
 def test_torchvision_weights_load_when_they_fit(tmp_path):
     from workflow.errors import FormatError
     from workflow.models.imagenet import check_imagenet_classes, load_torchvision_weights

@@ -30,6 +30,7 @@ def trained():
     return train_keras(inputs, labels[:256], **ARGS), inputs, labels[:256]
 
 
+@pytest.mark.slow
 def test_seeded_training_is_repeatable(trained):
     model, inputs, labels = trained
     again = train_keras(inputs, labels, **ARGS)
@@ -58,6 +59,7 @@ def test_tf_names_and_types(trained):
     assert tf_name("block/conv:0") == "block_conv"
 
 
+@pytest.mark.slow
 def test_dump_tf_wts_from_a_checkpoint(tmp_path):
     weights = {
         "dense/kernel": tf.Variable(np.arange(6, dtype=np.float32).reshape(2, 3)),
@@ -93,6 +95,7 @@ def test_dump_tf_wts_from_a_checkpoint(tmp_path):
     assert text[0] == "2" and text[2].startswith("model_half 1 2 3e00 c000")
 
 
+@pytest.mark.slow
 def test_dump_tf_wts_bad_input(tmp_path):
     result = subprocess.run(
         [

@@ -27,6 +27,7 @@ def blobs(model):
     return {k: v.numpy().astype(np.float32) for k, v in model.state_dict().items()}
 
 
+@pytest.mark.slow
 def test_keras_resnet50_from_a_wts_file_gives_pytorchs_outputs(torch_model):
     # through the .wts v1 text format: flat values, no shapes
     carried = read_wts_v1_bytes(wts_bytes(blobs(torch_model), version=1))
@@ -39,6 +40,7 @@ def test_keras_resnet50_from_a_wts_file_gives_pytorchs_outputs(torch_model):
     assert model.output_names == ["prob"] or model.outputs[0].name.startswith("prob")
 
 
+@pytest.mark.slow
 def test_weights_that_do_not_fit_are_named(torch_model):
     good = blobs(torch_model)
     missing = {k: v for k, v in good.items() if k != "layer3.2.bn1.running_var"}

@@ -18,6 +18,7 @@ def data():
     return leave_one_out(users, movies, num_movies=150, negatives=99, seed=0)
 
 
+@pytest.mark.slow
 def test_training_is_seeded_and_exports_with_parity(data):
     first = train_ncf(data, seed=0, learning_rate=0.01, **SETTINGS)
     again = train_ncf(data, seed=0, learning_rate=0.01, **SETTINGS)

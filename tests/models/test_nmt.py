@@ -211,6 +211,7 @@ print(digest.hexdigest())
 """
 
 
+@pytest.mark.slow
 def test_training_is_repeatable():
     """Seeded, deterministic ops: two runs (separate processes) give the same weights."""
     runs = [

@@ -34,6 +34,7 @@ def test_outputs_follow_the_priors():
     assert loc.shape == (2, 1917, 4) and conf.shape == (2, 1917, len(CLASSES) + 1)
 
 
+@pytest.mark.slow
 def test_loss_falls_when_fitting_two_scenes():
     import torch
 
@@ -123,6 +124,7 @@ def test_the_graph_decodes_boxes_as_the_library_does(tmp_path):
     np.testing.assert_allclose(scores.sum(-1).numpy(), 1.0, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_export_is_checked_and_builds_with_tensorrt_rtx(tmp_path):
     import onnx
 
@@ -154,6 +156,7 @@ def test_export_is_checked_and_builds_with_tensorrt_rtx(tmp_path):
         engine_bytes_from_onnx(tmp_path / "nms.onnx", build)
 
 
+@pytest.mark.slow
 def test_training_is_seeded_and_learns(tmp_path):
     import torch
 

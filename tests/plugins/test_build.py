@@ -16,6 +16,7 @@ def test_missing_headers_and_tools_are_named(tmp_path):
         build_library(tmp_path / "build", tensorrt_include=tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not shutil.which("nvcc") or not shutil.which("cmake"), reason="no CUDA toolkit")
 def test_a_toolkit_without_cublas_is_named(tmp_path, tensorrt_headers):
     from pathlib import Path

@@ -236,6 +236,7 @@ def test_entropy_range_is_mxnets(name):
     assert entropy_amax(hist, top) == pytest.approx(entropy_amax_counts(hist, top), rel=0.01)
 
 
+@pytest.mark.slow
 def test_vectorised_search_chooses_the_thresholds_of_the_loop():
     for hist, top in _shapes(np.random.default_rng(1)):
         start = first_holding(hist, MIN_KEPT)

@@ -118,6 +118,7 @@ def test_fp8_engine_for_a_gpu_without_fp8_is_refused(tmp_path):
         engine_bytes_from_onnx(path, tiny_build(compute_capabilities=("8.6", "8.9")))
 
 
+@pytest.mark.slow
 def test_fp8_and_int4w_are_opt_in_targets(tmp_path):
     """The default run builds neither; their engines are targets of their own, and the FP8
     graph of a sample calibrated with entropy gets a min-max table of its own."""

@@ -1,6 +1,8 @@
 """The report's menu is read by whole labels: a category named like the start of another is
 not found inside it."""
 
+import pytest
+
 from tests.conftest import snakemake
 from tests.report.rendered import menu_labels, rendered_dom
 
@@ -19,6 +21,7 @@ rule make:
 """
 
 
+@pytest.mark.slow
 def test_menu_labels_are_whole_category_names(tmp_path):
     (tmp_path / "Snakefile").write_text(SNAKEFILE)
     snakemake(tmp_path, "--cores", "1")

@@ -169,6 +169,7 @@ def rendered(tmp_path_factory):
     return data.read_lines(folder), data.read_pages(folder)
 
 
+@pytest.mark.slow
 def test_real_pp_ocrv4_reads_rendered_text_in_fp32(rendered):
     from workflow.ort.runner import OrtRunner
 

@@ -35,6 +35,7 @@ def _stream():
     return query_stream(users, movies, count=50, seed=1)
 
 
+@pytest.mark.slow
 def test_three_workers_answer_as_one(graph):
     users, movies = _stream()
     one = serve("ort", {"onnx": graph}, users, movies, processes=1, k=2)
@@ -92,6 +93,7 @@ def weights(tmp_path_factory):
     return str(path), net
 
 
+@pytest.mark.slow
 def test_torch_workers_answer_with_the_models_top_k(weights):
     """The torch backend from two processes gives each query's k best candidates by the
     model's own probabilities, ordered as numpy's stable sort orders them."""
@@ -108,6 +110,7 @@ def test_torch_workers_answer_with_the_models_top_k(weights):
     assert two.device == "cpu"  # no GPU on this machine: the model runs where torch can
 
 
+@pytest.mark.slow
 def test_torch_fp16_casts_the_weights(weights):
     import torch
 

@@ -65,6 +65,7 @@ def test_engine_against_its_graph(tiny_engine, tmp_path):
     assert not differs.passed and differs.outputs[0].max_abs > 0.01
 
 
+@pytest.mark.slow
 def test_script_without_gpu_checks_the_reference_and_says_why(tiny_engine, tmp_path):
     from workflow.trt.gpu import gpu_info
 
@@ -88,6 +89,7 @@ def test_script_without_gpu_checks_the_reference_and_says_why(tiny_engine, tmp_p
     assert report["status"] == "not run" and "CUDA GPU" in report["reason"]
 
 
+@pytest.mark.slow
 def test_script_fails_on_broken_metadata(tiny_engine, tmp_path):
     engines = tmp_path / "engines"
     engines.mkdir()

@@ -61,10 +61,11 @@ def build(tree: Path, target: str, settings: dict, *, check: bool = True):
     return snakemake(tree, *args, check=check)  # target first: --configfile takes a list
 
 
-def run_tiny(folder: Path, *extra: str) -> Path:
-    """A fresh copy of the workflow in ``folder`` with the tiny config built in it."""
+def run_tiny(folder: Path, *extra: str, targets=(), env: dict[str, str] | None = None) -> Path:
+    """A fresh copy of the workflow in ``folder`` with the tiny config built in it (``targets``
+    instead of rule ``all`` when given; ``env`` added to the environment)."""
     work = copy_workflow(folder)
-    snakemake(work, "--cores", "2", "--configfile", TINY, *extra)
+    snakemake(work, *targets, "--cores", "2", "--configfile", TINY, *extra, env=env)
     return work
 
 
@@ -72,6 +73,53 @@ def run_tiny(folder: Path, *extra: str) -> Path:
 def tree(tmp_path_factory) -> Path:
     """The tiny config built once for the session (read-only: copy it with :func:`clone`)."""
     return run_tiny(tmp_path_factory.mktemp("tiny") / "a")
+
+
+#: What a user's environment might say; strict mode must not listen. The second run starts with
+#: it (instruction sets lower than the machine's, TensorFlow's oneDNN and contraction kernel on).
+PRESET = {
+    "ATEN_CPU_CAPABILITY": "default",
+    "DNNL_MAX_CPU_ISA": "SSE41",
+    "ONEDNN_MAX_CPU_ISA": "SSE41",
+    "MKL_CBWR": "AUTO",
+    "OPENBLAS_CORETYPE": "Sandybridge",
+    "NPY_DISABLE_CPU_FEATURES": "X86_V3",
+    "TF_ENABLE_ONEDNN_OPTS": "1",
+    "TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL": "1",
+}
+#: The samples of the second run: the digit chains (PyTorch, Keras, network API) and the SSD.
+RERUN_SAMPLES = ("mnist", "mnist_api", "mlp", "mnist_tf", "ssd")
+
+
+@pytest.fixture(scope="session")
+def rerun(tmp_path_factory) -> Path:
+    """A second fresh run of the tiny config, of :data:`RERUN_SAMPLES` and the MNIST calibration
+    table of every float tensor, started with :data:`PRESET` in its environment (read-only): the
+    determinism test compares its bytes with the tree's, the golden test with recorded sums."""
+    return run_tiny(
+        tmp_path_factory.mktemp("tiny") / "b",
+        "--config",
+        f"samples=[{','.join(RERUN_SAMPLES)}]",
+        targets=("all", "results/calibrate/mnist/calibration_all.table"),
+        env=PRESET,
+    )
+
+
+#: The samples the text tree adds to the tiny tree: the character model and the translator.
+TEXT_SAMPLES = ("charrnn", "nmt")
+
+
+@pytest.fixture(scope="session")
+def text_tree(tree, tmp_path_factory) -> Path:
+    """A copy of the tiny tree with the whole tiny chains of :data:`TEXT_SAMPLES` added
+    (read-only): their chain tests and the engine verification read it."""
+    from workflow.samples import load_registry
+
+    work = clone(tree, tmp_path_factory.mktemp("text"))
+    registry = load_registry(work / "config/samples.yaml")
+    targets = [t for name in TEXT_SAMPLES for t in registry.targets(name, list(PRECISIONS))]
+    snakemake(work, *targets, "--cores", "2", "--configfile", TINY)
+    return work
 
 
 def check_summary(tree: Path, chosen: list[str], precisions) -> dict:

@@ -14,6 +14,7 @@ from workflow.quant.batches import batch_bytes, write_batch_folder
 from workflow.samples import load_registry
 
 
+@pytest.mark.slow
 def test_agreement_is_planned_on_request_only(tmp_path):
     work = copy_workflow(tmp_path / "wf")
     targets = [f"results/precision/mnist/{p}.agreement.json" for p in ("fp16", "int8")]

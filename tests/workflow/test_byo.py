@@ -153,6 +153,7 @@ def _any_model_config(tmp_path):
     return work, ["--configfile", TINY, overlay(work, settings)]
 
 
+@pytest.mark.slow
 def test_any_model_is_planned_from_a_config_entry(tmp_path):
     work, config = _any_model_config(tmp_path)
     plan = planned_jobs(snakemake(work, "-n", *config).stdout)

@@ -1,7 +1,7 @@
-"""The charrnn sample's tiny chain in its own tree: CPython's help text -> Keras training ->
-dumpTFWts .wts2 -> the network described once: ONNX graph checked against Keras (logits and
-greedy generation), FP32 and FP16 engines built with the network API (loops) -> scores and
-generated text per precision."""
+"""The charrnn sample's tiny chain (in the session's text tree): CPython's help text -> Keras
+training -> dumpTFWts .wts2 -> the network described once: ONNX graph checked against Keras
+(logits and greedy generation), FP32 and FP16 engines built with the network API (loops) ->
+scores and generated text per precision."""
 
 import json
 
@@ -14,9 +14,8 @@ from workflow.samples import load_registry
 pytestmark = pytest.mark.slow
 
 
-def test_charrnn_chain_from_text_to_loop_engines_and_generated_text(tmp_path):
-    work = copy_workflow(tmp_path / "charrnn")
-    snakemake(work, "--cores", "2", "--configfile", TINY, "--config", "samples=[charrnn]")
+def test_charrnn_chain_from_text_to_loop_engines_and_generated_text(text_tree):
+    work = text_tree
     registry = load_registry(work / "config/samples.yaml")
     for target in registry.targets("charrnn", ["fp32", "fp16", "int8"]):
         assert (work / target).exists(), target

@@ -1,7 +1,8 @@
 """Strict mode gives the same bytes on every machine: the tiny chains of mnist (PyTorch) and
 mnist_tf (Keras) against sha256 sums recorded once and checked wherever the suite runs.
 
-The run starts with instruction-set variables a user might have set to lower values than the
+The run is the session's second tiny run (``rerun`` in ``tests/workflow/conftest.py``), which
+starts with instruction-set variables a user might have set to lower values than the
 machine's (and TensorFlow's oneDNN switched on): strict mode must override them all. Besides
 the files, the INT8 graph's class probabilities over the test split are checked: ONNX Runtime's
 fused integer kernels would give other ones on a CPU without AVX-512 VNNI.
@@ -15,14 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_workflow, snakemake
-from tests.workflow.conftest import TINY
+from tests.workflow.conftest import PRESET
 from workflow.io import sha256_file
 from workflow.repro import BASELINE, STRICT_ENVIRONMENT, job_environment
 
 pytestmark = pytest.mark.slow
-#: Recorded with `reproducible: strict` (the default) and the tiny config, samples [mnist,
-#: mnist_tf].
+#: Recorded with `reproducible: strict` (the default) and the tiny config (a sample's files do not
+#: depend on which other samples a run builds).
 GOLDEN = {
     "results/data/mnist/train-images.idx": (
         "06488d07a37f578fbb541883f038a911cf3d64d8488433bf31752cc5010fa6d5"
@@ -32,6 +32,9 @@ GOLDEN = {
     ),
     "results/onnx/mnist/model.onnx": (
         "07b692d35a5cd1360c2481413b16c9767dd77d227bb84b1be5a288719ba67296"
+    ),
+    "results/onnx/mnist/model.parity.json": (
+        "3a096daa968cfe8da1a6f18aad45441cdeea07d1633b4501e24551f0be9563c3"
     ),
     # every float tensor
     "results/calibrate/mnist/calibration_all.table": (
@@ -55,6 +58,9 @@ GOLDEN = {
 }
 #: The INT8 scores, recorded like the files above.
 SCORES = {
+    "results/score/mnist/fp32/accuracy.json": (
+        "9323f333f31e6fa07e4ec28fc3c88101f0295339bc5825e5b2eeac894b901d80"
+    ),
     "results/score/mnist/int8/accuracy.json": (
         "ba365d4d1a34d42405e8465c742fff3455e1c9277a309c8d12112d66bf6c9e90"
     ),
@@ -71,17 +77,6 @@ OUTPUTS = {
     "results/precision/mnist_tf/int8.onnx": (
         "d9b190816ff1e2e1e2f7de994a989dcd1714e7699bb9dfd96864a707431c8072"
     ),
-}
-#: What a user's environment might say; strict mode must not listen.
-PRESET = {
-    "ATEN_CPU_CAPABILITY": "default",
-    "DNNL_MAX_CPU_ISA": "SSE41",
-    "ONEDNN_MAX_CPU_ISA": "SSE41",
-    "MKL_CBWR": "AUTO",
-    "OPENBLAS_CORETYPE": "Sandybridge",
-    "NPY_DISABLE_CPU_FEATURES": "X86_V3",
-    "TF_ENABLE_ONEDNN_OPTS": "1",
-    "TENSORFLOW_USE_CUSTOM_CONTRACTION_KERNEL": "1",
 }
 
 
@@ -117,16 +112,8 @@ def int8_outputs(work: Path, graph: str) -> str:
     return result.stdout.split()[-1]
 
 
-def test_strict_run_gives_the_recorded_bytes_whatever_the_environment_says(tmp_path):
-    work = copy_workflow(tmp_path / "golden")
-    targets = [
-        "results/precision/mnist/int8.onnx",
-        "results/calibrate/mnist/calibration_all.table",
-        "results/weights/mnist_tf/weights.wts",
-        *SCORES,
-    ]
-    args = [*targets, "--cores", "2", "--configfile", TINY, "--config", "samples=[mnist,mnist_tf]"]
-    snakemake(work, *args, env=PRESET)
+def test_strict_run_gives_the_recorded_bytes_whatever_the_environment_says(rerun):
+    work = rerun  # started with PRESET in its environment
     recorded = json.loads((work / "results/onnx/mnist/model.parity.json").read_text())
     settings = recorded["reproducibility"]
     differing = {

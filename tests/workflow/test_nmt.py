@@ -19,11 +19,10 @@ from workflow.samples import load_registry
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def tree(tmp_path_factory):
-    work = copy_workflow(tmp_path_factory.mktemp("nmt"))
-    snakemake(work, "--cores", "2", "--configfile", TINY, "--config", "samples=[nmt]")
-    return work
+@pytest.fixture
+def tree(text_tree):
+    """The session's text tree: the tiny tree with the translator's chain added."""
+    return text_tree
 
 
 def test_chain_from_number_phrases_to_engines_and_bleu(tree):

@@ -14,11 +14,13 @@ import pytest
 
 from tests.conftest import ROOT, copy_workflow, snakemake
 from tests.workflow.conftest import TINY
+from tests.workflow.test_golden import GOLDEN, SCORES
+from workflow.io import sha256_file
 
 pytestmark = pytest.mark.slow
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
-#: The tiny config's MNIST chain in FP32: the same jobs, with the same params, as in the session's
-#: tiny tree, which is the local run the cluster's bytes are compared with.
+#: The tiny config's MNIST chain in FP32: the same jobs, with the same params, as the local strict
+#: runs whose sha256 sums the golden test records; the cluster's bytes are compared with those.
 SMALL = ["--configfile", TINY, "--config", "samples=[mnist]", "precisions=[fp32]"]
 FAST_POLLING = [
     "--slurm-init-seconds-before-status-checks",
@@ -73,23 +75,20 @@ def remote(cluster, tmp_path_factory):
     return work, out
 
 
-def test_mnist_chain_on_slurm_equals_a_local_run(remote, tree):
+def test_mnist_chain_on_slurm_equals_a_local_run(remote):
     work, out = remote
-    local = tree  # the session's tiny tree, built locally with the same params
     assert (out.stdout + out.stderr).count("submitted with SLURM jobid") >= 6
-    for artifact in (
-        "results/score/mnist/fp32/accuracy.json",
-        "results/onnx/mnist/model.parity.json",
-    ):
-        assert json.loads((work / artifact).read_text()) == json.loads(
-            (local / artifact).read_text()
-        )
+    recorded = GOLDEN | SCORES  # the local strict runs' sums
     for artifact in (
         "results/train/mnist/weights.pt",
         "results/onnx/mnist/model.onnx",
-        "engines/mnist_fp32.plan",
+        "results/onnx/mnist/model.parity.json",
+        "results/score/mnist/fp32/accuracy.json",
     ):
-        assert (work / artifact).read_bytes() == (local / artifact).read_bytes()
+        assert sha256_file(work / artifact) == recorded[artifact], artifact
+    meta = json.loads((work / "engines/mnist_fp32.plan.json").read_text())
+    assert meta["source"]["sha256"] == recorded["results/onnx/mnist/model.onnx"]
+    assert meta["plan"]["sha256"] == sha256_file(work / "engines/mnist_fp32.plan")
 
 
 def test_gpu_job_is_scheduled_on_the_gpu_less_node(remote):

@@ -1,5 +1,5 @@
-"""scripts/cli/verify_engines.py on the tiny tree, with the character model's and the
-translator's engines built in a copy of it: every engine checked against the graph it computes
+"""scripts/cli/verify_engines.py on the session's text tree (the tiny tree with the character
+model's and the translator's chains added): every engine checked against the graph it computes
 with ONNX Runtime standing in for TensorRT (exit 0, a line per output), a wrong pick flagged
 (exit 1), and without a GPU every engine reported as not run (exit 0)."""
 
@@ -13,31 +13,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, snakemake
-from tests.workflow.conftest import TINY, clone
+from tests.conftest import ROOT
 from workflow.ort.runner import OrtRunner
-from workflow.samples import load_registry
 
 pytestmark = pytest.mark.slow
 
 SCRIPT = ROOT / "scripts/cli/verify_engines.py"
-#: Samples beyond the tiny config's whose engines the copy gets.
-ADDED = ("charrnn", "nmt")
 
 
-@pytest.fixture(scope="module")
-def work(tree, tmp_path_factory) -> Path:
-    """The tiny tree with the FP32 and FP16 engines of the character model and translator."""
-    work = clone(tree, tmp_path_factory.mktemp("verify"))
-    registry = load_registry(work / "config/samples.yaml")
-    targets = [
-        plan
-        for name in ADDED
-        for precision in registry.samples[name]["precisions"]
-        for plan in registry.engines(name, precision)
-    ]
-    snakemake(work, *targets, "--cores", "2", "--configfile", TINY)
-    return work
+@pytest.fixture
+def work(text_tree) -> Path:
+    """The text tree: the tiny tree's engines and the character model's and translator's."""
+    return text_tree
 
 
 def cli_module():
@@ -77,10 +64,10 @@ class StandIn(OrtRunner):
         return out
 
 
-def test_every_engine_matches_its_graph(work, monkeypatch, capsys):
+def test_every_engine_matches_its_graph(work, tmp_path, monkeypatch, capsys):
     cli = cli_module()
     monkeypatch.setattr(cli, "TrtRunner", lambda plan, meta, module: StandIn(plan, meta))
-    report = work / "verify.json"
+    report = tmp_path / "verify.json"
     status = cli.main(["--engines", str(work / "engines"), "--json", str(report)])
     out = capsys.readouterr()
     assert status == 0, out.out + out.err
@@ -130,7 +117,7 @@ def test_every_engine_matches_its_graph(work, monkeypatch, capsys):
 
 
 def test_a_wrong_pick_is_a_mismatch(work, monkeypatch, capsys):
-    one = work / "one-engine"
+    one = work / "one-engine"  # beside engines/: the stand-in finds the graph from there
     one.mkdir(exist_ok=True)
     for suffix in (".plan", ".plan.json"):
         shutil.copy2(work / f"engines/movielens_fp32{suffix}", one / f"movielens_fp32{suffix}")
