@@ -34,8 +34,19 @@ def _absolute(tree: Path, files: dict[str, Any]) -> dict[str, Any]:
 
 
 def _built(files: dict[str, Any]) -> bool:
-    return Path(files["score"]).is_file() and all(
-        Path(path).is_file() for engine in files["engines"] for path in engine.values()
+    return Path(files["score"]).is_file() and _engines_built(files)
+
+
+def _engines_built(files: dict[str, Any]) -> bool:
+    return all(Path(path).is_file() for engine in files["engines"] for path in engine.values())
+
+
+def _plan_mb(files: dict[str, Any]) -> float:
+    import json
+
+    return (
+        sum(json.loads(Path(e["meta"]).read_text())["plan"]["bytes"] for e in files["engines"])
+        / 1e6
     )
 
 
@@ -61,7 +72,8 @@ def collect(tree: str | Path, registry: Registry) -> dict[str, Any]:
     workflow), with FP32 and FP16 beside them where built.
 
     Returns:
-        ``{"rows": [...], "not_built": [{"sample", "precision"}]}``; a row holds ``sample``,
+        ``{"rows": [...], "not_built": [{"sample", "precision"}]}`` (a row whose engines were
+        built but not its score has no value and no drops); a row holds ``sample``,
         ``task``, ``precision``, ``metric`` (its label), ``values`` (points of 100 by
         precision: fp32, fp16 where built, the opt-in one), ``metrics`` (the task's metrics
         as scored, by precision), ``drop_fp32`` and ``drop_fp16`` (points), ``plan_mb`` by
@@ -76,14 +88,15 @@ def collect(tree: str | Path, registry: Registry) -> dict[str, Any]:
         for precision in (p for p in OPT_IN if p in row["precisions"]):
             wanted = ["fp32", *(["fp16"] if "fp16" in row["precisions"] else []), precision]
             files = {p: _absolute(tree, summary_files(registry, name, p)) for p in wanted}
-            if not _built(files["fp32"]) or not _built(files[precision]):
+            if not _built(files["fp32"]) or not _engines_built(files[precision]):
                 missing.append({"sample": name, "precision": precision})
                 continue
             made = {p: f for p, f in files.items() if _built(f)}
             lines = {p: sample_row(name, row, p, f, None) for p, f in made.items()}
-            score = json.loads(Path(files[precision]["score"]).read_text())
+            scored = precision in made
+            score = json.loads(Path(files[precision]["score"]).read_text()) if scored else {}
             values = {p: line["value"] for p, line in lines.items()}
-            value = values[precision]
+            value = values.get(precision)
             metric = TASK_SCORES[row["task"]][1][0]
             rows.append(
                 {
@@ -93,11 +106,14 @@ def collect(tree: str | Path, registry: Registry) -> dict[str, Any]:
                     "metric": METRIC_LABELS.get(metric, metric),
                     "values": values,
                     "metrics": {p: line["metrics"] for p, line in lines.items()},
-                    "drop_fp32": values["fp32"] - value,
-                    "drop_fp16": values["fp16"] - value if "fp16" in values else None,
-                    "plan_mb": {p: line["plan_mb"] for p, line in lines.items()},
+                    "drop_fp32": None if value is None else values["fp32"] - value,
+                    "drop_fp16": None
+                    if value is None or "fp16" not in values
+                    else (values["fp16"] - value),
+                    "plan_mb": {p: line["plan_mb"] for p, line in lines.items()}
+                    | {precision: _plan_mb(files[precision])},
                     "layers": _layers(files[precision]),
-                    "runner": score.get("runner", score.get("runtime", "")),
+                    "runner": score.get("runner", score.get("runtime", "not scored")),
                 }
             )
     return {"rows": rows, "not_built": missing}
@@ -122,6 +138,8 @@ def render_table(measured: dict[str, Any]) -> str:
     ]
     for row in measured["rows"]:
         values, plans = row["values"], row["plan_mb"]
+        scored = row["precision"] in values
+        opt_in = _points(values.get(row["precision"])) if scored else "not scored"
         plan = " / ".join(
             "-" if plans.get(p) is None else f"{plans[p]:.3f}"
             for p in ("fp32", "fp16", row["precision"])
@@ -129,7 +147,8 @@ def render_table(measured: dict[str, Any]) -> str:
         lines.append(
             f"| `{row['sample']}` | {PRECISION_LABELS[row['precision']]} | {row['metric']} "
             f"| {_points(values['fp32'])} | {_points(values.get('fp16'))} "
-            f"| {_points(values[row['precision']])} | {_points(row['drop_fp32'])} "
+            f"| {opt_in} "
+            f"| {_points(row['drop_fp32'])} "
             f"| {_points(row['drop_fp16'])} | {plan} | {_share(row['layers'])} |"
         )
     missing = measured["not_built"]
