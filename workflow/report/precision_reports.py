@@ -197,8 +197,9 @@ def render_table(measured: dict[str, Any]) -> str:
     """The Markdown table of :func:`collect`'s result, one row per graph."""
     lines = [
         "| sample | graph | metric FP32 → INT8 | INT8 outputs vs FP32: SNR / cosine "
-        "| first tensor below the threshold | most sensitive node: output SNR with only it "
-        "INT8; with all but it INT8 | divergence / sensitivity job s |",
+        "| first tensor below the threshold (none: the lowest) "
+        "| most sensitive node: output SNR with only it INT8; with all but it INT8 "
+        "| divergence / sensitivity job s |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for entry in measured["graphs"]:
