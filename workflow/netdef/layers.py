@@ -12,7 +12,7 @@ CPU (and the TensorRT network's layer types, shapes and weight checksums against
 description) shows that the network given to TensorRT computes what the model computes.
 
 Weight-only INT4 (precision ``int4w``, :func:`add_int4_matmul`): a dense layer's weight becomes
-an INT4 constant in blocks along the reduction axis (``workflow.quant.int4.quantize_blocked``,
+an INT4 constant in blocks along the reduction axis (``workflow.formats.int4.quantize_blocked``,
 the same values the ONNX pass writes), dequantized by an IDequantizeLayer whose scale holds one
 value per block and column; the activations stay float.
 """
@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from workflow.errors import PipelineError
+from workflow.formats.int4 import quantize_blocked
 from workflow.plugins.spec import DOMAIN, NAMESPACE, VERSION, fc_node
 
 OPS = ("input", "conv", "maxpool", "flatten", "dense", "fc_plugin", "relu", "softmax")
@@ -130,14 +131,12 @@ def pack_int4(values: np.ndarray) -> np.ndarray:
 
 def int4_blocks(weight: np.ndarray, block_size: int) -> tuple[np.ndarray, np.ndarray]:
     """A (K, N) weight as weight-only INT4 in blocks of ``block_size`` along K, the values the
-    ONNX pass writes (``workflow.quant.int4.quantize_blocked``), padded with zero rows to whole
+    ONNX pass writes (``workflow.formats.int4.quantize_blocked``), padded with zero rows to whole
     blocks.
 
     Returns:
         (int8 array of INT4 values, (blocks * block_size, N); float32 scales, (blocks, N)).
     """
-    from workflow.quant.int4 import quantize_blocked
-
     q, scale = quantize_blocked(weight, 0, block_size)
     values = np.zeros((scale.shape[0] * block_size, weight.shape[1]), np.int8)
     values[: weight.shape[0]] = np.asarray(q).astype(np.int8)

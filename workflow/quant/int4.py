@@ -20,7 +20,6 @@ error is not folded (measured: such small gains on one layer did not carry to th
 """
 
 import logging
-import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from workflow.errors import PipelineError
+from workflow.formats.int4 import dequantize_blocked, quantize_blocked
 from workflow.formats.onnx_file import convert_opset, default_opset
 from workflow.quant.calibrate import activation_stream
 from workflow.quant.qdq import subgraph_reads
@@ -38,8 +38,6 @@ log = logging.getLogger(__name__)
 BLOCK_SIZES = (32, 64, 128)
 #: Opset whose DequantizeLinear takes INT4 and ``block_size``.
 INT4_OPSET = 21
-#: Largest magnitude of symmetric INT4.
-QMAX = 7
 #: Activation rows kept per weight for the AWQ search.
 AWQ_ROWS = 4096
 #: Least share of round to nearest's output MSE a scale must remove to be folded: a small
@@ -96,39 +94,6 @@ def int4_weights(graph: Any) -> list[Int4Weight]:
         name = node.name or f"{node.op_type}#{index}"
         found.append(Int4Weight(name, index, node.input[1], axis, activation))
     return found
-
-
-def quantize_blocked(
-    weight: np.ndarray, axis: int, block_size: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Symmetric INT4 in blocks of ``block_size`` along ``axis`` (the last block may be short).
-
-    Returns:
-        (INT4 values as ``ml_dtypes.int4``, in -7..7; float32 scales, the weight's shape with
-        ``axis`` divided by ``block_size``, rounded up).
-    """
-    import ml_dtypes
-
-    weight = np.asarray(weight, np.float32)
-    size = weight.shape[axis]
-    blocks = math.ceil(size / block_size)
-    moved = np.moveaxis(weight, axis, 0)
-    padded = np.zeros((blocks * block_size, *moved.shape[1:]), np.float32)
-    padded[:size] = moved
-    grouped = padded.reshape(blocks, block_size, *moved.shape[1:])
-    amax = np.abs(grouped).max(axis=1)
-    scale = (np.where(amax > 0, amax, 1.0) / np.float32(QMAX)).astype(np.float32)
-    q = np.clip(np.rint(grouped / scale[:, None]), -QMAX, QMAX)
-    q = q.reshape(padded.shape)[:size]
-    return np.moveaxis(q, 0, axis).astype(ml_dtypes.int4), np.moveaxis(scale, 0, axis)
-
-
-def dequantize_blocked(q: np.ndarray, scale: np.ndarray, axis: int, block_size: int) -> np.ndarray:
-    """Float32 values of blocked INT4 (DequantizeLinear with ``block_size``)."""
-    size = q.shape[axis]
-    steps = np.repeat(scale, block_size, axis=axis)
-    steps = np.take(steps, np.arange(size), axis=axis)
-    return q.astype(np.float32) * steps
 
 
 def _rtn(weight: np.ndarray, axis: int, block_size: int) -> np.ndarray:
