@@ -19,13 +19,8 @@ from workflow.samples import load_registry
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def tree(text_tree):
-    """The session's text tree: the tiny tree with the translator's chain added."""
-    return text_tree
-
-
-def test_chain_from_number_phrases_to_engines_and_bleu(tree):
+def test_chain_from_number_phrases_to_engines_and_bleu(text_tree):
+    tree = text_tree  # the tiny tree with the translator's chain added
     registry = load_registry(tree / "config/samples.yaml")
     targets = registry.targets("nmt", ["fp32", "fp16", "int8"])
     assert "engines/nmt_decoder_fp16.plan" in targets and "engines/nmt_encoder_fp32.plan" in targets
@@ -65,7 +60,8 @@ def test_chain_from_number_phrases_to_engines_and_bleu(tree):
     assert sorted(summary["precisions"]) == ["fp16", "fp32"]
 
 
-def test_command_line_tools_on_the_tree(tree, tmp_path):
+def test_command_line_tools_on_the_tree(text_tree, tmp_path):
+    tree = text_tree
     out = tmp_path / "bins"
     chpt = [sys.executable, str(ROOT / "scripts/cli/chpt_to_bin.py")]
     done = subprocess.run(
