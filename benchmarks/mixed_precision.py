@@ -32,10 +32,11 @@ import json
 import math
 import os
 import platform
-import re
 import sys
 from pathlib import Path
 from typing import Any
+
+from workflow.report.pages import replace_between
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "mixed_precision.json"
@@ -302,10 +303,12 @@ def table(data: dict[str, Any]) -> str:
 
 def with_table(text: str, rendered: str) -> str:
     """``text`` with what lies between the markers replaced by ``rendered``."""
-    pattern = re.compile(re.escape(BEGIN) + r"\n.*?" + re.escape(END), re.S)
-    if not pattern.search(text):
-        raise SystemExit(f"{DOCS} | no table markers | put {BEGIN!r} and {END!r} on lines")
-    return pattern.sub(lambda _: f"{BEGIN}\n{rendered}{END}", text)
+    try:
+        return replace_between(text, rendered, start=BEGIN, end=END)
+    except ValueError:
+        raise SystemExit(
+            f"{DOCS} | no table markers | put {BEGIN!r} and {END!r} on lines"
+        ) from None
 
 
 def main() -> None:

@@ -8,9 +8,11 @@ Nothing here runs an engine: the metrics come from ONNX Runtime (or, for the net
 character model, the numpy run of its description) on the graphs the engines are built from.
 """
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from workflow.report import pages
 from workflow.report.precisions import METRIC_LABELS, PRECISION_LABELS
 from workflow.report.summary import sample_row
 from workflow.samples import TASK_SCORES, Registry, summary_files
@@ -156,15 +158,5 @@ def render_table(measured: dict[str, Any]) -> str:
     return "\n".join(lines) + f"\n\nNot built in the measured tree: {tail}.\n"
 
 
-def replace_between(text: str, block: str) -> str:
-    """``text`` with what stands between :data:`TABLE_START` and :data:`TABLE_END` replaced by
-    ``block``.
-
-    Raises:
-        ValueError: the markers are missing or out of order.
-    """
-    head, found, rest = text.partition(TABLE_START + "\n")
-    _, found_end, tail = rest.partition(TABLE_END)
-    if not found or not found_end:
-        raise ValueError(f"the page has no {TABLE_START!r} ... {TABLE_END!r} markers")
-    return head + TABLE_START + "\n" + block + found_end + tail
+#: ``text`` with this table replaced (ValueError where the page lacks its markers).
+replace_between = partial(pages.replace_between, start=TABLE_START, end=TABLE_END)

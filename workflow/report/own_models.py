@@ -16,8 +16,11 @@ import json
 import math
 import re
 from collections.abc import Iterable
+from functools import partial
 from pathlib import Path
 from typing import Any
+
+from workflow.report import pages
 
 #: The marker comments the generated table stands between.
 TABLE_START = (
@@ -239,17 +242,5 @@ def render_table(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_between(
-    text: str, block: str, *, start: str = TABLE_START, end: str = TABLE_END
-) -> str:
-    """``text`` with what stands between the ``start`` and ``end`` marker lines replaced by
-    ``block``.
-
-    Raises:
-        ValueError: the markers are missing or out of order.
-    """
-    head, found, rest = text.partition(start + "\n")
-    middle, found_end, tail = rest.partition(end)
-    if not found or not found_end:
-        raise ValueError(f"the page has no {start!r} ... {end!r} markers")
-    return head + start + "\n" + block + found_end + tail
+#: ``text`` with this table replaced (ValueError where the page lacks its markers).
+replace_between = partial(pages.replace_between, start=TABLE_START, end=TABLE_END)

@@ -14,9 +14,11 @@ import csv
 import io
 import json
 import math
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from workflow.report import pages
 from workflow.report.precisions import METRIC_LABELS, points
 from workflow.samples import TASK_SCORES, Registry
 
@@ -234,14 +236,5 @@ def render_table(measured: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def replace_between(text: str, block: str) -> str:
-    """``text`` with what stands between :data:`TABLE_START` and :data:`TABLE_END` replaced
-    by ``block``.
-
-    Raises:
-        ValueError: the markers are missing or out of order.
-    """
-    start, end = text.find(TABLE_START), text.find(TABLE_END)
-    if start < 0 or end < start:
-        raise ValueError(f"no {TABLE_START!r} ... {TABLE_END!r} markers in order")
-    return text[: start + len(TABLE_START)] + "\n" + block + text[end:]
+#: ``text`` with this table replaced (ValueError where the page lacks its markers).
+replace_between = partial(pages.replace_between, start=TABLE_START, end=TABLE_END)
