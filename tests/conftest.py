@@ -26,31 +26,37 @@ WORKFLOW_FILES = (
 )
 
 
-#: The session fixtures of the shared tiny runs (``tests/workflow/conftest.py``): the tests that
-#: read them form one group.
-SHARED_RUNS = ("tree", "rerun", "text_tree")
+#: The session fixtures of the shared tiny runs (``tests/workflow/conftest.py``) and the group
+#: of the tests that read each: ``text_tree`` does not read ``tree``, so its group can run on the
+#: other worker meanwhile.
+SHARED_RUNS = {"tree": "shared-runs", "rerun": "shared-runs", "text_tree": "text-run"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config, items):
     """Groups for pytest-xdist's ``--dist loadgroup`` (CI runs ``pytest -n 2 --dist loadgroup``):
-    the tests that read the shared tiny runs share one worker, which builds them once, and every
-    other file's tests stay together, so that a module fixture is built once. The shared group
-    runs first: it is the longest, and the other worker takes the files meanwhile."""
+    the tests that read a shared tiny run share its group's worker, which builds it once, and
+    every other file's tests stay together, so that a module fixture is built once. The shared
+    groups run first: they are the longest, and the other worker takes the files meanwhile."""
     first = []
     for item in items:
         definitions = getattr(item, "_fixtureinfo", None)
         definitions = definitions.name2fixturedefs if definitions else {}
-        uses_shared = any(
-            definitions.get(name) and definitions[name][-1].scope == "session"
-            for name in SHARED_RUNS
-        )
-        group = "shared-runs" if uses_shared else item.nodeid.split("::", 1)[0]
+        shared = [
+            group
+            for name, group in SHARED_RUNS.items()
+            if definitions.get(name) and definitions[name][-1].scope == "session"
+        ]
+        if len(set(shared)) > 1:
+            raise pytest.UsageError(f"{item.nodeid} reads shared runs of two groups: {shared}")
+        group = shared[0] if shared else item.nodeid.split("::", 1)[0]
         item.add_marker(pytest.mark.xdist_group(group))
-        if uses_shared:
-            first.append(item)
-    chosen = {id(item) for item in first}
-    items[:] = first + [item for item in items if id(item) not in chosen]
+        if shared:
+            first.append((item, shared[0]))
+    order = list(dict.fromkeys(SHARED_RUNS.values()))  # the longest group first
+    first.sort(key=lambda pair: order.index(pair[1]))
+    chosen = {id(item) for item, _ in first}
+    items[:] = [item for item, _ in first] + [item for item in items if id(item) not in chosen]
 
 
 def tiny_classifier_bytes(*, dynamic_hw: bool = False, seed: int = 0) -> bytes:

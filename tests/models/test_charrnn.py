@@ -146,6 +146,7 @@ def test_weights_that_do_not_fit_are_named(model):
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_seeded_training_is_repeatable():
     # in a process of its own: TensorFlow's thread counts are fixed once per process
     code = """

@@ -1,17 +1,16 @@
 """The TensorFlow path: seeded Keras training, tf2onnx parity, dumpTFWts."""
 
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.conftest import ROOT
 from workflow.data.mnist import embedded_digits, to_input
 from workflow.formats.wts import read_wts
 from workflow.models.keras import keras_parity, onnx_from_keras, train_keras
 from workflow.models.weights import blobs_from_keras, blobs_from_tf_checkpoint, tf_name
+from workflow.tools.dump_tf_wts import main as dump_tf_wts
 
 ARGS = {
     "seed": 0,
@@ -73,21 +72,8 @@ def test_dump_tf_wts_from_a_checkpoint(tmp_path):
     assert sorted(blobs) == ["model_dense_kernel", "model_half"]
     for version, suffix in ((1, "wts"), (2, "wts2")):
         out = tmp_path / f"w.{suffix}"
-        result = subprocess.run(
-            [
-                sys.executable,
-                str(ROOT / "scripts/cli/dump_tf_wts.py"),
-                "--checkpoint",
-                prefix,
-                "--version",
-                str(version),
-                "--out",
-                str(out),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        assert result.returncode == 0, result.stderr
+        args = ["--checkpoint", prefix, "--version", str(version), "--out", str(out)]
+        assert dump_tf_wts(args) == 0
         back = read_wts(out)
         assert back["model_half"].dtype == np.float16  # the real type field, not always 0
         np.testing.assert_array_equal(back["model_dense_kernel"].ravel(), np.arange(6))
@@ -95,21 +81,11 @@ def test_dump_tf_wts_from_a_checkpoint(tmp_path):
     assert text[0] == "2" and text[2].startswith("model_half 1 2 3e00 c000")
 
 
-@pytest.mark.slow
-def test_dump_tf_wts_bad_input(tmp_path):
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts/cli/dump_tf_wts.py"),
-            "--keras",
-            str(tmp_path / "none.keras"),
-            "--out",
-            str(tmp_path / "x.wts"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 2 and "error:" in result.stderr
+def test_dump_tf_wts_bad_input(tmp_path, capsys):
+    args = ["--keras", str(tmp_path / "none.keras"), "--out", str(tmp_path / "x.wts")]
+    assert dump_tf_wts(args) == 2
+    assert "error:" in capsys.readouterr().err
+    assert not (tmp_path / "x.wts").exists()
 
 
 def test_without_tensorflow_the_error_says_what_to_install(monkeypatch):

@@ -212,6 +212,7 @@ print(digest.hexdigest())
 
 
 @pytest.mark.slow
+@pytest.mark.extended
 def test_training_is_repeatable():
     """Seeded, deterministic ops: two runs (separate processes) give the same weights."""
     runs = [

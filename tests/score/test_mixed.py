@@ -191,6 +191,7 @@ def test_a_metric_drop_limit_keeps_more_nodes_fp32(tmp_path):
         mixed_of_graph(fp32, amax, sensitivity, batches, **kwargs, metric_name="nope", max_drop=0.1)
 
 
+@pytest.mark.extended
 @pytest.mark.slow  # 103 sensitivity graphs and 10 mixed ones: 75 s on two loaded cores
 def test_ppocr_recogniser_at_cosine_099_keeps_most_nodes_int8(tmp_path):
     import onnxruntime as ort

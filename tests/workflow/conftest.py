@@ -105,21 +105,20 @@ def rerun(tmp_path_factory) -> Path:
     )
 
 
-#: The samples the text tree adds to the tiny tree: the character model and the translator.
-TEXT_SAMPLES = ("charrnn", "nmt")
+#: The samples of the text run: the character model and the translator, with the digit
+#: classifier (ONNX parser and network API) and the recommender (its engines end in TopK) beside
+#: them, so that the engine verification meets every kind of engine input and output.
+TEXT_SAMPLES = ("charrnn", "nmt", "mnist", "mnist_api", "movielens", "movielens_mps")
 
 
 @pytest.fixture(scope="session")
-def text_tree(tree, tmp_path_factory) -> Path:
-    """A copy of the tiny tree with the whole tiny chains of :data:`TEXT_SAMPLES` added
-    (read-only): their chain tests and the engine verification read it."""
-    from workflow.samples import load_registry
-
-    work = clone(tree, tmp_path_factory.mktemp("text"))
-    registry = load_registry(work / "config/samples.yaml")
-    targets = [t for name in TEXT_SAMPLES for t in registry.targets(name, list(PRECISIONS))]
-    snakemake(work, *targets, "--cores", "2", "--configfile", TINY)
-    return work
+def text_tree(tmp_path_factory) -> Path:
+    """A fresh tiny run of :data:`TEXT_SAMPLES` (read-only), independent of :func:`tree`, so
+    that the other worker builds it meanwhile: the text chain tests and the engine verification
+    read it."""
+    return run_tiny(
+        tmp_path_factory.mktemp("text") / "clone", "--config", f"samples=[{','.join(TEXT_SAMPLES)}]"
+    )
 
 
 def check_summary(tree: Path, chosen: list[str], precisions) -> dict:

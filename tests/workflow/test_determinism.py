@@ -118,6 +118,7 @@ def test_two_fresh_runs_give_identical_bytes(tree, rerun):
         assert (tree / name).stat().st_size == (other / name).stat().st_size
 
 
+@pytest.mark.extended
 def test_second_checkout_takes_data_and_models_from_the_cache(tmp_path):
     env = {"SNAKEMAKE_OUTPUT_CACHE": str(tmp_path / "cache")}
     (tmp_path / "cache").mkdir()

@@ -40,6 +40,7 @@ def test_trt_runtime_stops_clearly_without_gpu(tree, tmp_path):
     assert not (work / "results/score/mnist/fp32/accuracy.json").exists()
 
 
+@pytest.mark.extended
 def test_nms_in_the_graph_finds_what_host_nms_finds(tree, tmp_path):
     work = clone(tree, tmp_path)
     host = np.load(work / "results/score/ssd/fp32/detections.npz")
@@ -107,6 +108,7 @@ def test_table_of_another_algorithm_is_refused(tree, tmp_path):
     assert "written by EntropyCalibration2, the config asks for MinMaxCalibration" in log
 
 
+@pytest.mark.extended
 def test_training_killed_midway_leaves_nothing_and_reruns(tree, tmp_path):
     work = clone(tree, tmp_path)
     target = "results/train/mnist/weights.pt"

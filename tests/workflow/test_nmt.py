@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_chain_from_number_phrases_to_engines_and_bleu(text_tree):
-    tree = text_tree  # the tiny tree with the translator's chain added
+    tree = text_tree  # the text run: the translator's tiny chain among others
     registry = load_registry(tree / "config/samples.yaml")
     targets = registry.targets("nmt", ["fp32", "fp16", "int8"])
     assert "engines/nmt_decoder_fp16.plan" in targets and "engines/nmt_encoder_fp32.plan" in targets

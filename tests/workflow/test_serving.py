@@ -81,6 +81,7 @@ def test_settings_that_cannot_hold_stop_the_plan(work):
     assert out.returncode != 0 and "'tensorflow' is not one of ['ort', 'trt', 'torch']" in said
 
 
+@pytest.mark.extended
 def test_torch_backend_serves_for_real_and_agrees_with_onnx_runtime(work):
     """On this GPU-less machine: ort, then torch (mps auto: off here, the model on the CPU),
     then torch with mps true, which stops with nvidia-cuda-mps-control named."""

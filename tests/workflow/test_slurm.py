@@ -17,7 +17,7 @@ from tests.workflow.conftest import TINY
 from tests.workflow.test_golden import GOLDEN, SCORES
 from workflow.io import sha256_file
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.extended]
 CLUSTER = ROOT / "tests" / "slurm" / "cluster.sh"
 #: The tiny config's MNIST chain in FP32: the same jobs, with the same params, as the local strict
 #: runs whose sha256 sums the golden test records; the cluster's bytes are compared with those.

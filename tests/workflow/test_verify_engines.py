@@ -1,7 +1,8 @@
-"""scripts/cli/verify_engines.py on the session's text tree (the tiny tree with the character
-model's and the translator's chains added): every engine checked against the graph it computes
-with ONNX Runtime standing in for TensorRT (exit 0, a line per output), a wrong pick flagged
-(exit 1), and without a GPU every engine reported as not run (exit 0)."""
+"""scripts/cli/verify_engines.py on the session's text run (the character model's, the
+translator's, the digit classifier's and the recommender's tiny chains): every engine checked
+against the graph it computes with ONNX Runtime standing in for TensorRT (exit 0, a line per
+output), a wrong pick flagged (exit 1), and without a GPU every engine reported as not run
+(exit 0)."""
 
 import importlib
 import json
@@ -14,7 +15,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT
+from tests.workflow.conftest import PRECISIONS, TEXT_SAMPLES
 from workflow.ort.runner import OrtRunner
+from workflow.samples import load_registry
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +26,7 @@ SCRIPT = ROOT / "scripts/cli/verify_engines.py"
 
 @pytest.fixture
 def work(text_tree) -> Path:
-    """The text tree: the tiny tree's engines and the character model's and translator's."""
+    """The text run: its engines are those of :data:`TEXT_SAMPLES`."""
     return text_tree
 
 
@@ -93,7 +96,15 @@ def test_every_engine_matches_its_graph(work, tmp_path, monkeypatch, capsys):
                 assert line in lines, (line, out.out)
     assert "movielens_int8.plan.json top_movies: max 0 mean 0 ok" in lines
     reports = json.loads(report.read_text())
-    assert sorted(reports) == metas and len(metas) >= 16
+    registry = load_registry(work / "config/samples.yaml")
+    built = [
+        f"{Path(plan).name}.json"
+        for name in TEXT_SAMPLES
+        for precision in PRECISIONS
+        if precision in registry.samples[name]["precisions"]
+        for plan in registry.engines(name, precision)
+    ]
+    assert sorted(reports) == metas == sorted(built) and len(metas) >= 12
     assert {r["status"] for r in reports.values()} == {"ok"}
 
     # the ids fed are valid and not all 0: within the tiny config's users, movies, vocabularies
