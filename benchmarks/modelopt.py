@@ -566,6 +566,7 @@ def run(tree: Path, venv: Path, work: Path, samples: list[str], previous: dict) 
                 {
                     "sample": sample,
                     "precision": precision,
+                    "tree": str(tree),
                     "graphs": graphs,
                     "metrics": [
                         {
@@ -639,8 +640,10 @@ def _save(tree: Path, venv: Path, rows: list, versions: dict) -> None:
     rows = sorted(
         rows, key=lambda r: (order[r["sample"]], CASES[r["sample"]][1].index(r["precision"]))
     )
+    for row in rows:
+        row.setdefault("tree", str(tree))
     data = {
-        "tree": str(tree),
+        "trees": sorted({row["tree"] for row in rows}),
         "modelopt": versions,
         "venv": str(venv),
         "project_onnxruntime": onnxruntime.__version__,
