@@ -255,7 +255,7 @@ rule precision_mixed:
         ranking=config["mixed"]["ranking"],
         max_batches=config["mixed"]["max_batches"],
         max_evaluations=config["mixed"]["max_evaluations"],
-        metric=config["agreement"]["metric"],
+        metric=config["mixed"]["metric"] or config["agreement"]["metric"],
         metric_name=config["mixed"]["metric_name"],
         max_drop=config["mixed"]["max_drop"],
     script:
