@@ -258,5 +258,6 @@ rule precision_mixed:
         metric=config["mixed"]["metric"] or config["agreement"]["metric"],
         metric_name=config["mixed"]["metric_name"],
         max_drop=config["mixed"]["max_drop"],
+        fp32_ops=config["mixed"]["fp32_ops"],
     script:
         "../scripts/precision_mixed.py"
