@@ -342,6 +342,17 @@ def get_mixed_sensitivity(wildcards):
     return f"results/precision/{wildcards.model}/mixed.sensitivity.json"
 
 
+def get_mixed(key):
+    """A mixed setting of a graph (an input function for params): its entry in
+    mixed.per_model, else the section's."""
+
+    def lookup(wildcards):
+        own = config["mixed"]["per_model"].get(wildcards.model, {})
+        return own.get(key, config["mixed"][key])
+
+    return lookup
+
+
 def get_int4_batches(wildcards):
     """The calibration batches the AWQ search of an INT4 weight-only graph reads (a sample
     calibrated for INT8, int4.awq_grid set); else none: round to nearest."""
