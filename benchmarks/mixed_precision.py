@@ -7,8 +7,11 @@ For each graph named (default: PP-OCRv4's recogniser, ``ocr_rec``), this reads f
     engines/<graph>_mixed.map.json engines/<graph>_int8.plan engines/<graph>_fp32.plan
     results/precision/<graph>/int8.divergence.json results/precision/<graph>/int8.agreement.json
 
-- ``int8.agreement.json``, ``int8.divergence.json``, ``int8.sensitivity.json``: the plain INT8
-  graph's outputs against FP32, its first tensor below the threshold, its most sensitive nodes;
+- ``int8.agreement.json``, ``int8.divergence.json`` (where built): the plain INT8 graph's
+  outputs against FP32, its first tensor below the threshold;
+- ``mixed.sensitivity.json`` (``int8.sensitivity.json`` where ``mixed.algorithm`` is the INT8
+  calibrator): the nodes ranked with the mixed graph's ranges, and the graph of every node in
+  INT8 with those ranges;
 - ``mixed.layers.json``: the layer map (nodes kept FP32, INT8 share, the cosine reached on the
   search and held-out splits, graph evaluations, seconds);
 - ``engines/<graph>_{fp32,int8,mixed}.layers.json`` and ``.plan``: per engine the compute nodes
@@ -18,10 +21,15 @@ For each graph named (default: PP-OCRv4's recogniser, ``ocr_rec``), this reads f
   (rule ``engine_check_mixed``);
 
 and, for an OCR recogniser (``--lines``), reads the test split's lines with the FP32, INT8 and
-mixed graphs in ONNX Runtime (as rule ``ocr_score`` does): lines read exactly, CER, and the
-lowest cosine of the output probabilities against FP32 over all lines. No engine is executed.
+mixed graphs in ONNX Runtime (as rule ``ocr_score`` does), and with the graph of every node in
+INT8 with the mixed graph's ranges (``int8_ranges``, built here from ``calibration_mixed.table``):
+lines read exactly, CER, and the cosine of all the output probabilities against FP32; for an
+OCR detector (``--pages``), finds the text boxes of the test split's pages with those graphs:
+recall, precision and F1 of the boxes (IoU >= 0.5, as rule ``ocr_score``) and the cosine of
+the probability maps against FP32. No engine is executed.
 
-    .venv/bin/python benchmarks/mixed_precision.py /path/to/tree --lines
+    .venv/bin/python benchmarks/mixed_precision.py /path/to/tree --graph ocr_rec --lines \
+        --graph ocr_det --pages
     .venv/bin/python benchmarks/mixed_precision.py --docs-only   # table from the committed JSON
 """
 
@@ -33,8 +41,11 @@ import math
 import os
 import platform
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from workflow.report.pages import replace_between
 
@@ -47,6 +58,8 @@ BEGIN = (
 )
 END = "<!-- end of the mixed_precision table -->"
 PRECISIONS = ("fp32", "int8", "mixed")
+#: The graphs whose task numbers are measured: the engines' and all INT8 with the mixed ranges.
+READ = ("fp32", "int8", "int8_ranges", "mixed")
 #: How many of the most sensitive nodes the JSON keeps.
 TOP = 5
 
@@ -90,91 +103,173 @@ def engine_row(tree: Path, graph: str, precision: str) -> dict[str, Any]:
     }
 
 
-def read_lines_with(tree: Path, graph: str, threads: int = 2) -> dict[str, dict[str, Any]]:
-    """The test split's lines read with the recogniser's FP32, INT8 and mixed graphs (ONNX
-    Runtime, the score rule's runner and batching): exact share, CER, and the lowest output
-    cosine against FP32 over the lines (every batch's probabilities, in the same order)."""
-    import numpy as np
+def graph_paths(tree: Path, graph: str, scratch: Path) -> dict[str, Path]:
+    """The graphs of :data:`READ`; ``int8_ranges`` is written into ``scratch`` from the mixed
+    graph's ranges (the INT8 graph's own where the tree has no ``calibration_mixed.table``)."""
+    from workflow.quant.qdq import qdq_from_ranges
+    from workflow.quant.ranges import amax_from_file
+    from workflow.quant.table import ALGORITHM_NAMES, read_table
 
+    fp32 = tree / "results" / "onnx" / graph / "model.onnx"
+    folder = tree / "results" / "precision" / graph
+    table = tree / "results" / "calibrate" / graph / "calibration_mixed.table"
+    if not table.is_file():
+        table = table.with_name("calibration.table")
+    header = read_table(table).algorithm
+    algorithm = next(k for k, v in ALGORITHM_NAMES.items() if v == header)
+    amax = amax_from_file(table, source="table", algorithm=algorithm)
+    ranged = scratch / f"{graph}_int8_ranges.onnx"
+    ranged.write_bytes(qdq_from_ranges(fp32.read_bytes(), amax, source=str(table)))
+    return {
+        "fp32": fp32,
+        "int8": folder / "int8.onnx",
+        "int8_ranges": ranged,
+        "mixed": folder / "mixed.onnx",
+    }
+
+
+def _cosine(reference, other) -> float:
+    return float(reference @ other / (np.linalg.norm(reference) * np.linalg.norm(other)))
+
+
+def read_pages_with(tree: Path, graph: str, scratch: Path, threads: int = 2) -> dict[str, Any]:
+    """The test split's pages searched for text boxes with the detector's graphs (ONNX Runtime,
+    the score rule's runner and settings): recall, precision and F1 of the boxes at the
+    default IoU threshold, and the cosine of all the probability maps against FP32."""
+    from workflow.data.ocr import read_pages
+    from workflow.detect.textdet import axis_aligned
+    from workflow.samples import config_default
+    from workflow.score.ocr import detect_text, match_boxes
+    from workflow.score.runtimes import make_runner
+
+    det = config_default("ocr", "det")
+    threshold = config_default("ocr", "iou_threshold")
+    pages = read_pages(tree / "results" / "data" / "ocr" / "test")
+    measured: dict[str, dict[str, Any]] = {}
+    reference = None
+    for precision, path in graph_paths(tree, graph, scratch).items():
+        true_lines = detected = matched = 0
+        with make_runner("ort", {"onnx": str(path)}, threads=threads) as runner:
+            recording = Recording(runner)
+            for image, truth in pages:
+                corners, _ = detect_text(recording, image, det=det)
+                boxes = np.asarray([line["box"] for line in truth], np.float64).reshape(-1, 4)
+                matched += len(match_boxes(axis_aligned(corners), boxes, iou_threshold=threshold))
+                true_lines += len(truth)
+                detected += len(corners)
+        maps = np.concatenate(recording.outputs).astype(np.float64)
+        reference = maps if reference is None else reference
+        recall, found = matched / true_lines, matched / detected if detected else 0.0
+        measured[precision] = {
+            "pages": len(pages),
+            "lines": true_lines,
+            "detected": detected,
+            "matched": matched,
+            "recall": recall,
+            "precision": found,
+            "f1": 2 * recall * found / (recall + found) if recall + found else 0.0,
+            "cosine": _cosine(reference, maps),
+        }
+        print(precision, measured[precision], file=sys.stderr)
+    return measured
+
+
+class Recording:
+    """A runner, keeping every output it gives (flattened, in call order)."""
+
+    def __init__(self, runner):
+        self.runner, self.outputs = runner, []
+
+    def input_metadata(self):
+        return self.runner.input_metadata()
+
+    def infer(self, feeds):
+        found = self.runner.infer(feeds)
+        self.outputs.append(np.concatenate([v.ravel() for v in found.values()]))
+        return found
+
+
+def read_lines_with(
+    tree: Path, graph: str, scratch: Path, threads: int = 2
+) -> dict[str, dict[str, Any]]:
+    """The test split's lines read with the recogniser's graphs (ONNX Runtime, the score
+    rule's runner and batching): exact share, CER, and the cosine of all the output
+    probabilities against FP32 (every batch's, in the same order)."""
     from workflow.data.ocr import character_dictionary, read_lines
     from workflow.samples import config_default
     from workflow.score.ocr import character_error_rate, recognise
     from workflow.score.runtimes import make_runner
 
     rec = config_default("ocr", "rec")  # the default config's recogniser settings
-    fp32 = tree / "results" / "onnx" / graph / "model.onnx"
-    classes = character_dictionary(fp32)
+    paths = graph_paths(tree, graph, scratch)
+    classes = character_dictionary(paths["fp32"])
     lines = read_lines(tree / "results" / "data" / "ocr" / "test")
     images, truth = [image for image, _ in lines], [text for _, text in lines]
-
-    class Recording:
-        """The runner, keeping every output it gives."""
-
-        def __init__(self, runner):
-            self.runner, self.outputs = runner, []
-
-        def input_metadata(self):
-            return self.runner.input_metadata()
-
-        def infer(self, feeds):
-            found = self.runner.infer(feeds)
-            self.outputs.append(np.concatenate([v.ravel() for v in found.values()]))
-            return found
-
     measured: dict[str, dict[str, Any]] = {}
     reference = None
-    for precision in PRECISIONS:
-        path = fp32 if precision == "fp32" else fp32.parents[2] / "precision" / graph
-        path = path if precision == "fp32" else path / f"{precision}.onnx"
+    for precision, path in paths.items():
         with make_runner("ort", {"onnx": str(path)}, threads=threads) as runner:
             recording = Recording(runner)
             read = [text for text, _ in recognise(recording, images, classes, rec=rec)]
         probs = np.concatenate(recording.outputs).astype(np.float64)
-        if reference is None:
-            reference = probs
-        cosine = float(reference @ probs / (np.linalg.norm(reference) * np.linalg.norm(probs)))
+        reference = probs if reference is None else reference
         measured[precision] = {
             "lines": len(truth),
             "exact": sum(t == r for t, r in zip(truth, read, strict=True)) / len(truth),
             "cer": character_error_rate(truth, read),
-            "cosine": cosine,
+            "cosine": _cosine(reference, probs),
         }
         print(precision, measured[precision], file=sys.stderr)
     return measured
 
 
-def collect(tree: Path, graph: str, *, lines: bool) -> dict[str, Any]:
+def _read_json(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _divergence(divergence: dict[str, Any]) -> dict[str, Any]:
+    first = divergence["first_divergent"]
+    return {
+        "tensors": len(divergence["tensors"]),
+        "threshold_db": divergence["threshold_db"],
+        "below": sum(
+            1
+            for t in divergence["tensors"]
+            if t.get("snr_db") is not None and _number(t["snr_db"]) < divergence["threshold_db"]
+        ),
+        "first_divergent": None
+        if first is None
+        else {k: first[k] for k in ("index", "tensor", "op", "node")}
+        | {"snr_db": _number(first["snr_db"]), "cosine": first["cosine"]},
+    }
+
+
+def collect(tree: Path, graph: str, *, lines: bool, pages: bool, scratch: Path) -> dict[str, Any]:
     """One graph's entry of the JSON (see the module's description)."""
     folder = tree / "results" / "precision" / graph
-    agreement = json.loads((folder / "int8.agreement.json").read_text())
-    divergence = json.loads((folder / "int8.divergence.json").read_text())
-    sensitivity = json.loads((folder / "int8.sensitivity.json").read_text())
+    agreement = _read_json(folder / "int8.agreement.json")
+    divergence = _read_json(folder / "int8.divergence.json")
+    ranking = folder / "mixed.sensitivity.json"
+    ranking = ranking if ranking.is_file() else folder / "int8.sensitivity.json"
+    sensitivity = json.loads(ranking.read_text())
     layer_map = json.loads((folder / "mixed.layers.json").read_text())
     check = json.loads((tree / "engines" / f"{graph}_mixed.map.json").read_text())
-    first = divergence["first_divergent"]
     summary = layer_map["summary"]
     return {
         "graph": graph,
-        "agreement_int8": {
+        "agreement_int8": None
+        if agreement is None
+        else {
             "batches": agreement.get("batches"),
             "cosine": _lowest(agreement["outputs"], "cosine"),
             "snr_db": _lowest(agreement["outputs"], "snr_db"),
         },
-        "divergence_int8": {
-            "tensors": len(divergence["tensors"]),
-            "threshold_db": divergence["threshold_db"],
-            "below": sum(
-                1
-                for t in divergence["tensors"]
-                if t.get("snr_db") is not None and _number(t["snr_db"]) < divergence["threshold_db"]
-            ),
-            "first_divergent": None
-            if first is None
-            else {k: first[k] for k in ("index", "tensor", "op", "node")}
-            | {"snr_db": _number(first["snr_db"]), "cosine": first["cosine"]},
-        },
-        "sensitivity_int8": {
+        "divergence_int8": None if divergence is None else _divergence(divergence),
+        "sensitivity": {
+            "report": ranking.name,
+            "ranges": summary["graphs"]["ranges"],
             "nodes": len(sensitivity["nodes"]),
+            "batches": sensitivity["batches"],
             "graphs_evaluated": sensitivity["graphs_evaluated"],
             "seconds": sensitivity["seconds"],
             "int8": {
@@ -211,7 +306,8 @@ def collect(tree: Path, graph: str, *, lines: bool) -> dict[str, Any]:
         "engines": {p: engine_row(tree, graph, p) for p in PRECISIONS},
         "check": {k: check[k] for k in ("agrees", "nodes", "by_precision", "int8_share")}
         | {"differences": len(check["differences"]), "removed": len(check["removed"])},
-        "lines": read_lines_with(tree, graph) if lines else None,
+        "lines": read_lines_with(tree, graph, scratch) if lines else None,
+        "pages": read_pages_with(tree, graph, scratch) if pages else None,
     }
 
 
@@ -223,45 +319,80 @@ def _f(value: float | None, digits: int = 4) -> str:
     )
 
 
+def _row(label: str, cells: list[str]) -> str:
+    return f"| {label} | " + " | ".join(cells) + " |"
+
+
 def table(data: dict[str, Any]) -> str:
-    """The Markdown table of the JSON: per graph, one row per quantity, a column per precision."""
+    """The Markdown table of the JSON: per graph, one row per quantity, a column per graph
+    (FP32, INT8, INT8 with the mixed graph's ranges, mixed)."""
     out = []
     for entry in data["graphs"]:
-        mixed, engines, lines = entry["mixed"], entry["engines"], entry["lines"]
+        mixed, engines = entry["mixed"], entry["engines"]
+        lines, pages, ranked = entry["lines"], entry.get("pages"), entry["sensitivity"]
         target = mixed["target"]
+        algorithm = ranked["ranges"].rsplit("/", 1)[-1]
+        goal = f"{target['kind']} >= {target['value']}"
+        if target.get("metric_name"):
+            goal += f", {target['metric_name']} drop <= {target['max_drop']}"
         rows = [
-            f"| `{entry['graph']}` | FP32 | INT8 | mixed ({target['kind']} >= {target['value']}) |",
-            "| --- | --- | --- | --- |",
+            f"| `{entry['graph']}` | FP32 | INT8 | INT8, ranges of `{algorithm}` "
+            f"| mixed ({goal}) |",
+            "| --- | --- | --- | --- | --- |",
         ]
         if lines is not None:
             count = lines["fp32"]["lines"]
             rows.append(
-                f"| test lines read exactly (of {count}) | "
-                + " | ".join(f"{lines[p]['exact']:.3f}" for p in PRECISIONS)
-                + " |"
+                _row(
+                    f"test lines read exactly (of {count})",
+                    [f"{lines[p]['exact']:.3f}" for p in READ],
+                )
             )
+            rows.append(_row("character error rate", [f"{lines[p]['cer']:.4f}" for p in READ]))
             rows.append(
-                "| character error rate | "
-                + " | ".join(f"{lines[p]['cer']:.4f}" for p in PRECISIONS)
-                + " |"
+                _row(
+                    "output cosine vs FP32, test lines",
+                    ["1", *(_f(lines[p]["cosine"]) for p in READ[1:])],
+                )
             )
+        if pages is not None:
+            count = pages["fp32"]["lines"]
             rows.append(
-                "| output cosine vs FP32, test lines | 1 | "
-                + " | ".join(_f(lines[p]["cosine"]) for p in PRECISIONS[1:])
-                + " |"
+                _row(
+                    f"test pages: boxes found (of {count} lines), detected",
+                    [f"{pages[p]['matched']}, {pages[p]['detected']}" for p in READ],
+                )
+            )
+            rows.append(_row("box F1 (IoU >= 0.5)", [f"{pages[p]['f1']:.4f}" for p in READ]))
+            rows.append(
+                _row(
+                    "probability map cosine vs FP32, test pages",
+                    ["1", *(_f(pages[p]["cosine"]) for p in READ[1:])],
+                )
             )
         agreement = entry["agreement_int8"]
         achieved, batches = mixed["achieved"], mixed["batches"]
         rows.append(
-            "| lowest output cosine vs FP32, calibration batches | 1 "
-            f"| {_f(agreement['cosine'])} ({agreement['batches']} batches) "
-            f"| {_f(achieved['search']['cosine'])} (search, {batches['search']} batches), "
-            f"{_f(achieved['held_out']['cosine'])} (held out, {batches['held_out']}) |"
+            _row(
+                "lowest output cosine vs FP32, calibration batches",
+                [
+                    "1",
+                    "-"
+                    if agreement is None
+                    else f"{_f(agreement['cosine'])} ({agreement['batches']} batches)",
+                    f"{_f(ranked['int8']['cosine'])} ({ranked['batches']} batches)",
+                    f"{_f(achieved['search']['cosine'])} (search, {batches['search']} batches), "
+                    f"{_f(achieved['held_out']['cosine'])} (held out, {batches['held_out']})",
+                ],
+            )
         )
         quantizable = mixed["quantizable_nodes"]
+        share = mixed["int8_nodes"] / quantizable
         rows.append(
-            f"| graph: quantized nodes in INT8 (of {quantizable}) | 0 | {quantizable} "
-            f"| {mixed['int8_nodes']} |"
+            _row(
+                f"graph: quantized nodes in INT8 (of {quantizable})",
+                ["0", str(quantizable), str(quantizable), f"{mixed['int8_nodes']} ({share:.0%})"],
+            )
         )
         cells = []
         for p in PRECISIONS:
@@ -272,31 +403,28 @@ def table(data: dict[str, Any]) -> str:
                 if not engine["error"]
                 else "no report"
             )
+        cells.insert(2, "-")
         rows.append(
-            "| engine: compute nodes by the precision of the layer that runs them | "
-            + " | ".join(cells)
-            + " |"
+            _row("engine: compute nodes by the precision of the layer that runs them", cells)
         )
         check = entry["check"]
         rows.append(
-            "| engine vs the map (`engines/*_mixed.map.json`) | - | - | "
-            + (
-                f"agrees, {check['nodes']} of {check['nodes']} nodes"
-                if check["agrees"]
-                else f"{check['differences']} of {check['nodes']} nodes differ"
+            _row(
+                "engine vs the map (`engines/*_mixed.map.json`)",
+                [
+                    "-",
+                    "-",
+                    "-",
+                    f"agrees, {check['nodes']} of {check['nodes']} nodes"
+                    if check["agrees"]
+                    else f"{check['differences']} of {check['nodes']} nodes differ",
+                ],
             )
-            + " |"
         )
-        rows.append(
-            "| plan size (MB) | "
-            + " | ".join(f"{engines[p]['plan_mb']:.1f}" for p in PRECISIONS)
-            + " |"
-        )
-        rows.append(
-            "| engine build job (s) | "
-            + " | ".join(_f(engines[p]["build_seconds"], 0) for p in PRECISIONS)
-            + " |"
-        )
+        sizes = [f"{engines[p]['plan_mb']:.1f}" for p in PRECISIONS]
+        rows.append(_row("plan size (MB)", [*sizes[:2], "-", sizes[2]]))
+        seconds = [_f(engines[p]["build_seconds"], 0) for p in PRECISIONS]
+        rows.append(_row("engine build job (s)", [*seconds[:2], "-", seconds[2]]))
         out.append("\n".join(rows) + "\n")
     return "\n".join(out)
 
@@ -316,12 +444,15 @@ def main() -> None:
     parser.add_argument("tree", type=Path, nargs="?", help="the built tree (repository root)")
     parser.add_argument("--graph", action="append", help="graph name (default: ocr_rec)")
     parser.add_argument("--lines", action="store_true", help="read the OCR test lines too")
+    parser.add_argument("--pages", action="store_true", help="find the OCR test pages' boxes")
+    parser.add_argument("--add", action="store_true", help="keep the JSON's other graphs")
     parser.add_argument("--docs-only", action="store_true", help="the table from the JSON only")
     args = parser.parse_args()
     if not args.docs_only:
         if args.tree is None:
             parser.error("give the built tree, or --docs-only")
         tree = args.tree.resolve()
+        scratch = tempfile.mkdtemp(prefix="mixed_precision.")
         data = {
             "what": (
                 "INT8 and mixed INT8/FP32 Q/DQ graphs against their FP32 graph (ONNX Runtime on "
@@ -329,8 +460,22 @@ def main() -> None:
                 "engine executed"
             ),
             "machine": {"cpus": os.cpu_count(), "processor": platform.processor()},
-            "graphs": [collect(tree, g, lines=args.lines) for g in args.graph or ["ocr_rec"]],
+            "graphs": [
+                collect(
+                    tree,
+                    g,
+                    lines=args.lines and "rec" in g,
+                    pages=args.pages and "det" in g,
+                    scratch=Path(scratch),
+                )
+                for g in args.graph or ["ocr_rec"]
+            ],
         }
+        if args.add and RESULTS.is_file():  # keep the other graphs' entries, in their places
+            measured = {entry["graph"]: entry for entry in data["graphs"]}
+            kept = json.loads(RESULTS.read_text())["graphs"]
+            merged = [measured.pop(e["graph"], e) for e in kept]
+            data["graphs"] = merged + list(measured.values())
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(data, indent=2) + "\n")
     data = json.loads(RESULTS.read_text())

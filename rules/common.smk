@@ -314,6 +314,45 @@ def get_fp8_ranges(wildcards):
     return f"results/calibrate/{wildcards.model}/calibration_fp8.table"
 
 
+def get_mixed_algorithm(wildcards):
+    """The calibrator of the mixed graph's ranges: mixed.algorithm (for your own table or range
+    file, the INT8 one: the file is the same)."""
+    if config["calibration"]["source"] != "calibrate":
+        return get_calibration_algorithm(wildcards)
+    return config["mixed"]["algorithm"]
+
+
+def _mixed_shares_int8(wildcards):
+    return get_mixed_algorithm(wildcards) == get_calibration_algorithm(wildcards)
+
+
+def get_mixed_ranges(wildcards):
+    """The dynamic ranges of the mixed graph: the INT8 graph's where the calibrators agree (or
+    where they come from your file), else the mixed calibration's table."""
+    if _mixed_shares_int8(wildcards):
+        return get_int8_ranges(wildcards)
+    return f"results/calibrate/{wildcards.model}/calibration_mixed.table"
+
+
+def get_mixed_sensitivity(wildcards):
+    """The sensitivity ranking of the mixed graph's ranges: the INT8 graph's report where the
+    ranges are the same, else the report of the mixed ranges."""
+    if _mixed_shares_int8(wildcards):
+        return f"results/precision/{wildcards.model}/int8.sensitivity.json"
+    return f"results/precision/{wildcards.model}/mixed.sensitivity.json"
+
+
+def get_mixed(key):
+    """A mixed setting of a graph (an input function for params): its entry in
+    mixed.per_model, else the section's."""
+
+    def lookup(wildcards):
+        own = config["mixed"]["per_model"].get(wildcards.model, {})
+        return own.get(key, config["mixed"][key])
+
+    return lookup
+
+
 def get_int4_batches(wildcards):
     """The calibration batches the AWQ search of an INT4 weight-only graph reads (a sample
     calibrated for INT8, int4.awq_grid set); else none: round to nearest."""

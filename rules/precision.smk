@@ -53,6 +53,19 @@ use rule calibrate_table as calibrate_table_fp8 with:
         algorithm=config["fp8"]["algorithm"],
 
 
+# The mixed graph's ranges where mixed.algorithm differs from the INT8 calibrator.
+use rule calibrate_table as calibrate_table_mixed with:
+    output:
+        table="results/calibrate/{model}/calibration_mixed.table",
+        ranges="results/calibrate/{model}/dynamic_ranges_mixed.txt",
+    log:
+        "logs/calibrate/{model}.table_mixed.log",
+    benchmark:
+        "benchmarks/calibrate/{model}_mixed.tsv"
+    params:
+        algorithm=config["mixed"]["algorithm"],
+
+
 rule precision_fp8:
     input:
         onnx="results/onnx/{model}/model.onnx",
@@ -189,13 +202,38 @@ rule precision_sensitivity:
         "../scripts/precision_sensitivity.py"
 
 
+# The sensitivity ranking of the mixed graph's ranges where mixed.algorithm differs from the
+# INT8 calibrator.
+use rule precision_sensitivity as precision_sensitivity_mixed with:
+    input:
+        unpack(get_agreement_inputs),
+        fp32="results/onnx/{model}/model.onnx",
+        ranges=get_mixed_ranges,
+    output:
+        report="results/precision/{model}/mixed.sensitivity.json",
+        plot="results/precision/{model}/mixed.sensitivity.png",
+    log:
+        "logs/precision/{model}.mixed.sensitivity.log",
+    benchmark:
+        "benchmarks/precision/{model}.mixed.sensitivity.tsv"
+    params:
+        code=code_of("precision_sensitivity"),
+        reproducible=REPRODUCIBLE,
+        source=config["calibration"]["source"],
+        algorithm=get_mixed_algorithm,
+        max_batches=config["divergence"]["sensitivity_batches"],
+        metric=config["agreement"]["metric"],
+        worst=config["divergence"]["worst"],
+        threads=config["divergence"]["threads"],
+
+
 # On request: snakemake results/precision/mnist/mixed.onnx (INT8 but the most sensitive nodes)
 rule precision_mixed:
     input:
         unpack(get_agreement_inputs),
         fp32="results/onnx/{model}/model.onnx",
-        ranges=get_int8_ranges,
-        sensitivity="results/precision/{model}/int8.sensitivity.json",
+        ranges=get_mixed_ranges,
+        sensitivity=get_mixed_sensitivity,
     output:
         graph="results/precision/{model}/mixed.onnx",
         layers="results/precision/{model}/mixed.layers.json",
@@ -210,15 +248,16 @@ rule precision_mixed:
         code=code_of("precision_mixed"),
         reproducible=REPRODUCIBLE,
         source=config["calibration"]["source"],
-        algorithm=get_calibration_algorithm,
+        algorithm=get_mixed_algorithm,
         target=config["mixed"]["target"],
-        value=config["mixed"]["value"],
+        value=get_mixed("value"),
         held_out=config["mixed"]["held_out"],
         ranking=config["mixed"]["ranking"],
-        max_batches=config["mixed"]["max_batches"],
+        max_batches=get_mixed("max_batches"),
         max_evaluations=config["mixed"]["max_evaluations"],
-        metric=config["agreement"]["metric"],
+        metric=config["mixed"]["metric"] or config["agreement"]["metric"],
         metric_name=config["mixed"]["metric_name"],
         max_drop=config["mixed"]["max_drop"],
+        fp32_ops=config["mixed"]["fp32_ops"],
     script:
         "../scripts/precision_mixed.py"

@@ -30,6 +30,7 @@ graph, layers = mixed_from_folder(
     metric=params.metric if params.metric_name else "",
     metric_name=params.metric_name,
     max_drop=params.max_drop if params.metric_name else None,
+    fp32_ops=params.fp32_ops,
 )
 write_atomically(snakemake.output.graph, graph)
 write_json_atomically(snakemake.output.layers, json_ready(layers))

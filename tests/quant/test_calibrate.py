@@ -14,7 +14,9 @@ from workflow.quant.calibrate import (
     collect_amax,
     collect_histograms,
     entropy_amax,
+    least_error_amax,
     percentile_amax,
+    quantization_error,
     tensors_to_calibrate,
     with_all_outputs,
 )
@@ -284,3 +286,68 @@ def test_a_graph_of_several_inputs_calibrates_from_feed_files(tmp_path):
             percentile=99.0,
             threads=1,
         )
+
+
+def _int8_error(values: np.ndarray, threshold: float) -> float:
+    """The summed squared error of numpy's symmetric INT8 round trip of ``values`` (|x|) with
+    range ``threshold``."""
+    step = threshold / 127
+    rounded = np.clip(np.rint(values / step), -127, 127) * step
+    return float(np.sum((values - rounded) ** 2))
+
+
+def _least_error_cases(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """|x| of a uniform range, a Gaussian, a long-tailed (Laplace) one with rare far outliers,
+    and a ReLU output."""
+    outliers = np.abs(rng.laplace(size=100_000))
+    outliers[:10] = 80.0
+    return {
+        "uniform": rng.uniform(0, 4, size=100_000),
+        "gaussian": np.abs(rng.normal(size=100_000)),
+        "outliers": outliers,
+        "relu": np.maximum(rng.normal(size=100_000), 0),
+    }
+
+
+@pytest.mark.parametrize("name", ["uniform", "gaussian", "outliers", "relu"])
+def test_quantization_error_is_numpys_round_trip_error(name):
+    values = _least_error_cases(np.random.default_rng(1))[name]
+    hist, top = _histogram(values)
+    zeros = int(np.sum(values == 0))  # rounded exactly by numpy, counted as noise by the model
+    for threshold in (top, 0.5 * top, 0.1 * top):
+        measured = _int8_error(values, threshold) + zeros * (threshold / 127) ** 2 / 12
+        assert quantization_error(hist, top, threshold) == pytest.approx(measured, rel=0.15)
+
+
+@pytest.mark.parametrize("name", ["uniform", "gaussian", "outliers", "relu"])
+def test_least_error_takes_the_range_numpy_rounds_best(name):
+    values = _least_error_cases(np.random.default_rng(2))[name]
+    hist, top = _histogram(values)
+    ranges = {
+        "minmax": top,
+        "percentile": percentile_amax(hist, top, 99.99),
+        "entropy": entropy_amax(hist, top),
+    }
+    which, chosen = least_error_amax(hist, top, ranges)
+    assert chosen == ranges[which]
+    errors = {k: _int8_error(values, v) for k, v in ranges.items()}
+    assert errors[which] <= 1.05 * min(errors.values())
+    if name == "uniform":  # nothing to clip: the whole range
+        assert chosen == pytest.approx(top, rel=0.01)
+
+
+def test_least_error_calibration_takes_one_of_the_three_ranges_per_tensor():
+    found = {
+        algorithm: calibrate(
+            tiny_conv_bytes(),
+            lambda: iter(BATCHES),
+            algorithm=algorithm,
+            bins=512,
+            percentile=99.0,
+            threads=1,
+        )
+        for algorithm in ("minmax", "percentile", "entropy", "least_error")
+    }
+    assert found["least_error"].keys() == found["minmax"].keys()
+    for name, value in found["least_error"].items():
+        assert value in {found[a][name] for a in ("minmax", "percentile", "entropy")}

@@ -247,3 +247,30 @@ def test_ppocr_recogniser_at_cosine_099_keeps_most_nodes_int8(tmp_path):
     cosine = ref @ mixed / (np.linalg.norm(ref) * np.linalg.norm(mixed))
     assert cosine >= 0.99
     assert summary["achieved"]["held_out"]["cosine"] == pytest.approx(cosine, abs=1e-6)
+
+
+def test_nodes_of_an_fp32_op_stay_fp32_outside_the_search():
+    fp32, weights, batches, amax, sensitivity = _case(slice(None))
+    for row in sensitivity["nodes"]:  # conv2 as an op the engine would run in FP32
+        if row["node"] == "conv2":
+            row["op"] = "ConvTranspose"
+    graph, layers = mixed_of_graph(
+        fp32,
+        amax,
+        sensitivity,
+        batches,
+        source="ranges",
+        target="snr_db",
+        value=35.0,
+        fp32_ops=["ConvTranspose"],
+    )
+    assert _int8_nodes(graph) == {"conv1", "conv3"}
+    conv2 = next(n for n in layers["nodes"] if n["node"] == "conv2")
+    assert conv2["precision"] == "fp32" and "ConvTranspose stays FP32" in conv2["why"]
+    summary = layers["summary"]
+    # the search ranked the two others and kept none of them FP32
+    assert summary["search_choice_fp32_nodes"] == 0
+    assert (summary["quantizable_nodes"], summary["int8_nodes"], summary["fp32_nodes"]) == (3, 2, 1)
+    assert summary["int8_share"] == pytest.approx(2 / 3) and summary["fp32_ops"] == [
+        "ConvTranspose"
+    ]

@@ -190,3 +190,26 @@ def test_real_pp_ocrv4_reads_rendered_text_in_fp32(rendered):
     assert len(found) == 2 and len(found[0]["boxes"]) == len(found[0]["texts"])
     drawn = ocr.draw_page(pages[0][0], found[0], pages[0][1])
     assert drawn.shape == pages[0][0].shape and np.any(drawn != pages[0][0])
+
+
+def _scores(paths: list[list[int]], classes: int = 5) -> np.ndarray:
+    """(N, T, C) one-hot scores whose per-step argmax is ``paths``."""
+    out = np.zeros((len(paths), len(paths[0]), classes), np.float32)
+    for n, path in enumerate(paths):
+        out[n, np.arange(len(path)), path] = 1.0
+    return out
+
+
+def test_reading_agreement_counts_characters_and_lines_against_the_reference_reading():
+    classes = ["", "a", "b", "c", "d"]  # class 0 is the blank
+    # the reference reads "ab" and "cab"; the candidate "ab" (other steps) and "cb"
+    reference = _scores([[1, 1, 0, 2, 0], [3, 0, 1, 2, 2]])
+    candidate = _scores([[0, 1, 2, 2, 0], [3, 3, 0, 2, 0]])
+    assert [t for t, _ in ocr.ctc_greedy(reference, classes)] == ["ab", "cab"]
+    assert [t for t, _ in ocr.ctc_greedy(candidate, classes)] == ["ab", "cb"]
+    found = ocr.reading_agreement(
+        {"x": np.zeros(2)}, {"fp32": {"y": reference}, "int8": {"y": candidate}}
+    )
+    assert found == {"chars_as_reference": pytest.approx(1 - 1 / 5), "lines_as_reference": 0.5}
+    same = ocr.reading_agreement({}, {"fp32": {"y": reference}, "int8": {"y": reference}})
+    assert same == {"chars_as_reference": 1.0, "lines_as_reference": 1.0}

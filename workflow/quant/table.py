@@ -28,11 +28,12 @@ HEX = re.compile(r"[0-9a-fA-F]{8}")
 QMAX = 127.0
 
 #: Header name of each calibration algorithm. The first two are TensorRT's own names;
-#: percentile is this pipeline's.
+#: percentile and least_error are this pipeline's.
 ALGORITHM_NAMES = {
     "entropy": "EntropyCalibration2",
     "minmax": "MinMaxCalibration",
     "percentile": "PercentileCalibration",
+    "least_error": "LeastErrorCalibration",
 }
 
 

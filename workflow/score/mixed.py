@@ -20,7 +20,7 @@ outputs. Every graph runs at ONNX Runtime's basic optimization level
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -133,6 +133,7 @@ def mixed_of_graph(
     metric: str = "",
     metric_name: str = "",
     max_drop: float | None = None,
+    fp32_ops: Collection[str] = (),
 ) -> tuple[bytes, dict[str, Any]]:
     """Choose the nodes in INT8 (see the module's description) and build the mixed graph.
 
@@ -150,6 +151,8 @@ def mixed_of_graph(
         metric: a user metric ``module:function``; ``""``: none.
         metric_name: the metric's value the ``max_drop`` limit reads.
         max_drop: the largest fall of that value below its FP32 value; ``None``: no limit.
+        fp32_ops: op types whose nodes stay FP32 whatever the ranking (an engine that would run
+            them in FP32 layers anyway, so that the map says what the engine does).
 
     Returns:
         ``(mixed graph bytes, layer map)``; the map holds ``nodes`` (per node in graph order:
@@ -163,7 +166,9 @@ def mixed_of_graph(
     start = time.perf_counter()
     check_target(target, value, metric_name, max_drop)
     fp32 = reference if isinstance(reference, bytes) else Path(reference).read_bytes()
-    order = [row["node"] for row in sensitive_first(sensitivity, ranking)]
+    ranked = sensitive_first(sensitivity, ranking)
+    order = [row["node"] for row in ranked if row.get("op") not in fp32_ops]
+    by_op = {row["node"] for row in ranked if row.get("op") in fp32_ops}
     metric_fn = load_metric(metric) if metric and max_drop is not None else None
     session = session_from_onnx(fp32, threads=1, optimization=OPTIMIZATION)
     input_names = [i.name for i in session.get_inputs()]
@@ -242,6 +247,8 @@ def mixed_of_graph(
     layer_map = _layer_map(
         sensitivity, graph_order, order, kept, searched, target, value, tests, final, held["holds"]
     )
+    if by_op:
+        _keep_by_op(layer_map, by_op)
     layer_map["summary"] |= {
         "target": {
             "kind": target,
@@ -251,11 +258,28 @@ def mixed_of_graph(
             "max_drop": max_drop,
         },
         "ranking": ranking,
+        "fp32_ops": sorted(fp32_ops),
         "batches": {split: len(data.batches) for split, data in splits.items()},
         "evaluations": dict(evaluations),
         "seconds": time.perf_counter() - start,
     }
     return graph, layer_map
+
+
+def _keep_by_op(layer_map: dict[str, Any], by_op: set[str]) -> None:
+    """Mark the nodes kept FP32 by their op type in a layer map and count them in its
+    summary (the search ranked and counted only the others)."""
+    for node in layer_map["nodes"]:
+        if node["node"] in by_op:
+            node |= {"precision": "fp32", "order": None, "why": f"its op {node['op']} stays FP32"}
+    summary = layer_map["summary"]
+    total = summary["quantizable_nodes"] + len(by_op)
+    summary |= {
+        "quantizable_nodes": total,
+        "fp32_nodes": summary["fp32_nodes"] + len(by_op),
+        "fp32_by_op": len(by_op),
+        "int8_share": summary["int8_nodes"] / total,
+    }
 
 
 def _layer_map(
@@ -266,7 +290,7 @@ def _layer_map(
     nodes = []
     for row in sensitivity["nodes"]:
         key = row["node"]
-        where = position[key]
+        where = position.get(key, -1)
         if key not in fp32_nodes:
             why = f"INT8 meets the target with the {kept} more sensitive node(s) in FP32"
         elif where < searched:
