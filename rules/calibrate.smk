@@ -7,7 +7,7 @@ rule calibrate_batches:
     log:
         "logs/calibrate/{model}.batches.log",
     wildcard_constraints:
-        model=CLASSIFIERS,
+        model=REGISTRY.pattern(data="mnist"),
     conda:
         "../environment.yml"
     resources:
@@ -30,7 +30,7 @@ rule calibrate_batches_images:
     log:
         "logs/calibrate/{model}.batches.log",
     wildcard_constraints:
-        model=IMAGE_CLASSIFIERS,
+        model=REGISTRY.pattern(data="images"),
     conda:
         "../environment.yml"
     resources:
@@ -55,7 +55,7 @@ rule calibrate_batches_ppm:
     log:
         "logs/calibrate/{model}.batches.log",
     wildcard_constraints:
-        model=IMAGE_GRAPHS,
+        model=REGISTRY.pattern(data="detect", part="rpn"),
     conda:
         "../environment.yml"
     resources:
@@ -80,7 +80,7 @@ rule calibrate_batches_rois:
     log:
         "logs/calibrate/{model}.batches.log",
     wildcard_constraints:
-        model=FRCNN_HEADS,
+        model=REGISTRY.pattern(network="faster_rcnn", part="head"),
     conda:
         "../environment.yml"
     threads: 2
@@ -105,7 +105,7 @@ rule calibrate_batches_queries:
     log:
         "logs/calibrate/{model}.batches.log",
     wildcard_constraints:
-        model=RECOMMENDERS,
+        model=REGISTRY.pattern(data="movielens", unless={"builder": "serve"}),
     conda:
         "../environment.yml"
     resources:

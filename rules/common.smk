@@ -90,93 +90,10 @@ TENSORRT = tensorrt_identity(config["tensorrt"]["module"])
 ENGINE_BUILD = BuildConfig.from_config(config).as_params()
 
 
-#: Samples by how they are made (rule-level wildcard constraints pick the rule).
-TORCH_TRAINED = "|".join(REGISTRY.with_("train", "torch"))
-KERAS_TRAINED = "|".join(REGISTRY.with_("train", "keras"))
-SSD_TRAINED = "|".join(REGISTRY.with_("train", "ssd"))
-TORCH_IMAGES = "|".join(REGISTRY.with_("train", "torch_images"))
-#: ... of them, those trained here and those that take torchvision's ImageNet weights.
-TORCH_IMAGES_TRAINED = "no_sample" if IMAGENET_WEIGHTS else TORCH_IMAGES
-TORCH_IMAGES_IMAGENET = TORCH_IMAGES if IMAGENET_WEIGHTS else "no_sample"
-CHARRNN_TRAINED = "|".join(REGISTRY.with_("train", "keras_charrnn"))
-NMT_TRAINED = "|".join(REGISTRY.with_("train", "tf_nmt"))
-#: Translators (sampleNMT): their weight files, graphs and scores have rules of their own.
-NMT = "|".join(REGISTRY.with_("network", "nmt")) or "no_translator"
-#: Character models (sampleCharRNN): their graph, engines and scores have rules of their own.
-CHARRNN = "|".join(REGISTRY.with_("network", "charrnn"))
-#: Samples whose network is written in Keras and loaded with another sample's .wts.
-KERAS_WTS = "|".join(REGISTRY.with_("train", "wts_keras"))
-NCF_TRAINED = "|".join(REGISTRY.with_("train", "ncf"))
-YOLO_TRAINED = "|".join(REGISTRY.with_("train", "yolo"))
-FRCNN_TRAINED = "|".join(REGISTRY.with_("train", "frcnn"))
-#: Graphs built by the ONNX parser (each part of a split sample is a graph of its own).
-ONNX_BUILT = "|".join(
-    graph
-    for name in REGISTRY.with_("builder", "onnx", "onnx_topk")
-    for graph in REGISTRY.graphs(name)
-)
-API_BUILT = "|".join(
-    name
-    for name in REGISTRY.with_("builder", "api")
-    if SAMPLES[name]["network"] != "charrnn"
-)
-#: Samples whose graph holds plugin nodes, and those whose graph is another sample's trained
-#: graph with its last fully connected layer as the FC plugin.
-PLUGIN_BUILT = "|".join(REGISTRY.with_("builder", "onnx_plugin"))
-FC_PLUGIN_GRAPHS = "|".join(
-    name
-    for name in REGISTRY.with_("builder", "onnx_plugin")
-    if SAMPLES[name]["train"] == "none"
-)
 #: The plugin library the plugin samples' engines load (rule plugin_library).
 PLUGIN_LIBRARY = "results/plugins/libtrt_samples_plugins.so"
-REFIT_BUILT = "|".join(REGISTRY.with_("builder", "refit"))
-#: Samples by data: classifiers read MNIST, detectors a detection set.
-CLASSIFIERS = "|".join(REGISTRY.with_("data", "mnist"))
-#: Image classifiers (ResNet-50, GoogLeNet), and those whose layers are timed one by one.
-IMAGE_CLASSIFIERS = "|".join(REGISTRY.with_("data", "images"))
-PROFILED = (
-    "|".join(name for name, row in SAMPLES.items() if row.get("profile"))
-    or "no_profiled_sample"
-)
-#: Your own models (config byo).
-BYO = "|".join(REGISTRY.with_("data", "byo")) or "no_own_model"
-DETECTORS = "|".join(REGISTRY.with_("data", "detect"))
-#: Detectors by network: the SSD's graph is exported from PyTorch, YOLOv3's from darknet files.
-SSD_NETWORKS = "|".join(REGISTRY.with_("network", "ssd"))
-YOLO_NETWORKS = "|".join(REGISTRY.with_("network", "yolov3"))
-FRCNN_NETWORKS = "|".join(REGISTRY.with_("network", "faster_rcnn"))
-#: Faster R-CNN's head graphs, calibrated on the features and proposals of its rpn graph.
-FRCNN_HEADS = "|".join(
-    f"{name}_head" for name in REGISTRY.with_("network", "faster_rcnn")
-)
-#: Graphs whose input is a detection image: one-graph detectors and Faster R-CNN's rpn.
-IMAGE_GRAPHS = "|".join(
-    [name for name in REGISTRY.with_("data", "detect") if "parts" not in SAMPLES[name]]
-    + [f"{name}_rpn" for name in REGISTRY.with_("network", "faster_rcnn")]
-)
-RECOMMENDERS = "|".join(
-    name
-    for name in REGISTRY.with_("data", "movielens")
-    if SAMPLES[name]["builder"] != "serve"
-)
-#: Samples that serve another sample's model from many processes.
-SERVED = "|".join(REGISTRY.with_("builder", "serve"))
-#: OCR samples (PP-OCRv4's pretrained graphs): their data, FP32 graphs, calibration feeds and
-#: scores have rules of their own (rules/ocr.smk); precision graphs and engines are the generic.
-OCR = "|".join(REGISTRY.with_("task", "ocr")) or "no_ocr_sample"
-OCR_GRAPHS = (
-    "|".join(g for name in REGISTRY.with_("task", "ocr") for g in REGISTRY.graphs(name))
-    or "no_ocr_graph"
-)
 #: The OCR samples' rendered text: test/ and calib/ splits.
 OCR_DATA = "results/data/ocr"
-#: Samples whose ONNX graph is exported from a trained PyTorch LeNet.
-TORCH_ONNX = "|".join(
-    name
-    for name in REGISTRY.with_("builder", "onnx")
-    if SAMPLES[name]["train"] == "torch" and SAMPLES[name]["network"] == "lenet"
-)
 
 
 #: The precisions of graphs, engines and scores: the chosen ones, and fp8 and int4w (opt in:

@@ -10,7 +10,7 @@ rule engine_build:
     benchmark:
         "benchmarks/engine/{model}.{precision}.tsv"
     wildcard_constraints:
-        model=ONNX_BUILT,
+        model=REGISTRY.pattern(builder=("onnx", "onnx_topk"), graphs=True),
         precision=ENGINE_PRECISIONS,
     conda:
         "../environment.yml"
@@ -43,7 +43,7 @@ rule engine_build_api:
     benchmark:
         "benchmarks/engine/{model}.{precision}.tsv"
     wildcard_constraints:
-        model=API_BUILT,
+        model=REGISTRY.pattern(builder="api", unless={"network": "charrnn"}),
         precision="fp32|int4w",
     conda:
         "../environment.yml"
@@ -76,7 +76,7 @@ rule engine_build_charrnn:
     benchmark:
         "benchmarks/engine/{model}.{precision}.tsv"
     wildcard_constraints:
-        model=CHARRNN,
+        model=REGISTRY.pattern(network="charrnn"),
         precision="fp32|fp16|int4w",
     conda:
         "../environment.yml"
@@ -105,7 +105,7 @@ rule engine_refit:
     log:
         "logs/engine/{model}.refit.log",
     wildcard_constraints:
-        model=REFIT_BUILT,
+        model=REGISTRY.pattern(builder="refit"),
     conda:
         "../environment.yml"
     resources:
@@ -134,7 +134,7 @@ rule engine_check_mixed:
     log:
         "logs/engine/{model}.mixed.map.log",
     wildcard_constraints:
-        model=ONNX_BUILT,
+        model=REGISTRY.pattern(builder=("onnx", "onnx_topk"), graphs=True),
     conda:
         "../environment.yml"
     resources:
@@ -153,7 +153,7 @@ use rule engine_build as engine_build_plugin with:
     log:
         "logs/engine/{model}.{precision}.plugin.log",
     wildcard_constraints:
-        model=PLUGIN_BUILT,
+        model=REGISTRY.pattern(builder="onnx_plugin"),
 
 
 rule plugin_library:

@@ -26,7 +26,7 @@ rule ocr_onnx:
     log:
         "logs/onnx/{model}.log",
     wildcard_constraints:
-        model=OCR_GRAPHS,
+        model=REGISTRY.pattern(task="ocr", graphs=True),
     conda:
         "../environment.yml"
     resources:
@@ -49,7 +49,7 @@ rule ocr_calibrate_batches:
     log:
         "logs/calibrate/{model}.batches.log",
     wildcard_constraints:
-        model=OCR_GRAPHS,
+        model=REGISTRY.pattern(task="ocr", graphs=True),
     conda:
         "../environment.yml"
     resources:
@@ -78,7 +78,7 @@ rule ocr_score:
     benchmark:
         "benchmarks/score/{model}.{precision}.tsv"
     wildcard_constraints:
-        model=OCR,
+        model=REGISTRY.pattern(task="ocr"),
     conda:
         "../environment.yml"
     threads: 2
@@ -119,7 +119,7 @@ rule ocr_draw:
     log:
         "logs/score/{model}.{precision}.draw.log",
     wildcard_constraints:
-        model=OCR,
+        model=REGISTRY.pattern(task="ocr"),
     conda:
         "../environment.yml"
     resources:

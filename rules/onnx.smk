@@ -9,7 +9,7 @@ rule onnx_export:
     log:
         "logs/onnx/{model}.log",
     wildcard_constraints:
-        model=TORCH_ONNX,
+        model=REGISTRY.pattern(builder="onnx", train="torch", network="lenet"),
     conda:
         "../environment.yml"
     resources:
@@ -38,7 +38,7 @@ rule onnx_layers:
     log:
         "logs/onnx/{model}.layers.log",
     wildcard_constraints:
-        model=f"{API_BUILT}|{REFIT_BUILT}",
+        model=REGISTRY.pattern(builder=("api", "refit"), unless={"network": "charrnn"}),
     conda:
         "../environment.yml"
     resources:
@@ -67,7 +67,7 @@ rule onnx_export_tf:
     log:
         "logs/onnx/{model}.tf.log",
     wildcard_constraints:
-        model=KERAS_TRAINED,
+        model=REGISTRY.pattern(train="keras"),
     conda:
         "../environment.yml"
     resources:
@@ -95,7 +95,7 @@ rule onnx_export_ssd:
     log:
         "logs/onnx/{model}.ssd.log",
     wildcard_constraints:
-        model=SSD_NETWORKS,
+        model=REGISTRY.pattern(network="ssd"),
     conda:
         "../environment.yml"
     resources:
@@ -123,7 +123,7 @@ rule onnx_export_ncf:
     log:
         "logs/onnx/{model}.ncf.log",
     wildcard_constraints:
-        model=RECOMMENDERS,
+        model=REGISTRY.pattern(data="movielens", unless={"builder": "serve"}),
     conda:
         "../environment.yml"
     resources:
@@ -152,7 +152,7 @@ rule onnx_export_darknet:
     log:
         "logs/onnx/{model}.darknet.log",
     wildcard_constraints:
-        model=YOLO_NETWORKS,
+        model=REGISTRY.pattern(network="yolov3"),
     conda:
         "../environment.yml"
     resources:
@@ -183,7 +183,7 @@ rule onnx_export_frcnn:
     log:
         "logs/onnx/{model}.frcnn.log",
     wildcard_constraints:
-        model=FRCNN_NETWORKS,
+        model=REGISTRY.pattern(network="faster_rcnn"),
     conda:
         "../environment.yml"
     resources:
@@ -212,7 +212,7 @@ rule onnx_plugin_fc:
     log:
         "logs/onnx/{model}.plugin.log",
     wildcard_constraints:
-        model=FC_PLUGIN_GRAPHS,
+        model=REGISTRY.pattern(builder="onnx_plugin", train="none"),
     conda:
         "../environment.yml"
     resources:
@@ -239,7 +239,7 @@ rule byo_import:
     log:
         "logs/onnx/{model}.byo.log",
     wildcard_constraints:
-        model=BYO,
+        model=REGISTRY.pattern(data="byo"),
     conda:
         "../environment.yml"
     resources:
@@ -264,7 +264,7 @@ rule onnx_export_images:
     log:
         "logs/onnx/{model}.images.log",
     wildcard_constraints:
-        model=TORCH_IMAGES,
+        model=REGISTRY.pattern(train="torch_images"),
     conda:
         "../environment.yml"
     resources:
@@ -295,7 +295,7 @@ rule onnx_export_keras_images:
     log:
         "logs/onnx/{model}.keras.log",
     wildcard_constraints:
-        model=KERAS_WTS,
+        model=REGISTRY.pattern(train="wts_keras"),
     conda:
         "../environment.yml"
     resources:
@@ -324,7 +324,7 @@ rule onnx_charrnn:
     log:
         "logs/onnx/{model}.charrnn.log",
     wildcard_constraints:
-        model=CHARRNN,
+        model=REGISTRY.pattern(network="charrnn"),
     conda:
         "../environment.yml"
     resources:
@@ -355,7 +355,7 @@ rule onnx_nmt:
     log:
         "logs/onnx/{model}.nmt.log",
     wildcard_constraints:
-        model=NMT,
+        model=REGISTRY.pattern(network="nmt"),
     conda:
         "../environment.yml"
     resources:

@@ -17,7 +17,7 @@ rule score_hello:
     log:
         "logs/score/{model}.{precision}.hello.log",
     wildcard_constraints:
-        model=CLASSIFIERS,
+        model=REGISTRY.pattern(data="mnist"),
     conda:
         "../environment.yml"
     resources:
@@ -46,7 +46,7 @@ rule score_accuracy:
     benchmark:
         "benchmarks/score/{model}.{precision}.tsv"
     wildcard_constraints:
-        model=CLASSIFIERS,
+        model=REGISTRY.pattern(data="mnist"),
     conda:
         "../environment.yml"
     resources:
@@ -106,7 +106,7 @@ rule score_detect:
     benchmark:
         "benchmarks/score/{model}.{precision}.tsv"
     wildcard_constraints:
-        model=DETECTORS,
+        model=REGISTRY.pattern(data="detect"),
     conda:
         "../environment.yml"
     resources:
@@ -150,7 +150,7 @@ rule score_draw:
     log:
         "logs/score/{model}.{precision}.draw.log",
     wildcard_constraints:
-        model=DETECTORS,
+        model=REGISTRY.pattern(data="detect"),
     conda:
         "../environment.yml"
     resources:
@@ -187,7 +187,7 @@ rule score_recommend:
     benchmark:
         "benchmarks/score/{model}.{precision}.tsv"
     wildcard_constraints:
-        model=RECOMMENDERS,
+        model=REGISTRY.pattern(data="movielens", unless={"builder": "serve"}),
     conda:
         "../environment.yml"
     resources:
@@ -218,7 +218,7 @@ rule serve_recommender:
     log:
         "logs/serve/{model}.{precision}.log",
     wildcard_constraints:
-        model=SERVED,
+        model=REGISTRY.pattern(builder="serve"),
     conda:
         "../environment.yml"
     threads: max(config["serve"]["processes"])
@@ -254,7 +254,7 @@ rule score_accuracy_byo:
     benchmark:
         "benchmarks/score/{model}.{precision}.tsv"
     wildcard_constraints:
-        model=BYO,
+        model=REGISTRY.pattern(data="byo"),
     conda:
         "../environment.yml"
     resources:
@@ -293,7 +293,7 @@ rule score_accuracy_images:
     benchmark:
         "benchmarks/score/{model}.{precision}.tsv"
     wildcard_constraints:
-        model=IMAGE_CLASSIFIERS,
+        model=REGISTRY.pattern(data="images"),
     conda:
         "../environment.yml"
     resources:
@@ -321,7 +321,7 @@ rule profile_layers:
     log:
         "logs/profile/{model}.{precision}.log",
     wildcard_constraints:
-        model=PROFILED,
+        model=REGISTRY.pattern(profile=True),
     conda:
         "../environment.yml"
     resources:
@@ -352,7 +352,7 @@ rule profile_chart:
     log:
         "logs/profile/{model}.chart.log",
     wildcard_constraints:
-        model=PROFILED,
+        model=REGISTRY.pattern(profile=True),
     conda:
         "../environment.yml"
     resources:
@@ -388,7 +388,7 @@ rule score_charrnn:
     benchmark:
         "benchmarks/score/{model}.{precision}.tsv"
     wildcard_constraints:
-        model=CHARRNN,
+        model=REGISTRY.pattern(network="charrnn"),
     conda:
         "../environment.yml"
     resources:
@@ -430,7 +430,7 @@ rule score_translate:
     benchmark:
         "benchmarks/score/{model}.{precision}.tsv"
     wildcard_constraints:
-        model=NMT,
+        model=REGISTRY.pattern(network="nmt"),
     conda:
         "../environment.yml"
     resources:

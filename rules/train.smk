@@ -7,7 +7,7 @@ rule train_torch:
     log:
         "logs/train/{model}.log",
     wildcard_constraints:
-        model=TORCH_TRAINED,
+        model=REGISTRY.pattern(train="torch"),
     cache: True
     conda:
         "../environment.yml"
@@ -40,7 +40,7 @@ rule train_keras:
     log:
         "logs/train/{model}.log",
     wildcard_constraints:
-        model=KERAS_TRAINED,
+        model=REGISTRY.pattern(train="keras"),
     cache: True
     conda:
         "../environment.yml"
@@ -71,7 +71,7 @@ rule train_ssd:
     log:
         "logs/train/{model}.log",
     wildcard_constraints:
-        model=SSD_TRAINED,
+        model=REGISTRY.pattern(train="ssd"),
     cache: True
     conda:
         "../environment.yml"
@@ -95,7 +95,7 @@ rule train_ncf:
     log:
         "logs/train/{model}.log",
     wildcard_constraints:
-        model=NCF_TRAINED,
+        model=REGISTRY.pattern(train="ncf"),
     cache: True
     conda:
         "../environment.yml"
@@ -121,7 +121,7 @@ rule train_yolo:
     log:
         "logs/train/{model}.log",
     wildcard_constraints:
-        model=YOLO_TRAINED,
+        model=REGISTRY.pattern(train="yolo"),
     cache: True
     conda:
         "../environment.yml"
@@ -146,7 +146,7 @@ rule train_frcnn:
     log:
         "logs/train/{model}.log",
     wildcard_constraints:
-        model=FRCNN_TRAINED,
+        model=REGISTRY.pattern(train="frcnn"),
     cache: True
     conda:
         "../environment.yml"
@@ -170,7 +170,7 @@ rule train_torch_images:
     log:
         "logs/train/{model}.log",
     wildcard_constraints:
-        model=TORCH_IMAGES_TRAINED,
+        model=REGISTRY.pattern(train="torch_images", when=not IMAGENET_WEIGHTS),
     cache: True
     conda:
         "../environment.yml"
@@ -197,7 +197,7 @@ rule weights_imagenet:
     log:
         "logs/train/{model}.imagenet.log",
     wildcard_constraints:
-        model=TORCH_IMAGES_IMAGENET,
+        model=REGISTRY.pattern(train="torch_images", when=IMAGENET_WEIGHTS),
     conda:
         "../environment.yml"
     resources:
@@ -219,7 +219,7 @@ rule keras_from_wts:
     log:
         "logs/train/{model}.keras.log",
     wildcard_constraints:
-        model=KERAS_WTS,
+        model=REGISTRY.pattern(train="wts_keras"),
     conda:
         "../environment.yml"
     resources:
@@ -242,7 +242,7 @@ rule train_charrnn:
     log:
         "logs/train/{model}.log",
     wildcard_constraints:
-        model=CHARRNN_TRAINED,
+        model=REGISTRY.pattern(train="keras_charrnn"),
     cache: True
     conda:
         "../environment.yml"
@@ -267,7 +267,7 @@ rule train_nmt:
     log:
         "logs/train/{model}.log",
     wildcard_constraints:
-        model=NMT_TRAINED,
+        model=REGISTRY.pattern(train="tf_nmt"),
     cache: True
     conda:
         "../environment.yml"

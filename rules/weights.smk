@@ -7,7 +7,7 @@ rule weights_torch:
     log:
         "logs/weights/{model}.log",
     wildcard_constraints:
-        model=f"{TORCH_TRAINED}|{TORCH_IMAGES}",
+        model=REGISTRY.pattern(train=("torch", "torch_images")),
     conda:
         "../environment.yml"
     resources:
@@ -29,7 +29,7 @@ rule weights_tf:
     log:
         "logs/weights/{model}.log",
     wildcard_constraints:
-        model=f"{KERAS_TRAINED}|{CHARRNN_TRAINED}",
+        model=REGISTRY.pattern(train=("keras", "keras_charrnn")),
     conda:
         "../environment.yml"
     resources:
@@ -51,7 +51,7 @@ rule weights_nmt:
     log:
         "logs/weights/{model}.log",
     wildcard_constraints:
-        model=NMT_TRAINED,
+        model=REGISTRY.pattern(train="tf_nmt"),
     conda:
         "../environment.yml"
     resources:
