@@ -1,7 +1,7 @@
 rule calibrate_batches:
     input:
-        images=f"{MNIST_DATA}/train-images.idx",
-        labels=f"{MNIST_DATA}/train-labels.idx",
+        images=f"{PLAN.mnist_data}/train-images.idx",
+        labels=f"{PLAN.mnist_data}/train-labels.idx",
     output:
         batches=directory("results/calibrate/{model}/batches"),
     log:
@@ -24,7 +24,7 @@ rule calibrate_batches:
 
 rule calibrate_batches_images:
     input:
-        data=IMAGES_DATA,
+        data=PLAN.images_data,
     output:
         batches=directory("results/calibrate/{model}/batches"),
     log:
@@ -37,7 +37,7 @@ rule calibrate_batches_images:
         mem_mb=4096,
         runtime=10,
     params:
-        **IMAGE_INPUT,
+        **PLAN.image_input,
         code=code_of("calibrate_batches_images"),
         reproducible=REPRODUCIBLE,
         batch_size=config["calibration"]["images"]["images"]["batch_size"],
@@ -48,8 +48,8 @@ rule calibrate_batches_images:
 
 rule calibrate_batches_ppm:
     input:
-        unpack(get_detector_files),
-        train=f"{DETECT_DATA}/train",
+        unpack(PLAN.detector_files),
+        train=f"{PLAN.detect_data}/train",
     output:
         batches=directory("results/calibrate/{model}/batches"),
     log:
@@ -64,7 +64,7 @@ rule calibrate_batches_ppm:
     params:
         code=code_of("calibrate_batches_ppm"),
         reproducible=REPRODUCIBLE,
-        detector=get_detector_input,
+        detector=PLAN.detector_input,
         batch_size=config["calibration"]["images"]["detect"]["batch_size"],
         batches=config["calibration"]["images"]["detect"]["batches"],
     script:
@@ -73,8 +73,8 @@ rule calibrate_batches_ppm:
 
 rule calibrate_batches_rois:
     input:
-        rpn=get_rpn_graph,
-        train=f"{DETECT_DATA}/train",
+        rpn=PLAN.rpn_graph,
+        train=f"{PLAN.detect_data}/train",
     output:
         batches=directory("results/calibrate/{model}/batches"),
     log:
@@ -90,7 +90,7 @@ rule calibrate_batches_rois:
     params:
         code=code_of("calibrate_batches_rois"),
         reproducible=REPRODUCIBLE,
-        detector=get_detector,
+        detector=PLAN.detector,
         batch_size=config["calibration"]["images"]["detect"]["batch_size"],
         batches=config["calibration"]["images"]["detect"]["batches"],
     script:
@@ -99,7 +99,7 @@ rule calibrate_batches_rois:
 
 rule calibrate_batches_queries:
     input:
-        data=MOVIELENS_DATA,
+        data=PLAN.movielens_data,
     output:
         batches=directory("results/calibrate/{model}/batches"),
     log:
@@ -145,7 +145,7 @@ rule calibrate_table:
         reproducible=REPRODUCIBLE,
         # the activations the INT8 graph quantizes; calibrate_table_all measures every tensor
         scope="quantized",
-        algorithm=get_calibration_algorithm,
+        algorithm=PLAN.calibration_algorithm,
         bins=config["calibration"]["bins"],
         percentile=config["calibration"]["percentile"],
         threads=config["calibration"]["threads"],

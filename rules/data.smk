@@ -13,19 +13,19 @@ rule data_download_mnist:
         url=lambda wildcards: config["data"]["mnist"]["download"]["base_url"]
         + wildcards.file,
         timeout_s=config["data"]["mnist"]["download"]["timeout_s"],
-        md5=get_mnist_md5,
+        md5=PLAN.mnist_md5,
     script:
         "../scripts/data_download.py"
 
 
 rule data_mnist:
     input:
-        unpack(get_mnist_sources),
+        unpack(PLAN.mnist_sources),
     output:
-        train_images=f"{MNIST_DATA}/train-images.idx",
-        train_labels=f"{MNIST_DATA}/train-labels.idx",
-        test_images=f"{MNIST_DATA}/test-images.idx",
-        test_labels=f"{MNIST_DATA}/test-labels.idx",
+        train_images=f"{PLAN.mnist_data}/train-images.idx",
+        train_labels=f"{PLAN.mnist_data}/train-labels.idx",
+        test_images=f"{PLAN.mnist_data}/test-images.idx",
+        test_labels=f"{PLAN.mnist_data}/test-labels.idx",
     log:
         "logs/data/mnist.log",
     cache: True
@@ -48,10 +48,10 @@ rule data_mnist:
 
 rule data_pgm:
     input:
-        images=f"{MNIST_DATA}/test-images.idx",
-        labels=f"{MNIST_DATA}/test-labels.idx",
+        images=f"{PLAN.mnist_data}/test-images.idx",
+        labels=f"{PLAN.mnist_data}/test-labels.idx",
     output:
-        pgm=expand(f"{MNIST_DATA}/pgm/{{digit}}.pgm", digit=range(10)),
+        pgm=expand(f"{PLAN.mnist_data}/pgm/{{digit}}.pgm", digit=range(10)),
     log:
         "logs/data/pgm.log",
     conda:
@@ -105,14 +105,14 @@ rule data_download_voc2007:
         url=lambda wildcards: config["data"]["detect"]["voc2007"]["base_url"]
         + wildcards.archive,
         timeout_s=config["data"]["detect"]["voc2007"]["timeout_s"],
-        md5=get_voc2007_md5,
+        md5=PLAN.voc2007_md5,
     script:
         "../scripts/data_download.py"
 
 
 rule data_voc2007:
     input:
-        unpack(get_detect_sources),
+        unpack(PLAN.detect_sources),
     output:
         train=directory("results/data/voc2007/train"),
         test=directory("results/data/voc2007/test"),
@@ -159,9 +159,9 @@ rule data_download_movielens:
 
 rule data_movielens:
     input:
-        unpack(get_movielens_sources),
+        unpack(PLAN.movielens_sources),
     output:
-        folder=directory(MOVIELENS_DATA),
+        folder=directory(PLAN.movielens_data),
     log:
         "logs/data/movielens.log",
     cache: True
@@ -175,7 +175,7 @@ rule data_movielens:
         reproducible=REPRODUCIBLE,
         source=config["data"]["movielens"]["source"],
         url=config["data"]["movielens"]["download"]["url"],
-        generate=get_movielens_generation,
+        generate=PLAN.movielens_generation,
         negatives=config["data"]["movielens"]["negatives"],
         seed=config["data"]["movielens"]["seed"],
     script:
@@ -184,7 +184,7 @@ rule data_movielens:
 
 rule data_download_darknet:
     output:
-        raw=f"{DARKNET_DIR}/{{darknet_file}}",
+        raw=f"{PLAN.darknet_dir}/{{darknet_file}}",
     log:
         "logs/data/download_{darknet_file}.log",
     wildcard_constraints:
@@ -196,8 +196,8 @@ rule data_download_darknet:
         runtime=60,
     params:
         code=code_of("data_download"),
-        url=lambda wildcards: get_darknet_file(wildcards)[0],
-        md5=lambda wildcards: get_darknet_file(wildcards)[1],
+        url=lambda wildcards: PLAN.darknet_file(wildcards)[0],
+        md5=lambda wildcards: PLAN.darknet_file(wildcards)[1],
         timeout_s=config["train"]["darknet"]["timeout_s"],
     script:
         "../scripts/data_download.py"
@@ -205,7 +205,7 @@ rule data_download_darknet:
 
 rule data_detect_folder:
     input:
-        unpack(get_detect_sources),
+        unpack(PLAN.detect_sources),
     output:
         train=directory("results/data/folder/train"),
         test=directory("results/data/folder/test"),
@@ -226,11 +226,11 @@ rule data_detect_folder:
 
 rule data_download_imagenet:
     output:
-        raw=f"{IMAGENET_DIR}/{{imagenet_file}}",
+        raw=f"{PLAN.imagenet_dir}/{{imagenet_file}}",
     log:
         "logs/data/download_{imagenet_file}.log",
     wildcard_constraints:
-        imagenet_file="|".join(re.escape(name) for name in IMAGENET_FILES),
+        imagenet_file="|".join(re.escape(name) for name in PLAN.imagenet_files),
     conda:
         "../environment.yml"
     resources:
@@ -238,8 +238,8 @@ rule data_download_imagenet:
         runtime=60,
     params:
         code=code_of("data_download"),
-        url=lambda wildcards: get_imagenet_file(wildcards)[0],
-        md5=lambda wildcards: get_imagenet_file(wildcards)[1],
+        url=lambda wildcards: PLAN.imagenet_file(wildcards)[0],
+        md5=lambda wildcards: PLAN.imagenet_file(wildcards)[1],
         timeout_s=config["data"]["images"]["download"]["timeout_s"],
     script:
         "../scripts/data_download.py"
@@ -247,10 +247,10 @@ rule data_download_imagenet:
 
 rule data_images:
     input:
-        unpack(get_images_sources),
-        unpack(get_images_class_index),
+        unpack(PLAN.images_sources),
+        unpack(PLAN.images_class_index),
     output:
-        data=directory(IMAGES_DATA),
+        data=directory(PLAN.images_data),
     log:
         "logs/data/images.log",
     benchmark:
@@ -273,9 +273,9 @@ rule data_images:
 
 rule data_text:
     input:
-        unpack(get_text_sources),
+        unpack(PLAN.text_sources),
     output:
-        data=directory(TEXT_DATA),
+        data=directory(PLAN.text_data),
     log:
         "logs/data/text.log",
     conda:
@@ -294,7 +294,7 @@ rule data_text:
 
 rule data_download_wmt16:
     output:
-        raw=f"{WMT16_DIR}/{{wmt16_file}}",
+        raw=f"{PLAN.wmt16_dir}/{{wmt16_file}}",
     log:
         "logs/data/download_{wmt16_file}.log",
     wildcard_constraints:
@@ -306,18 +306,18 @@ rule data_download_wmt16:
         runtime=30,
     params:
         code=code_of("data_download"),
-        url=lambda wildcards: get_wmt16_file(wildcards)[0],
-        md5=lambda wildcards: get_wmt16_file(wildcards)[1],
-        timeout_s=TRANSLATION["wmt16"]["timeout_s"],
+        url=lambda wildcards: PLAN.wmt16_file(wildcards)[0],
+        md5=lambda wildcards: PLAN.wmt16_file(wildcards)[1],
+        timeout_s=PLAN.translation["wmt16"]["timeout_s"],
     script:
         "../scripts/data_download.py"
 
 
 rule data_translation:
     input:
-        unpack(get_translation_sources),
+        unpack(PLAN.translation_sources),
     output:
-        data=directory(TRANSLATION_DATA),
+        data=directory(PLAN.translation_data),
     log:
         "logs/data/translation.log",
     conda:
@@ -328,6 +328,6 @@ rule data_translation:
     params:
         code=code_of("data_translation"),
         reproducible=REPRODUCIBLE,
-        translation={k: v for k, v in TRANSLATION.items() if k != "wmt16"},
+        translation={k: v for k, v in PLAN.translation.items() if k != "wmt16"},
     script:
         "../scripts/data_translation.py"

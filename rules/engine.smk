@@ -1,6 +1,6 @@
 rule engine_build:
     input:
-        onnx=get_precision_graph,
+        onnx=PLAN.precision_graph,
     output:
         plan="engines/{model}_{precision}.plan",
         meta="engines/{model}_{precision}.plan.json",
@@ -11,29 +11,29 @@ rule engine_build:
         "benchmarks/engine/{model}.{precision}.tsv"
     wildcard_constraints:
         model=REGISTRY.pattern(builder=("onnx", "onnx_topk"), graphs=True),
-        precision=ENGINE_PRECISIONS,
+        precision=PLAN.engine_precisions,
     conda:
         "../environment.yml"
     resources:
         mem_mb=8192,
         runtime=60,
-        gpu=get_engine_gpus(),
+        gpu=PLAN.engine_gpus(),
     params:
         code=code_of("engine_build"),
         reproducible=REPRODUCIBLE,
-        tensorrt=TENSORRT,
-        build=ENGINE_BUILD,
-        top_k=get_engine_top_k,
-        dims=get_engine_dims,
+        tensorrt=PLAN.tensorrt,
+        build=PLAN.engine_build,
+        top_k=PLAN.engine_top_k,
+        dims=PLAN.engine_dims,
     script:
         "../scripts/engine_build.py"
 
 
 rule engine_build_api:
     input:
-        unpack(get_api_plugins),
-        wts=get_wts,
-        reference=get_api_reference,
+        unpack(PLAN.api_plugins),
+        wts=PLAN.wts,
+        reference=PLAN.api_reference,
     output:
         plan="engines/{model}_{precision}.plan",
         meta="engines/{model}_{precision}.plan.json",
@@ -50,22 +50,22 @@ rule engine_build_api:
     resources:
         mem_mb=8192,
         runtime=60,
-        gpu=get_engine_gpus(),
+        gpu=PLAN.engine_gpus(),
     params:
         code=code_of("engine_build_api"),
         reproducible=REPRODUCIBLE,
-        network=get_network,
+        network=PLAN.network,
         mlp_sizes=config["networks"]["mlp"]["sizes"],
-        tensorrt=TENSORRT,
-        build=ENGINE_BUILD,
-        int4_block=get_int4_block,
+        tensorrt=PLAN.tensorrt,
+        build=PLAN.engine_build,
+        int4_block=PLAN.int4_block,
     script:
         "../scripts/engine_build_api.py"
 
 
 rule engine_build_charrnn:
     input:
-        wts2=get_wts2,
+        wts2=PLAN.wts2,
         reference="results/onnx/{model}/model.onnx",
     output:
         plan="engines/{model}_{precision}.plan",
@@ -83,21 +83,21 @@ rule engine_build_charrnn:
     resources:
         mem_mb=8192,
         runtime=60,
-        gpu=get_engine_gpus(),
+        gpu=PLAN.engine_gpus(),
     params:
         code=code_of("engine_build_charrnn"),
         reproducible=REPRODUCIBLE,
-        tensorrt=TENSORRT,
-        build=ENGINE_BUILD,
+        tensorrt=PLAN.tensorrt,
+        build=PLAN.engine_build,
         steps=config["engine"]["steps"],
-        int4_block=get_int4_block,
+        int4_block=PLAN.int4_block,
     script:
         "../scripts/engine_build_charrnn.py"
 
 
 rule engine_refit:
     input:
-        wts=get_wts,
+        wts=PLAN.wts,
         reference="results/onnx/{model}/model.onnx",
     output:
         plan="engines/{model}.plan",
@@ -115,11 +115,11 @@ rule engine_refit:
     params:
         code=code_of("engine_refit"),
         reproducible=REPRODUCIBLE,
-        network=get_network,
+        network=PLAN.network,
         mlp_sizes=config["networks"]["mlp"]["sizes"],
         layer=config["refit"]["layer"],
-        tensorrt=TENSORRT,
-        build=ENGINE_BUILD,
+        tensorrt=PLAN.tensorrt,
+        build=PLAN.engine_build,
     script:
         "../scripts/engine_refit.py"
 
@@ -148,8 +148,8 @@ rule engine_check_mixed:
 
 use rule engine_build as engine_build_plugin with:
     input:
-        onnx=get_precision_graph,
-        plugins=PLUGIN_LIBRARY,
+        onnx=PLAN.precision_graph,
+        plugins=PLAN.plugin_library,
     log:
         "logs/engine/{model}.{precision}.plugin.log",
     wildcard_constraints:
@@ -161,7 +161,7 @@ rule plugin_library:
         cmake="plugins/CMakeLists.txt",
         sources=sorted(str(path) for path in Path("plugins/src").glob("*")),
     output:
-        library=PLUGIN_LIBRARY,
+        library=PLAN.plugin_library,
     log:
         "logs/plugins/library.log",
     conda:

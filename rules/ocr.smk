@@ -1,7 +1,7 @@
 rule ocr_data:
     output:
-        test=directory(f"{OCR_DATA}/test"),
-        calib=directory(f"{OCR_DATA}/calib"),
+        test=directory(f"{PLAN.ocr_data}/test"),
+        calib=directory(f"{PLAN.ocr_data}/calib"),
     log:
         "logs/data/ocr.log",
     benchmark:
@@ -35,7 +35,7 @@ rule ocr_onnx:
     params:
         code=code_of("ocr_onnx"),
         reproducible=REPRODUCIBLE,
-        part=get_ocr_part,
+        part=PLAN.ocr_part,
         opset=config["onnx"]["opset"],
     script:
         "../scripts/ocr_onnx.py"
@@ -43,7 +43,7 @@ rule ocr_onnx:
 
 rule ocr_calibrate_batches:
     input:
-        calib=f"{OCR_DATA}/calib",
+        calib=f"{PLAN.ocr_data}/calib",
     output:
         batches=directory("results/calibrate/{model}/batches"),
     log:
@@ -58,7 +58,7 @@ rule ocr_calibrate_batches:
     params:
         code=code_of("ocr_calibrate_batches"),
         reproducible=REPRODUCIBLE,
-        part=get_ocr_part,
+        part=PLAN.ocr_part,
         det=config["ocr"]["det"],
         rec=config["ocr"]["rec"],
     script:
@@ -67,9 +67,9 @@ rule ocr_calibrate_batches:
 
 rule ocr_score:
     input:
-        unpack(get_score_model),
-        dictionary=get_ocr_dictionary,
-        test=f"{OCR_DATA}/test",
+        unpack(PLAN.score_model),
+        dictionary=PLAN.ocr_dictionary,
+        test=f"{PLAN.ocr_data}/test",
     output:
         score="results/score/{model}/{precision}/ocr.json",
         found="results/score/{model}/{precision}/found.json",
@@ -85,12 +85,12 @@ rule ocr_score:
     resources:
         mem_mb=4096,
         runtime=30,
-        gpu=get_score_gpus,
+        gpu=PLAN.score_gpus,
     params:
         code=score_code("ocr_score"),
         reproducible=REPRODUCIBLE,
-        runtime=get_runtime,
-        module=get_score_module,
+        runtime=PLAN.runtime,
+        module=PLAN.score_module,
         det=config["ocr"]["det"],
         rec=config["ocr"]["rec"],
         iou_threshold=config["ocr"]["iou_threshold"],
@@ -102,13 +102,13 @@ rule ocr_score:
 rule ocr_draw:
     input:
         found="results/score/{model}/{precision}/found.json",
-        test=f"{OCR_DATA}/test",
+        test=f"{PLAN.ocr_data}/test",
     output:
         drawn=report(
             directory("results/score/{model}/{precision}/drawn"),
             patterns=["{name}.png"],
             caption="../report/sample.rst",
-            category=report_category,
+            category=PLAN.report_category,
             subcategory="Text found",
             labels={
                 "sample": "{model}",

@@ -1,8 +1,8 @@
 rule onnx_export:
     input:
         weights="results/train/{model}/weights.pt",
-        images=f"{MNIST_DATA}/test-images.idx",
-        labels=f"{MNIST_DATA}/test-labels.idx",
+        images=f"{PLAN.mnist_data}/test-images.idx",
+        labels=f"{PLAN.mnist_data}/test-labels.idx",
     output:
         onnx="results/onnx/{model}/model.onnx",
         parity="results/onnx/{model}/model.parity.json",
@@ -27,10 +27,10 @@ rule onnx_export:
 
 rule onnx_layers:
     input:
-        wts=get_wts,
-        weights=get_trained_weights,
-        images=f"{MNIST_DATA}/test-images.idx",
-        labels=f"{MNIST_DATA}/test-labels.idx",
+        wts=PLAN.wts,
+        weights=PLAN.trained_weights,
+        images=f"{PLAN.mnist_data}/test-images.idx",
+        labels=f"{PLAN.mnist_data}/test-labels.idx",
     output:
         onnx="results/onnx/{model}/model.onnx",
         parity="results/onnx/{model}/model.parity.json",
@@ -47,7 +47,7 @@ rule onnx_layers:
     params:
         code=code_of("onnx_layers"),
         reproducible=REPRODUCIBLE,
-        network=get_network,
+        network=PLAN.network,
         mlp_sizes=config["networks"]["mlp"]["sizes"],
         opset=config["onnx"]["opset"],
         tolerance=config["onnx"]["tolerance"],
@@ -59,8 +59,8 @@ rule onnx_layers:
 rule onnx_export_tf:
     input:
         model="results/train/{model}/model.keras",
-        images=f"{MNIST_DATA}/test-images.idx",
-        labels=f"{MNIST_DATA}/test-labels.idx",
+        images=f"{PLAN.mnist_data}/test-images.idx",
+        labels=f"{PLAN.mnist_data}/test-labels.idx",
     output:
         onnx="results/onnx/{model}/model.onnx",
         parity="results/onnx/{model}/model.parity.json",
@@ -76,7 +76,7 @@ rule onnx_export_tf:
     params:
         code=code_of("onnx_export_tf"),
         reproducible=REPRODUCIBLE,
-        plugins=get_export_plugins,
+        plugins=PLAN.export_plugins,
         opset=config["onnx"]["opset"],
         tolerance=config["onnx"]["tolerance"],
         batch_size=config["onnx"]["batch_size"],
@@ -87,8 +87,8 @@ rule onnx_export_tf:
 rule onnx_export_ssd:
     input:
         weights="results/train/{model}/weights.pt",
-        test=f"{DETECT_DATA}/test",
-        classes=f"{DETECT_DATA}/classes.txt",
+        test=f"{PLAN.detect_data}/test",
+        classes=f"{PLAN.detect_data}/classes.txt",
     output:
         onnx="results/onnx/{model}/model.onnx",
         parity="results/onnx/{model}/model.parity.json",
@@ -108,15 +108,15 @@ rule onnx_export_ssd:
         tolerance=config["onnx"]["tolerance"],
         batch_size=config["score"]["detect"]["batch_size"],
         parity_images=config["onnx"]["parity_images"],
-        nms=get_graph_nms,
+        nms=PLAN.graph_nms,
     script:
         "../scripts/onnx_export_ssd.py"
 
 
 rule onnx_export_ncf:
     input:
-        weights=get_trained_weights,
-        data=MOVIELENS_DATA,
+        weights=PLAN.trained_weights,
+        data=PLAN.movielens_data,
     output:
         onnx="results/onnx/{model}/model.onnx",
         parity="results/onnx/{model}/model.parity.json",
@@ -143,9 +143,9 @@ rule onnx_export_ncf:
 
 rule onnx_export_darknet:
     input:
-        cfg=get_yolo_cfg,
-        weights=get_darknet_weights,
-        test=f"{DETECT_DATA}/test",
+        cfg=PLAN.yolo_cfg,
+        weights=PLAN.darknet_weights,
+        test=f"{PLAN.detect_data}/test",
     output:
         onnx="results/onnx/{model}/model.onnx",
         parity="results/onnx/{model}/model.parity.json",
@@ -161,7 +161,7 @@ rule onnx_export_darknet:
     params:
         code=code_of("onnx_export_darknet"),
         reproducible=REPRODUCIBLE,
-        official=get_official_files,
+        official=PLAN.official_files,
         opset=config["onnx"]["opset"],
         tolerance=config["onnx"]["tolerance"],
         batch_size=config["score"]["detect"]["batch_size"],
@@ -172,9 +172,9 @@ rule onnx_export_darknet:
 
 rule onnx_export_frcnn:
     input:
-        weights=get_trained_weights,
-        test=f"{DETECT_DATA}/test",
-        classes=f"{DETECT_DATA}/classes.txt",
+        weights=PLAN.trained_weights,
+        test=f"{PLAN.detect_data}/test",
+        classes=f"{PLAN.detect_data}/classes.txt",
     output:
         rpn="results/onnx/{model}_rpn/model.onnx",
         rpn_parity="results/onnx/{model}_rpn/model.parity.json",
@@ -196,16 +196,16 @@ rule onnx_export_frcnn:
         tolerance=config["onnx"]["tolerance"],
         batch_size=config["score"]["detect"]["batch_size"],
         parity_images=config["onnx"]["parity_images"],
-        detector=get_detector,
+        detector=PLAN.detector,
     script:
         "../scripts/onnx_export_frcnn.py"
 
 
 rule onnx_plugin_fc:
     input:
-        plain=get_plain_graph,
-        images=f"{MNIST_DATA}/test-images.idx",
-        labels=f"{MNIST_DATA}/test-labels.idx",
+        plain=PLAN.plain_graph,
+        images=f"{PLAN.mnist_data}/test-images.idx",
+        labels=f"{PLAN.mnist_data}/test-labels.idx",
     output:
         onnx="results/onnx/{model}/model.onnx",
         parity="results/onnx/{model}/model.parity.json",
@@ -229,7 +229,7 @@ rule onnx_plugin_fc:
 
 rule byo_import:
     input:
-        unpack(get_byo_inputs),
+        unpack(PLAN.byo_inputs),
     output:
         onnx="results/onnx/{model}/model.onnx",
         report="results/onnx/{model}/import.json",
@@ -248,7 +248,7 @@ rule byo_import:
     params:
         code=code_of("byo_import"),
         reproducible=REPRODUCIBLE,
-        settings=get_byo_settings,
+        settings=PLAN.byo_settings,
         opset=config["onnx"]["opset"],
     script:
         "../scripts/byo_import.py"
@@ -257,7 +257,7 @@ rule byo_import:
 rule onnx_export_images:
     input:
         weights="results/train/{model}/weights.pt",
-        data=IMAGES_DATA,
+        data=PLAN.images_data,
     output:
         onnx="results/onnx/{model}/model.onnx",
         parity="results/onnx/{model}/model.parity.json",
@@ -271,12 +271,12 @@ rule onnx_export_images:
         mem_mb=4096,
         runtime=20,
     params:
-        **IMAGE_INPUT,
+        **PLAN.image_input,
         code=code_of("onnx_export_images"),
         reproducible=REPRODUCIBLE,
-        network=get_network,
-        base_width=get_base_width,
-        imagenet=IMAGENET_WEIGHTS,
+        network=PLAN.network,
+        base_width=PLAN.base_width,
+        imagenet=PLAN.imagenet_weights,
         opset=config["onnx"]["opset"],
         tolerance=config["onnx"]["tolerance"],
         batch_size=config["onnx"]["batch_size"],
@@ -287,8 +287,8 @@ rule onnx_export_images:
 rule onnx_export_keras_images:
     input:
         model="results/train/{model}/model.keras",
-        torch_graph=get_torch_graph,
-        data=IMAGES_DATA,
+        torch_graph=PLAN.torch_graph,
+        data=PLAN.images_data,
     output:
         onnx="results/onnx/{model}/model.onnx",
         parity="results/onnx/{model}/model.parity.json",
@@ -302,7 +302,7 @@ rule onnx_export_keras_images:
         mem_mb=4096,
         runtime=20,
     params:
-        **IMAGE_INPUT,
+        **PLAN.image_input,
         code=code_of("onnx_export_keras_images"),
         reproducible=REPRODUCIBLE,
         opset=config["onnx"]["opset"],
@@ -315,9 +315,9 @@ rule onnx_export_keras_images:
 
 rule onnx_charrnn:
     input:
-        wts2=get_wts2,
-        model=lambda wildcards: f"results/train/{SAMPLES[wildcards.model]['weights']}/model.keras",
-        data=TEXT_DATA,
+        wts2=PLAN.wts2,
+        model=lambda wildcards: f"results/train/{PLAN.samples[wildcards.model]['weights']}/model.keras",
+        data=PLAN.text_data,
     output:
         onnx="results/onnx/{model}/model.onnx",
         parity="results/onnx/{model}/model.parity.json",
@@ -345,9 +345,9 @@ rule onnx_charrnn:
 
 rule onnx_nmt:
     input:
-        unpack(get_nmt_bins),
-        index=lambda wildcards: f"results/train/{SAMPLES[wildcards.model]['weights']}/translate.ckpt.index",
-        data=TRANSLATION_DATA,
+        unpack(PLAN.nmt_bins),
+        index=lambda wildcards: f"results/train/{PLAN.samples[wildcards.model]['weights']}/translate.ckpt.index",
+        data=PLAN.translation_data,
     output:
         encoder="results/onnx/{model}_encoder/model.onnx",
         decoder="results/onnx/{model}_decoder/model.onnx",
@@ -368,6 +368,6 @@ rule onnx_nmt:
         tolerance=config["onnx"]["tolerance"],
         parity_sentences=config["onnx"]["parity_sentences"],
         train=config["train"]["nmt"],
-        langs=[TRANSLATION["source_lang"], TRANSLATION["target_lang"]],
+        langs=PLAN.langs,
     script:
         "../scripts/onnx_nmt.py"

@@ -21,7 +21,7 @@ rule precision_fp16:
 rule precision_int8:
     input:
         onnx="results/onnx/{model}/model.onnx",
-        ranges=get_int8_ranges,
+        ranges=PLAN.int8_ranges,
     output:
         onnx="results/precision/{model}/int8.onnx",
     log:
@@ -35,7 +35,7 @@ rule precision_int8:
         code=code_of("precision_int8"),
         reproducible=REPRODUCIBLE,
         source=config["calibration"]["source"],
-        algorithm=get_calibration_algorithm,
+        algorithm=PLAN.calibration_algorithm,
     script:
         "../scripts/precision_int8.py"
 
@@ -56,7 +56,7 @@ use rule calibrate_table as calibrate_table_fp8 with:
 rule precision_fp8:
     input:
         onnx="results/onnx/{model}/model.onnx",
-        ranges=get_fp8_ranges,
+        ranges=PLAN.fp8_ranges,
     output:
         onnx="results/precision/{model}/fp8.onnx",
     log:
@@ -70,14 +70,14 @@ rule precision_fp8:
         code=code_of("precision_fp8"),
         reproducible=REPRODUCIBLE,
         source=config["calibration"]["source"],
-        algorithm=get_fp8_algorithm,
+        algorithm=PLAN.fp8_algorithm,
     script:
         "../scripts/precision_fp8.py"
 
 
 rule precision_int4w:
     input:
-        unpack(get_int4_batches),
+        unpack(PLAN.int4_batches),
         onnx="results/onnx/{model}/model.onnx",
     output:
         onnx="results/precision/{model}/int4w.onnx",
@@ -101,7 +101,7 @@ rule precision_int4w:
 # On request (it runs both graphs): snakemake results/precision/mnist/int8.agreement.json
 rule precision_agreement:
     input:
-        unpack(get_agreement_inputs),
+        unpack(PLAN.agreement_inputs),
         fp32="results/onnx/{model}/model.onnx",
         graph="results/precision/{model}/{precision}.onnx",
     output:
@@ -130,7 +130,7 @@ rule precision_agreement:
 # On request: snakemake results/precision/mnist/int8.divergence.json (every tensor vs FP32)
 rule precision_divergence:
     input:
-        unpack(get_agreement_inputs),
+        unpack(PLAN.agreement_inputs),
         fp32="results/onnx/{model}/model.onnx",
         graph="results/precision/{model}/{precision}.onnx",
     output:
@@ -160,9 +160,9 @@ rule precision_divergence:
 # On request: snakemake results/precision/mnist/int8.sensitivity.json (INT8 node by node)
 rule precision_sensitivity:
     input:
-        unpack(get_agreement_inputs),
+        unpack(PLAN.agreement_inputs),
         fp32="results/onnx/{model}/model.onnx",
-        ranges=get_int8_ranges,
+        ranges=PLAN.int8_ranges,
     output:
         report="results/precision/{model}/int8.sensitivity.json",
         plot="results/precision/{model}/int8.sensitivity.png",
@@ -180,7 +180,7 @@ rule precision_sensitivity:
         code=code_of("precision_sensitivity"),
         reproducible=REPRODUCIBLE,
         source=config["calibration"]["source"],
-        algorithm=get_calibration_algorithm,
+        algorithm=PLAN.calibration_algorithm,
         max_batches=config["divergence"]["sensitivity_batches"],
         metric=config["agreement"]["metric"],
         worst=config["divergence"]["worst"],
@@ -192,9 +192,9 @@ rule precision_sensitivity:
 # On request: snakemake results/precision/mnist/mixed.onnx (INT8 but the most sensitive nodes)
 rule precision_mixed:
     input:
-        unpack(get_agreement_inputs),
+        unpack(PLAN.agreement_inputs),
         fp32="results/onnx/{model}/model.onnx",
-        ranges=get_int8_ranges,
+        ranges=PLAN.int8_ranges,
         sensitivity="results/precision/{model}/int8.sensitivity.json",
     output:
         graph="results/precision/{model}/mixed.onnx",
@@ -210,7 +210,7 @@ rule precision_mixed:
         code=code_of("precision_mixed"),
         reproducible=REPRODUCIBLE,
         source=config["calibration"]["source"],
-        algorithm=get_calibration_algorithm,
+        algorithm=PLAN.calibration_algorithm,
         target=config["mixed"]["target"],
         value=config["mixed"]["value"],
         held_out=config["mixed"]["held_out"],

@@ -1,12 +1,12 @@
 rule score_hello:
     input:
-        unpack(get_score_model),
-        pgm=expand(f"{MNIST_DATA}/pgm/{{digit}}.pgm", digit=range(10)),
+        unpack(PLAN.score_model),
+        pgm=expand(f"{PLAN.mnist_data}/pgm/{{digit}}.pgm", digit=range(10)),
     output:
         report=report(
             "results/score/{model}/{precision}/hello.txt",
             caption="../report/sample.rst",
-            category=report_category,
+            category=PLAN.report_category,
             subcategory="Hello world",
             labels={
                 "sample": "{model}",
@@ -23,12 +23,12 @@ rule score_hello:
     resources:
         mem_mb=2048,
         runtime=10,
-        gpu=get_score_gpus,
+        gpu=PLAN.score_gpus,
     params:
         code=score_code("score_hello"),
         reproducible=REPRODUCIBLE,
-        runtime=get_runtime,
-        module=get_score_module,
+        runtime=PLAN.runtime,
+        module=PLAN.score_module,
         digit_seed=config["score"]["classify"]["digit_seed"],
     script:
         "../scripts/score_hello.py"
@@ -36,9 +36,9 @@ rule score_hello:
 
 rule score_accuracy:
     input:
-        unpack(get_score_model),
-        images=f"{MNIST_DATA}/test-images.idx",
-        labels=f"{MNIST_DATA}/test-labels.idx",
+        unpack(PLAN.score_model),
+        images=f"{PLAN.mnist_data}/test-images.idx",
+        labels=f"{PLAN.mnist_data}/test-labels.idx",
     output:
         score="results/score/{model}/{precision}/accuracy.json",
     log:
@@ -52,12 +52,12 @@ rule score_accuracy:
     resources:
         mem_mb=4096,
         runtime=20,
-        gpu=get_score_gpus,
+        gpu=PLAN.score_gpus,
     params:
         code=score_code("score_accuracy"),
         reproducible=REPRODUCIBLE,
-        runtime=get_runtime,
-        module=get_score_module,
+        runtime=PLAN.runtime,
+        module=PLAN.score_module,
         batch_size=config["score"]["classify"]["batch_size"],
         threads=config["score"]["threads"],
     script:
@@ -66,13 +66,13 @@ rule score_accuracy:
 
 rule score_precisions:
     input:
-        scores=get_precision_scores,
+        scores=PLAN.precision_scores,
     output:
         summary="results/score/{model}/precisions.json",
         plot=report(
             "results/score/{model}/precisions.png",
             caption="../report/sample.rst",
-            category=report_category,
+            category=PLAN.report_category,
             subcategory="Precisions",
             labels={"sample": "{model}", "shows": "precision comparison"},
         ),
@@ -86,18 +86,18 @@ rule score_precisions:
     params:
         code=code_of("score_precisions"),
         reproducible=REPRODUCIBLE,
-        precisions=get_sample_precisions,
-        metrics=get_score_metrics,
+        precisions=PLAN.sample_precisions,
+        metrics=PLAN.score_metrics,
     script:
         "../scripts/score_precisions.py"
 
 
 rule score_detect:
     input:
-        unpack(get_score_model),
-        unpack(get_detector_files),
-        test=f"{DETECT_DATA}/test",
-        classes=f"{DETECT_DATA}/classes.txt",
+        unpack(PLAN.score_model),
+        unpack(PLAN.detector_files),
+        test=f"{PLAN.detect_data}/test",
+        classes=f"{PLAN.detect_data}/classes.txt",
     output:
         score="results/score/{model}/{precision}/map.json",
         detections="results/score/{model}/{precision}/detections.npz",
@@ -112,16 +112,16 @@ rule score_detect:
     resources:
         mem_mb=4096,
         runtime=30,
-        gpu=get_score_gpus,
+        gpu=PLAN.score_gpus,
     params:
         code=score_code("score_detect"),
         reproducible=REPRODUCIBLE,
-        official=get_official_files,
-        detector=get_detector,
-        runtime=get_runtime,
-        module=get_score_module,
+        official=PLAN.official_files,
+        detector=PLAN.detector,
+        runtime=PLAN.runtime,
+        module=PLAN.score_module,
         place=config["nms"]["place"],
-        nms=SSD_NMS,
+        nms=PLAN.ssd_nms,
         iou_threshold=config["score"]["detect"]["iou_threshold"],
         batch_size=config["score"]["detect"]["batch_size"],
         threads=config["score"]["threads"],
@@ -132,14 +132,14 @@ rule score_detect:
 rule score_draw:
     input:
         detections="results/score/{model}/{precision}/detections.npz",
-        test=f"{DETECT_DATA}/test",
-        classes=f"{DETECT_DATA}/classes.txt",
+        test=f"{PLAN.detect_data}/test",
+        classes=f"{PLAN.detect_data}/classes.txt",
     output:
         drawn=report(
             directory("results/score/{model}/{precision}/drawn"),
             patterns=["{name}.png"],
             caption="../report/sample.rst",
-            category=report_category,
+            category=PLAN.report_category,
             subcategory="Detections",
             labels={
                 "sample": "{model}",
@@ -167,14 +167,14 @@ rule score_draw:
 
 rule score_recommend:
     input:
-        unpack(get_score_model),
-        data=MOVIELENS_DATA,
+        unpack(PLAN.score_model),
+        data=PLAN.movielens_data,
     output:
         score="results/score/{model}/{precision}/ranking.json",
         shown=report(
             "results/score/{model}/{precision}/recommendations.txt",
             caption="../report/sample.rst",
-            category=report_category,
+            category=PLAN.report_category,
             subcategory="Recommendations",
             labels={
                 "sample": "{model}",
@@ -193,12 +193,12 @@ rule score_recommend:
     resources:
         mem_mb=2048,
         runtime=20,
-        gpu=get_score_gpus,
+        gpu=PLAN.score_gpus,
     params:
         code=score_code("score_recommend"),
         reproducible=REPRODUCIBLE,
-        runtime=get_runtime,
-        module=get_score_module,
+        runtime=PLAN.runtime,
+        module=PLAN.score_module,
         k=config["score"]["recommend"]["k"],
         batch_size=config["score"]["recommend"]["batch_size"],
         show_users=config["score"]["recommend"]["show_users"],
@@ -209,8 +209,8 @@ rule score_recommend:
 
 rule serve_recommender:
     input:
-        unpack(get_served_model),
-        data=MOVIELENS_DATA,
+        unpack(PLAN.served_model),
+        data=PLAN.movielens_data,
     output:
         report="results/serve/{model}/{precision}/serving.json",
         answers="results/serve/{model}/{precision}/answers.npz",
@@ -225,13 +225,13 @@ rule serve_recommender:
     resources:
         mem_mb=4096,
         runtime=30,
-        gpu=get_serve_gpus(),
+        gpu=PLAN.serve_gpus(),
     params:
-        code=get_serve_code(),
+        code=serve_code(),
         reproducible=REPRODUCIBLE,
         backend=config["serve"]["backend"],
-        mps=get_serve_mps,
-        network=get_served_network,
+        mps=PLAN.serve_mps,
+        network=PLAN.served_network,
         processes=config["serve"]["processes"],
         queries=config["serve"]["queries"],
         seed=config["serve"]["seed"],
@@ -243,7 +243,7 @@ rule serve_recommender:
 
 rule score_accuracy_byo:
     input:
-        unpack(get_score_model),
+        unpack(PLAN.score_model),
         test="results/data/byo/{model}/test.npz",
         evaluation="results/data/byo/{model}/evaluation",
         report="results/onnx/{model}/import.json",
@@ -260,12 +260,12 @@ rule score_accuracy_byo:
     resources:
         mem_mb=4096,
         runtime=20,
-        gpu=get_score_gpus,
+        gpu=PLAN.score_gpus,
     params:
         code=score_code("score_accuracy_byo"),
         reproducible=REPRODUCIBLE,
-        runtime=get_runtime,
-        module=get_score_module,
+        runtime=PLAN.runtime,
+        module=PLAN.score_module,
         threads=config["score"]["threads"],
     script:
         "../scripts/score_accuracy_byo.py"
@@ -273,14 +273,14 @@ rule score_accuracy_byo:
 
 rule score_accuracy_images:
     input:
-        unpack(get_score_model),
-        data=IMAGES_DATA,
+        unpack(PLAN.score_model),
+        data=PLAN.images_data,
     output:
         score="results/score/{model}/{precision}/accuracy.json",
         hello=report(
             "results/score/{model}/{precision}/hello.txt",
             caption="../report/sample.rst",
-            category=report_category,
+            category=PLAN.report_category,
             subcategory="Hello world",
             labels={
                 "sample": "{model}",
@@ -299,13 +299,13 @@ rule score_accuracy_images:
     resources:
         mem_mb=4096,
         runtime=20,
-        gpu=get_score_gpus,
+        gpu=PLAN.score_gpus,
     params:
-        **IMAGE_INPUT,
+        **PLAN.image_input,
         code=score_code("score_accuracy_images"),
         reproducible=REPRODUCIBLE,
-        runtime=get_runtime,
-        module=get_score_module,
+        runtime=PLAN.runtime,
+        module=PLAN.score_module,
         batch_size=config["score"]["classify"]["batch_size"],
         threads=config["score"]["threads"],
     script:
@@ -314,8 +314,8 @@ rule score_accuracy_images:
 
 rule profile_layers:
     input:
-        unpack(get_profile_model),
-        data=IMAGES_DATA,
+        unpack(PLAN.profile_model),
+        data=PLAN.images_data,
     output:
         profile="results/profile/{model}/{precision}.json",
     log:
@@ -327,12 +327,12 @@ rule profile_layers:
     resources:
         mem_mb=4096,
         runtime=20,
-        gpu=get_score_gpus,
+        gpu=PLAN.score_gpus,
     params:
-        **IMAGE_INPUT,
+        **PLAN.image_input,
         code=score_code("profile_layers"),
-        runtime=get_runtime,
-        module=get_score_module,
+        runtime=PLAN.runtime,
+        module=PLAN.score_module,
         profile={k: v for k, v in config["profile"].items() if k != "top"},
     script:
         "../scripts/profile_layers.py"
@@ -340,12 +340,12 @@ rule profile_layers:
 
 rule profile_chart:
     input:
-        profiles=get_profiles,
+        profiles=PLAN.profiles,
     output:
         chart=report(
             "results/profile/{model}/profile.png",
             caption="../report/sample.rst",
-            category=report_category,
+            category=PLAN.report_category,
             subcategory="Profiles",
             labels={"sample": "{model}", "shows": "per-layer profile"},
         ),
@@ -367,15 +367,15 @@ rule profile_chart:
 
 rule score_charrnn:
     input:
-        unpack(get_charrnn_score_model),
-        wts2=get_wts2,
-        data=TEXT_DATA,
+        unpack(PLAN.charrnn_score_model),
+        wts2=PLAN.wts2,
+        data=PLAN.text_data,
     output:
         score="results/score/{model}/{precision}/text.json",
         generated=report(
             "results/score/{model}/{precision}/generated.txt",
             caption="../report/sample.rst",
-            category=report_category,
+            category=PLAN.report_category,
             subcategory="Generated text",
             labels={
                 "sample": "{model}",
@@ -394,29 +394,29 @@ rule score_charrnn:
     resources:
         mem_mb=4096,
         runtime=30,
-        gpu=get_score_gpus,
+        gpu=PLAN.score_gpus,
     params:
         code=score_code("score_charrnn"),
         reproducible=REPRODUCIBLE,
-        runtime=get_runtime,
-        module=get_score_module,
+        runtime=PLAN.runtime,
+        module=PLAN.score_module,
         score=config["score"]["charrnn"],
-        int4_block=get_int4_block,
+        int4_block=PLAN.int4_block,
     script:
         "../scripts/score_charrnn.py"
 
 
 rule score_translate:
     input:
-        unpack(get_nmt_score_model),
-        unpack(get_nmt_bins),
-        data=TRANSLATION_DATA,
+        unpack(PLAN.nmt_score_model),
+        unpack(PLAN.nmt_bins),
+        data=PLAN.translation_data,
     output:
         score="results/score/{model}/{precision}/bleu.json",
         translations=report(
             "results/score/{model}/{precision}/translations.txt",
             caption="../report/sample.rst",
-            category=report_category,
+            category=PLAN.report_category,
             subcategory="Translations",
             labels={
                 "sample": "{model}",
@@ -436,21 +436,21 @@ rule score_translate:
     resources:
         mem_mb=4096,
         runtime=30,
-        gpu=get_score_gpus,
+        gpu=PLAN.score_gpus,
     params:
         code=score_code("score_translate"),
         reproducible=REPRODUCIBLE,
-        runtime=get_runtime,
-        module=get_score_module,
+        runtime=PLAN.runtime,
+        module=PLAN.score_module,
         translate=config["score"]["translate"],
-        langs=[TRANSLATION["source_lang"], TRANSLATION["target_lang"]],
+        langs=PLAN.langs,
     script:
         "../scripts/score_translate.py"
 
 
 rule summary:
     input:
-        summary_inputs,
+        PLAN.summary_inputs,
     output:
         summary="results/summary.json",
         table=report(
@@ -480,7 +480,7 @@ rule summary:
         runtime=5,
     params:
         code=code_of("summary"),
-        files=get_summary_files(),
+        files=PLAN.summary_sources(),
         registry=SAMPLES,
         chosen=config["samples"],
         precisions=config["precisions"],

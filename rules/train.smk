@@ -1,7 +1,7 @@
 rule train_torch:
     input:
-        images=f"{MNIST_DATA}/train-images.idx",
-        labels=f"{MNIST_DATA}/train-labels.idx",
+        images=f"{PLAN.mnist_data}/train-images.idx",
+        labels=f"{PLAN.mnist_data}/train-labels.idx",
     output:
         weights="results/train/{model}/weights.pt",
     log:
@@ -25,7 +25,7 @@ rule train_torch:
         momentum=config["train"]["classifier"]["momentum"],
         weight_decay=config["train"]["classifier"]["weight_decay"],
         threads=config["train"]["classifier"]["threads"],
-        network=get_network,
+        network=PLAN.network,
         mlp_sizes=config["networks"]["mlp"]["sizes"],
     script:
         "../scripts/train_torch.py"
@@ -33,8 +33,8 @@ rule train_torch:
 
 rule train_keras:
     input:
-        images=f"{MNIST_DATA}/train-images.idx",
-        labels=f"{MNIST_DATA}/train-labels.idx",
+        images=f"{PLAN.mnist_data}/train-images.idx",
+        labels=f"{PLAN.mnist_data}/train-labels.idx",
     output:
         model="results/train/{model}/model.keras",
     log:
@@ -51,7 +51,7 @@ rule train_keras:
     params:
         code=code_of("train_keras"),
         reproducible=REPRODUCIBLE,
-        network=get_network,
+        network=PLAN.network,
         seed=config["train"]["classifier"]["seed"],
         epochs=config["train"]["classifier"]["epochs"],
         batch_size=config["train"]["classifier"]["batch_size"],
@@ -64,8 +64,8 @@ rule train_keras:
 
 rule train_ssd:
     input:
-        train=f"{DETECT_DATA}/train",
-        classes=f"{DETECT_DATA}/classes.txt",
+        train=f"{PLAN.detect_data}/train",
+        classes=f"{PLAN.detect_data}/classes.txt",
     output:
         weights="results/train/{model}/weights.pt",
     log:
@@ -89,7 +89,7 @@ rule train_ssd:
 
 rule train_ncf:
     input:
-        data=MOVIELENS_DATA,
+        data=PLAN.movielens_data,
     output:
         weights="results/train/{model}/weights.pt",
     log:
@@ -113,9 +113,9 @@ rule train_ncf:
 
 rule train_yolo:
     input:
-        train=f"{DETECT_DATA}/train",
-        classes=f"{DETECT_DATA}/classes.txt",
-        cfg=get_yolo_cfg,
+        train=f"{PLAN.detect_data}/train",
+        classes=f"{PLAN.detect_data}/classes.txt",
+        cfg=PLAN.yolo_cfg,
     output:
         weights="results/train/{model}/model.weights",
     log:
@@ -139,8 +139,8 @@ rule train_yolo:
 
 rule train_frcnn:
     input:
-        train=f"{DETECT_DATA}/train",
-        classes=f"{DETECT_DATA}/classes.txt",
+        train=f"{PLAN.detect_data}/train",
+        classes=f"{PLAN.detect_data}/classes.txt",
     output:
         weights="results/train/{model}/weights.pt",
     log:
@@ -164,13 +164,13 @@ rule train_frcnn:
 
 rule train_torch_images:
     input:
-        data=IMAGES_DATA,
+        data=PLAN.images_data,
     output:
         weights="results/train/{model}/weights.pt",
     log:
         "logs/train/{model}.log",
     wildcard_constraints:
-        model=REGISTRY.pattern(train="torch_images", when=not IMAGENET_WEIGHTS),
+        model=REGISTRY.pattern(train="torch_images", when=not PLAN.imagenet_weights),
     cache: True
     conda:
         "../environment.yml"
@@ -179,25 +179,25 @@ rule train_torch_images:
         mem_mb=8192,
         runtime=120,
     params:
-        **IMAGE_INPUT,
+        **PLAN.image_input,
         code=code_of("train_torch_images"),
         reproducible=REPRODUCIBLE,
         train=config["train"]["images"],
-        network=get_network,
-        base_width=get_base_width,
+        network=PLAN.network,
+        base_width=PLAN.base_width,
     script:
         "../scripts/train_torch_images.py"
 
 
 rule weights_imagenet:
     input:
-        pth=get_torchvision_weights,
+        pth=PLAN.torchvision_weights,
     output:
         weights="results/train/{model}/weights.pt",
     log:
         "logs/train/{model}.imagenet.log",
     wildcard_constraints:
-        model=REGISTRY.pattern(train="torch_images", when=IMAGENET_WEIGHTS),
+        model=REGISTRY.pattern(train="torch_images", when=PLAN.imagenet_weights),
     conda:
         "../environment.yml"
     resources:
@@ -205,15 +205,15 @@ rule weights_imagenet:
         runtime=20,
     params:
         code=code_of("weights_imagenet"),
-        network=get_network,
-        official=get_torchvision_checksum,
+        network=PLAN.network,
+        official=PLAN.torchvision_checksum,
     script:
         "../scripts/weights_imagenet.py"
 
 
 rule keras_from_wts:
     input:
-        wts=get_wts,
+        wts=PLAN.wts,
     output:
         model="results/train/{model}/model.keras",
     log:
@@ -228,7 +228,7 @@ rule keras_from_wts:
     params:
         code=code_of("keras_from_wts"),
         reproducible=REPRODUCIBLE,
-        network=get_network,
+        network=PLAN.network,
         input_size=config["data"]["images"]["input_size"],
     script:
         "../scripts/keras_from_wts.py"
@@ -236,7 +236,7 @@ rule keras_from_wts:
 
 rule train_charrnn:
     input:
-        data=TEXT_DATA,
+        data=PLAN.text_data,
     output:
         model="results/train/{model}/model.keras",
     log:
@@ -260,7 +260,7 @@ rule train_charrnn:
 
 rule train_nmt:
     input:
-        data=TRANSLATION_DATA,
+        data=PLAN.translation_data,
     output:
         index="results/train/{model}/translate.ckpt.index",
         data="results/train/{model}/translate.ckpt.data-00000-of-00001",
@@ -279,6 +279,6 @@ rule train_nmt:
         code=code_of("train_nmt"),
         reproducible=REPRODUCIBLE,
         train=config["train"]["nmt"],
-        langs=[TRANSLATION["source_lang"], TRANSLATION["target_lang"]],
+        langs=PLAN.langs,
     script:
         "../scripts/train_nmt.py"

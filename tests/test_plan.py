@@ -1,0 +1,96 @@
+"""What the plan tells the rules: input paths and config-derived params, from config alone."""
+
+from types import SimpleNamespace
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+from workflow.errors import PipelineError
+from workflow.plan import Plan
+from workflow.samples import check_config, load_registry
+
+
+def _plan(**changes) -> Plan:
+    """The plan of the default config with ``changes`` (top-level keys, merged one level)."""
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    for key, value in changes.items():
+        config[key] = config.get(key, {}) | value if isinstance(value, dict) else value
+    config = check_config(config)
+    return Plan(config, load_registry().with_own(config["byo"]))
+
+
+def _wildcards(**values) -> SimpleNamespace:
+    return SimpleNamespace(**values)
+
+
+def test_targets_end_with_the_summary_and_cover_every_chosen_sample():
+    plan = _plan(samples=["mnist", "ssd"], precisions=["fp32"])
+    targets = plan.final_targets()
+    assert targets[-1] == "results/summary.json"
+    assert "engines/mnist_fp32.plan" in targets and "engines/ssd_fp32.plan" in targets
+    assert set(plan.summary_sources()) == {"mnist", "ssd"}
+
+
+def test_score_model_follows_the_runtime_and_the_parts():
+    wildcards = _wildcards(model="faster_rcnn", precision="int8")
+    assert _plan().score_model(wildcards) == {
+        "rpn_onnx": "results/precision/faster_rcnn_rpn/int8.onnx",
+        "head_onnx": "results/precision/faster_rcnn_head/int8.onnx",
+    }
+    on_gpu = _plan(score={"runtime": "trt"}).score_model(wildcards)
+    assert on_gpu["rpn_plan"] == "engines/faster_rcnn_rpn_int8.plan"
+    assert on_gpu["head_meta"] == "engines/faster_rcnn_head_int8.plan.json"
+
+
+def test_int8_ranges_come_from_the_calibration_source():
+    wildcards = _wildcards(model="mnist")
+    assert _plan().int8_ranges(wildcards) == "results/calibrate/mnist/calibration.table"
+    own = _plan(calibration={"source": "ranges", "ranges": "mine.txt"})
+    assert own.int8_ranges(wildcards) == "mine.txt"
+
+
+def test_engine_profile_ranges_of_a_translator_and_an_ocr_graph():
+    plan = _plan()
+    score, batch = plan.config["score"]["translate"], plan.config["engine"]["batch"]
+    dims = plan.engine_dims(_wildcards(model="nmt_encoder"))
+    assert dims["beam"] == [1, score["beam"], score["beam"]]
+    assert dims["rows"] == [
+        batch["min"],
+        batch["opt"] * score["beam"],
+        batch["max"] * score["beam"],
+    ]
+    rec = plan.config["ocr"]["rec"]
+    assert plan.engine_dims(_wildcards(model="ocr_rec"))["width"] == [
+        rec["width"],
+        rec["width"],
+        rec["max_width"],
+    ]
+    assert plan.engine_dims(_wildcards(model="mnist")) == {}
+
+
+def test_detector_geometry_and_files():
+    plan = _plan()
+    frcnn = plan.detector(_wildcards(model="faster_rcnn_head"))
+    assert frcnn["network"] == "faster_rcnn" and "anchor_sizes" in frcnn
+    assert set(plan.detector_input(_wildcards(model="faster_rcnn_rpn"))) == {
+        "network",
+        "input_size",
+        "pixel_mean",
+    }
+    assert plan.detector_files(_wildcards(model="yolov3")) == {
+        "cfg": "config/darknet/yolov3-shapes.cfg"
+    }
+    assert plan.detector_files(_wildcards(model="ssd")) == {}
+
+
+def test_a_yolo_on_your_own_set_without_a_cfg_is_refused_naming_the_key():
+    plan = _plan(data={"detect": {"source": "folder", "folder": "mine"}})
+    with pytest.raises(PipelineError, match="train.yolo.cfg"):
+        plan.detector_files(_wildcards(model="yolov3"))
+
+
+def test_engine_gpus_follow_the_tensorrt_module():
+    assert _plan(tensorrt={"module": "tensorrt"}).engine_gpus() == 1
+    assert _plan(tensorrt={"module": "tensorrt_rtx"}).engine_gpus() == 0
+    assert _plan(tensorrt={"module": "auto", "auto_engine_gpus": 1}).engine_gpus() == 1
