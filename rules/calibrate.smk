@@ -1,7 +1,6 @@
 rule calibrate_batches:
     input:
-        images=f"{PLAN.mnist_data}/train-images.idx",
-        labels=f"{PLAN.mnist_data}/train-labels.idx",
+        **PLAN.mnist("train"),
     output:
         batches=directory("results/calibrate/{model}/batches"),
     log:
@@ -11,11 +10,9 @@ rule calibrate_batches:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("calibrate_batches"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("calibrate_batches"),
         batch_size=config["calibration"]["images"]["mnist"]["batch_size"],
         batches=config["calibration"]["images"]["mnist"]["batches"],
     script:
@@ -34,12 +31,10 @@ rule calibrate_batches_images:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=10,
+        **res(runtime=10),
     params:
         **PLAN.image_input,
-        code=code_of("calibrate_batches_images"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("calibrate_batches_images"),
         batch_size=config["calibration"]["images"]["images"]["batch_size"],
         batches=config["calibration"]["images"]["images"]["batches"],
     script:
@@ -49,7 +44,7 @@ rule calibrate_batches_images:
 rule calibrate_batches_ppm:
     input:
         unpack(PLAN.detector_files),
-        train=f"{PLAN.detect_data}/train",
+        **PLAN.detect_set("train"),
     output:
         batches=directory("results/calibrate/{model}/batches"),
     log:
@@ -59,11 +54,9 @@ rule calibrate_batches_ppm:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=10,
+        **res(runtime=10),
     params:
-        code=code_of("calibrate_batches_ppm"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("calibrate_batches_ppm"),
         detector=PLAN.detector_input,
         batch_size=config["calibration"]["images"]["detect"]["batch_size"],
         batches=config["calibration"]["images"]["detect"]["batches"],
@@ -85,11 +78,9 @@ rule calibrate_batches_rois:
         "../environment.yml"
     threads: 2
     resources:
-        mem_mb=4096,
-        runtime=10,
+        **res(runtime=10),
     params:
-        code=code_of("calibrate_batches_rois"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("calibrate_batches_rois"),
         detector=PLAN.detector,
         batch_size=config["calibration"]["images"]["detect"]["batch_size"],
         batches=config["calibration"]["images"]["detect"]["batches"],
@@ -109,11 +100,9 @@ rule calibrate_batches_queries:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("calibrate_batches_queries"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("calibrate_batches_queries"),
         batch_size=config["calibration"]["queries"]["batch_size"],
         batches=config["calibration"]["queries"]["batches"],
         seed=config["train"]["ncf"]["seed"],
@@ -138,11 +127,9 @@ rule calibrate_table:
     # runs one tensor per thread
     threads: 2
     resources:
-        mem_mb=4096,
-        runtime=30,
+        **res(runtime=30),
     params:
-        code=code_of("calibrate_table"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("calibrate_table"),
         # the activations the INT8 graph quantizes; calibrate_table_all measures every tensor
         scope="quantized",
         algorithm=PLAN.calibration_algorithm,

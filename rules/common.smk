@@ -68,3 +68,43 @@ def score_code(script):
 def serve_code():
     """The code fingerprint of serving: its script and the runner of its backend only."""
     return code_of("serve_recommender", *BACKEND_MODULES[config["serve"]["backend"]])
+
+
+def res(mem_mb=4096, runtime=20, **more):
+    """A job's resources: memory (MB) and run time (minutes), 4096 and 20 unless the rule
+    says otherwise, and more (gpu); one place for the defaults, since a profile's
+    default-resources would also add disk_mb, vanish with --workflow-profile none and replace
+    the SLURM profile's own default-resources."""
+    return {"mem_mb": mem_mb, "runtime": runtime, **more}
+
+
+def stage_params(script):
+    """Params shared by the rules that compute, their code fingerprint (code_of) and the
+    reproducibility mode (REPRODUCIBLE), so that a change to either reruns the job."""
+    return {"code": code_of(script), "reproducible": REPRODUCIBLE}
+
+
+def score_params(script):
+    """The params of a scoring rule: its code fingerprint by runtime (score_code), the
+    reproducibility mode, the runtime and the TensorRT module choice where it runs one.
+    """
+    return {
+        "code": score_code(script),
+        "reproducible": REPRODUCIBLE,
+        "runtime": PLAN.runtime,
+        "module": PLAN.score_module,
+    }
+
+
+def sample_report(path, subcategory, **labels):
+    """An output shown in the Snakemake report under its sample (``{model}``), captioned by
+    report/sample.rst; ``patterns`` for a directory's files, the rest as labels."""
+    patterns = labels.pop("patterns", [])
+    return report(
+        path,
+        caption="../report/sample.rst",
+        category=PLAN.report_category,
+        subcategory=subcategory,
+        labels={"sample": "{model}", **labels},
+        patterns=patterns,
+    )

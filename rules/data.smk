@@ -6,8 +6,7 @@ rule data_download_mnist:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=512,
-        runtime=10,
+        **res(mem_mb=512, runtime=10),
     params:
         code=code_of("data_download"),
         url=lambda wildcards: config["data"]["mnist"]["download"]["base_url"]
@@ -32,11 +31,9 @@ rule data_mnist:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("data_mnist"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("data_mnist"),
         source=config["data"]["mnist"]["source"],
         seed=config["data"]["mnist"]["seed"],
         test_fraction=config["data"]["mnist"]["test_fraction"],
@@ -48,8 +45,7 @@ rule data_mnist:
 
 rule data_pgm:
     input:
-        images=f"{PLAN.mnist_data}/test-images.idx",
-        labels=f"{PLAN.mnist_data}/test-labels.idx",
+        **PLAN.mnist("test"),
     output:
         pgm=expand(f"{PLAN.mnist_data}/pgm/{{digit}}.pgm", digit=range(10)),
     log:
@@ -57,11 +53,9 @@ rule data_pgm:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=5,
+        **res(mem_mb=1024, runtime=5),
     params:
-        code=code_of("data_pgm"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("data_pgm"),
     script:
         "../scripts/data_pgm.py"
 
@@ -78,11 +72,9 @@ rule data_shapes:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=30,
+        **res(mem_mb=1024, runtime=30),
     params:
-        code=code_of("data_shapes"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("data_shapes"),
         shapes=config["data"]["detect"]["shapes"],
     script:
         "../scripts/data_shapes.py"
@@ -98,8 +90,7 @@ rule data_download_voc2007:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=60,
+        **res(mem_mb=2048, runtime=60),
     params:
         code=code_of("data_download"),
         url=lambda wildcards: config["data"]["detect"]["voc2007"]["base_url"]
@@ -124,11 +115,9 @@ rule data_voc2007:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=120,
+        **res(runtime=120),
     params:
-        code=code_of("data_voc2007"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("data_voc2007"),
         base_url=config["data"]["detect"]["voc2007"]["base_url"],
         limits={
             "train": config["data"]["detect"]["voc2007"]["train_limit"],
@@ -146,8 +135,7 @@ rule data_download_movielens:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=30,
+        **res(mem_mb=1024, runtime=30),
     params:
         code=code_of("data_download"),
         url=config["data"]["movielens"]["download"]["url"],
@@ -168,11 +156,9 @@ rule data_movielens:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=20,
+        **res(mem_mb=2048),
     params:
-        code=code_of("data_movielens"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("data_movielens"),
         source=config["data"]["movielens"]["source"],
         url=config["data"]["movielens"]["download"]["url"],
         generate=PLAN.movielens_generation,
@@ -192,8 +178,7 @@ rule data_download_darknet:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=60,
+        **res(mem_mb=2048, runtime=60),
     params:
         code=code_of("data_download"),
         url=lambda wildcards: PLAN.darknet_file(wildcards)[0],
@@ -215,11 +200,9 @@ rule data_detect_folder:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=30,
+        **res(runtime=30),
     params:
-        code=code_of("data_detect_folder"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("data_detect_folder"),
     script:
         "../scripts/data_detect_folder.py"
 
@@ -234,8 +217,7 @@ rule data_download_imagenet:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=60,
+        **res(mem_mb=2048, runtime=60),
     params:
         code=code_of("data_download"),
         url=lambda wildcards: PLAN.imagenet_file(wildcards)[0],
@@ -258,11 +240,9 @@ rule data_images:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=20,
+        **res(mem_mb=2048),
     params:
-        code=code_of("data_images"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("data_images"),
         source=config["data"]["images"]["source"],
         classes=config["data"]["images"]["classes"],
         index_md5=IMAGENET_CLASS_INDEX,
@@ -281,11 +261,9 @@ rule data_text:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=5,
+        **res(mem_mb=1024, runtime=5),
     params:
-        code=code_of("data_text"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("data_text"),
         source=config["data"]["text"]["source"],
         test_fraction=config["data"]["text"]["test_fraction"],
     script:
@@ -302,8 +280,7 @@ rule data_download_wmt16:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=30,
+        **res(mem_mb=1024, runtime=30),
     params:
         code=code_of("data_download"),
         url=lambda wildcards: PLAN.wmt16_file(wildcards)[0],
@@ -323,11 +300,9 @@ rule data_translation:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=5,
+        **res(mem_mb=1024, runtime=5),
     params:
-        code=code_of("data_translation"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("data_translation"),
         translation={k: v for k, v in PLAN.translation.items() if k != "wmt16"},
     script:
         "../scripts/data_translation.py"

@@ -15,12 +15,9 @@ rule engine_build:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=8192,
-        runtime=60,
-        gpu=PLAN.engine_gpus(),
+        **res(mem_mb=8192, runtime=60, gpu=PLAN.engine_gpus()),
     params:
-        code=code_of("engine_build"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("engine_build"),
         tensorrt=PLAN.tensorrt,
         build=PLAN.engine_build,
         top_k=PLAN.engine_top_k,
@@ -48,12 +45,9 @@ rule engine_build_api:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=8192,
-        runtime=60,
-        gpu=PLAN.engine_gpus(),
+        **res(mem_mb=8192, runtime=60, gpu=PLAN.engine_gpus()),
     params:
-        code=code_of("engine_build_api"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("engine_build_api"),
         network=PLAN.network,
         mlp_sizes=config["networks"]["mlp"]["sizes"],
         tensorrt=PLAN.tensorrt,
@@ -81,12 +75,9 @@ rule engine_build_charrnn:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=8192,
-        runtime=60,
-        gpu=PLAN.engine_gpus(),
+        **res(mem_mb=8192, runtime=60, gpu=PLAN.engine_gpus()),
     params:
-        code=code_of("engine_build_charrnn"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("engine_build_charrnn"),
         tensorrt=PLAN.tensorrt,
         build=PLAN.engine_build,
         steps=config["engine"]["steps"],
@@ -109,12 +100,9 @@ rule engine_refit:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=8192,
-        runtime=60,
-        gpu=1,
+        **res(mem_mb=8192, runtime=60, gpu=1),
     params:
-        code=code_of("engine_refit"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("engine_refit"),
         network=PLAN.network,
         mlp_sizes=config["networks"]["mlp"]["sizes"],
         layer=config["refit"]["layer"],
@@ -138,8 +126,7 @@ rule engine_check_mixed:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=5,
+        **res(mem_mb=1024, runtime=5),
     params:
         code=code_of("engine_check_mixed"),
     script:
@@ -168,8 +155,7 @@ rule plugin_library:
         "../environment.yml"
     threads: 2
     resources:
-        mem_mb=4096,
-        runtime=30,
+        **res(runtime=30),
     params:
         code=code_of("plugin_library"),
         tensorrt_include=config["plugins"]["tensorrt_include"],

@@ -9,11 +9,9 @@ rule ocr_data:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=10,
+        **res(mem_mb=1024, runtime=10),
     params:
-        code=code_of("ocr_data"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("ocr_data"),
         data=config["ocr"]["data"],
     script:
         "../scripts/ocr_data.py"
@@ -30,11 +28,9 @@ rule ocr_onnx:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("ocr_onnx"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("ocr_onnx"),
         part=PLAN.ocr_part,
         opset=config["onnx"]["opset"],
     script:
@@ -53,11 +49,9 @@ rule ocr_calibrate_batches:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("ocr_calibrate_batches"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("ocr_calibrate_batches"),
         part=PLAN.ocr_part,
         det=config["ocr"]["det"],
         rec=config["ocr"]["rec"],
@@ -83,14 +77,9 @@ rule ocr_score:
         "../environment.yml"
     threads: 2
     resources:
-        mem_mb=4096,
-        runtime=30,
-        gpu=PLAN.score_gpus,
+        **res(runtime=30, gpu=PLAN.score_gpus),
     params:
-        code=score_code("ocr_score"),
-        reproducible=REPRODUCIBLE,
-        runtime=PLAN.runtime,
-        module=PLAN.score_module,
+        **score_params("ocr_score"),
         det=config["ocr"]["det"],
         rec=config["ocr"]["rec"],
         iou_threshold=config["ocr"]["iou_threshold"],
@@ -104,17 +93,12 @@ rule ocr_draw:
         found="results/score/{model}/{precision}/found.json",
         test=f"{PLAN.ocr_data}/test",
     output:
-        drawn=report(
+        drawn=sample_report(
             directory("results/score/{model}/{precision}/drawn"),
+            "Text found",
             patterns=["{name}.png"],
-            caption="../report/sample.rst",
-            category=PLAN.report_category,
-            subcategory="Text found",
-            labels={
-                "sample": "{model}",
-                "precision": "{precision}",
-                "page": "{name}",
-            },
+            precision="{precision}",
+            page="{name}",
         ),
     log:
         "logs/score/{model}.{precision}.draw.log",
@@ -123,11 +107,9 @@ rule ocr_draw:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=10,
+        **res(mem_mb=1024, runtime=10),
     params:
-        code=code_of("ocr_draw"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("ocr_draw"),
         pages=config["ocr"]["draw"],
     script:
         "../scripts/ocr_draw.py"

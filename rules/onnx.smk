@@ -13,11 +13,9 @@ rule onnx_export:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("onnx_export"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("onnx_export"),
         opset=config["onnx"]["opset"],
         tolerance=config["onnx"]["tolerance"],
         batch_size=config["onnx"]["batch_size"],
@@ -42,11 +40,9 @@ rule onnx_layers:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("onnx_layers"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("onnx_layers"),
         network=PLAN.network,
         mlp_sizes=config["networks"]["mlp"]["sizes"],
         opset=config["onnx"]["opset"],
@@ -71,11 +67,9 @@ rule onnx_export_tf:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("onnx_export_tf"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("onnx_export_tf"),
         plugins=PLAN.export_plugins,
         opset=config["onnx"]["opset"],
         tolerance=config["onnx"]["tolerance"],
@@ -99,11 +93,9 @@ rule onnx_export_ssd:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("onnx_export_ssd"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("onnx_export_ssd"),
         opset=config["onnx"]["opset"],
         tolerance=config["onnx"]["tolerance"],
         batch_size=config["score"]["detect"]["batch_size"],
@@ -127,11 +119,9 @@ rule onnx_export_ncf:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("onnx_export_ncf"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("onnx_export_ncf"),
         opset=config["onnx"]["opset"],
         tolerance=config["onnx"]["tolerance"],
         batch_size=config["score"]["recommend"]["batch_size"],
@@ -156,11 +146,9 @@ rule onnx_export_darknet:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("onnx_export_darknet"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("onnx_export_darknet"),
         official=PLAN.official_files,
         opset=config["onnx"]["opset"],
         tolerance=config["onnx"]["tolerance"],
@@ -187,11 +175,9 @@ rule onnx_export_frcnn:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("onnx_export_frcnn"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("onnx_export_frcnn"),
         opset=config["onnx"]["opset"],
         tolerance=config["onnx"]["tolerance"],
         batch_size=config["score"]["detect"]["batch_size"],
@@ -216,11 +202,9 @@ rule onnx_plugin_fc:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("onnx_plugin_fc"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("onnx_plugin_fc"),
         tolerance=config["onnx"]["tolerance"],
         batch_size=config["onnx"]["batch_size"],
     script:
@@ -243,11 +227,9 @@ rule byo_import:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("byo_import"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("byo_import"),
         settings=PLAN.byo_settings,
         opset=config["onnx"]["opset"],
     script:
@@ -268,12 +250,10 @@ rule onnx_export_images:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
         **PLAN.image_input,
-        code=code_of("onnx_export_images"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("onnx_export_images"),
         network=PLAN.network,
         base_width=PLAN.base_width,
         imagenet=PLAN.imagenet_weights,
@@ -299,12 +279,10 @@ rule onnx_export_keras_images:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
         **PLAN.image_input,
-        code=code_of("onnx_export_keras_images"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("onnx_export_keras_images"),
         opset=config["onnx"]["opset"],
         tolerance=config["onnx"]["tolerance"],
         frameworks_tolerance=config["onnx"]["frameworks_tolerance"],
@@ -328,11 +306,9 @@ rule onnx_charrnn:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("onnx_charrnn"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("onnx_charrnn"),
         opset=config["onnx"]["opset"],
         tolerance=config["onnx"]["tolerance"],
         window=config["score"]["charrnn"]["window"],
@@ -359,11 +335,9 @@ rule onnx_nmt:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("onnx_nmt"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("onnx_nmt"),
         opset=config["onnx"]["opset"],
         tolerance=config["onnx"]["tolerance"],
         parity_sentences=config["onnx"]["parity_sentences"],

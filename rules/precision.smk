@@ -8,11 +8,9 @@ rule precision_fp16:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("precision_fp16"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("precision_fp16"),
         keep_fp32=config["fp16"]["keep_fp32"],
     script:
         "../scripts/precision_fp16.py"
@@ -29,11 +27,9 @@ rule precision_int8:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("precision_int8"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("precision_int8"),
         source=config["calibration"]["source"],
         algorithm=PLAN.calibration_algorithm,
     script:
@@ -64,11 +60,9 @@ rule precision_fp8:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("precision_fp8"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("precision_fp8"),
         source=config["calibration"]["source"],
         algorithm=PLAN.fp8_algorithm,
     script:
@@ -86,11 +80,9 @@ rule precision_int4w:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("precision_int4w"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("precision_int4w"),
         block_size=config["int4"]["block_size"],
         awq_grid=config["int4"]["awq_grid"],
         threads=config["calibration"]["threads"],
@@ -114,11 +106,9 @@ rule precision_agreement:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("precision_agreement"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("precision_agreement"),
         max_batches=config["agreement"]["max_batches"],
         metric=config["agreement"]["metric"],
         argmax_outputs=config["agreement"]["argmax_outputs"],
@@ -145,11 +135,9 @@ rule precision_divergence:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=8192,
-        runtime=30,
+        **res(mem_mb=8192, runtime=30),
     params:
-        code=code_of("precision_divergence"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("precision_divergence"),
         max_batches=config["divergence"]["max_batches"],
         threshold_db=config["divergence"]["threshold_db"],
         threads=config["divergence"]["threads"],
@@ -174,11 +162,9 @@ rule precision_sensitivity:
         "../environment.yml"
     threads: config["divergence"]["threads"]
     resources:
-        mem_mb=8192,
-        runtime=120,
+        **res(mem_mb=8192, runtime=120),
     params:
-        code=code_of("precision_sensitivity"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("precision_sensitivity"),
         source=config["calibration"]["source"],
         algorithm=PLAN.calibration_algorithm,
         max_batches=config["divergence"]["sensitivity_batches"],
@@ -204,11 +190,9 @@ rule precision_mixed:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=8192,
-        runtime=120,
+        **res(mem_mb=8192, runtime=120),
     params:
-        code=code_of("precision_mixed"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("precision_mixed"),
         source=config["calibration"]["source"],
         algorithm=PLAN.calibration_algorithm,
         target=config["mixed"]["target"],

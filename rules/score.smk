@@ -3,16 +3,11 @@ rule score_hello:
         unpack(PLAN.score_model),
         pgm=expand(f"{PLAN.mnist_data}/pgm/{{digit}}.pgm", digit=range(10)),
     output:
-        report=report(
+        report=sample_report(
             "results/score/{model}/{precision}/hello.txt",
-            caption="../report/sample.rst",
-            category=PLAN.report_category,
-            subcategory="Hello world",
-            labels={
-                "sample": "{model}",
-                "precision": "{precision}",
-                "shows": "hello-world digit",
-            },
+            "Hello world",
+            precision="{precision}",
+            shows="hello-world digit",
         ),
     log:
         "logs/score/{model}.{precision}.hello.log",
@@ -21,14 +16,9 @@ rule score_hello:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
-        gpu=PLAN.score_gpus,
+        **res(mem_mb=2048, runtime=10, gpu=PLAN.score_gpus),
     params:
-        code=score_code("score_hello"),
-        reproducible=REPRODUCIBLE,
-        runtime=PLAN.runtime,
-        module=PLAN.score_module,
+        **score_params("score_hello"),
         digit_seed=config["score"]["classify"]["digit_seed"],
     script:
         "../scripts/score_hello.py"
@@ -37,8 +27,7 @@ rule score_hello:
 rule score_accuracy:
     input:
         unpack(PLAN.score_model),
-        images=f"{PLAN.mnist_data}/test-images.idx",
-        labels=f"{PLAN.mnist_data}/test-labels.idx",
+        **PLAN.mnist("test"),
     output:
         score="results/score/{model}/{precision}/accuracy.json",
     log:
@@ -50,14 +39,9 @@ rule score_accuracy:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
-        gpu=PLAN.score_gpus,
+        **res(gpu=PLAN.score_gpus),
     params:
-        code=score_code("score_accuracy"),
-        reproducible=REPRODUCIBLE,
-        runtime=PLAN.runtime,
-        module=PLAN.score_module,
+        **score_params("score_accuracy"),
         batch_size=config["score"]["classify"]["batch_size"],
         threads=config["score"]["threads"],
     script:
@@ -69,23 +53,19 @@ rule score_precisions:
         scores=PLAN.precision_scores,
     output:
         summary="results/score/{model}/precisions.json",
-        plot=report(
+        plot=sample_report(
             "results/score/{model}/precisions.png",
-            caption="../report/sample.rst",
-            category=PLAN.report_category,
-            subcategory="Precisions",
-            labels={"sample": "{model}", "shows": "precision comparison"},
+            "Precisions",
+            shows="precision comparison",
         ),
     log:
         "logs/score/{model}.precisions.log",
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=5,
+        **res(mem_mb=1024, runtime=5),
     params:
-        code=code_of("score_precisions"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("score_precisions"),
         precisions=PLAN.sample_precisions,
         metrics=PLAN.score_metrics,
     script:
@@ -96,8 +76,7 @@ rule score_detect:
     input:
         unpack(PLAN.score_model),
         unpack(PLAN.detector_files),
-        test=f"{PLAN.detect_data}/test",
-        classes=f"{PLAN.detect_data}/classes.txt",
+        **PLAN.detect_set("test", "classes"),
     output:
         score="results/score/{model}/{precision}/map.json",
         detections="results/score/{model}/{precision}/detections.npz",
@@ -110,16 +89,11 @@ rule score_detect:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=30,
-        gpu=PLAN.score_gpus,
+        **res(runtime=30, gpu=PLAN.score_gpus),
     params:
-        code=score_code("score_detect"),
-        reproducible=REPRODUCIBLE,
+        **score_params("score_detect"),
         official=PLAN.official_files,
         detector=PLAN.detector,
-        runtime=PLAN.runtime,
-        module=PLAN.score_module,
         place=config["nms"]["place"],
         nms=PLAN.ssd_nms,
         iou_threshold=config["score"]["detect"]["iou_threshold"],
@@ -135,17 +109,12 @@ rule score_draw:
         test=f"{PLAN.detect_data}/test",
         classes=f"{PLAN.detect_data}/classes.txt",
     output:
-        drawn=report(
+        drawn=sample_report(
             directory("results/score/{model}/{precision}/drawn"),
+            "Detections",
             patterns=["{name}.png"],
-            caption="../report/sample.rst",
-            category=PLAN.report_category,
-            subcategory="Detections",
-            labels={
-                "sample": "{model}",
-                "precision": "{precision}",
-                "image": "{name}",
-            },
+            precision="{precision}",
+            image="{name}",
         ),
     log:
         "logs/score/{model}.{precision}.draw.log",
@@ -154,11 +123,9 @@ rule score_draw:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=10,
+        **res(mem_mb=1024, runtime=10),
     params:
-        code=code_of("score_draw"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("score_draw"),
         images=config["score"]["detect"]["draw"],
         threshold=config["score"]["detect"]["visualize"],
     script:
@@ -171,16 +138,11 @@ rule score_recommend:
         data=PLAN.movielens_data,
     output:
         score="results/score/{model}/{precision}/ranking.json",
-        shown=report(
+        shown=sample_report(
             "results/score/{model}/{precision}/recommendations.txt",
-            caption="../report/sample.rst",
-            category=PLAN.report_category,
-            subcategory="Recommendations",
-            labels={
-                "sample": "{model}",
-                "precision": "{precision}",
-                "shows": "recommendations",
-            },
+            "Recommendations",
+            precision="{precision}",
+            shows="recommendations",
         ),
     log:
         "logs/score/{model}.{precision}.ranking.log",
@@ -191,14 +153,9 @@ rule score_recommend:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=20,
-        gpu=PLAN.score_gpus,
+        **res(mem_mb=2048, gpu=PLAN.score_gpus),
     params:
-        code=score_code("score_recommend"),
-        reproducible=REPRODUCIBLE,
-        runtime=PLAN.runtime,
-        module=PLAN.score_module,
+        **score_params("score_recommend"),
         k=config["score"]["recommend"]["k"],
         batch_size=config["score"]["recommend"]["batch_size"],
         show_users=config["score"]["recommend"]["show_users"],
@@ -223,9 +180,7 @@ rule serve_recommender:
         "../environment.yml"
     threads: max(config["serve"]["processes"])
     resources:
-        mem_mb=4096,
-        runtime=30,
-        gpu=PLAN.serve_gpus(),
+        **res(runtime=30, gpu=PLAN.serve_gpus()),
     params:
         code=serve_code(),
         reproducible=REPRODUCIBLE,
@@ -258,14 +213,9 @@ rule score_accuracy_byo:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
-        gpu=PLAN.score_gpus,
+        **res(gpu=PLAN.score_gpus),
     params:
-        code=score_code("score_accuracy_byo"),
-        reproducible=REPRODUCIBLE,
-        runtime=PLAN.runtime,
-        module=PLAN.score_module,
+        **score_params("score_accuracy_byo"),
         threads=config["score"]["threads"],
     script:
         "../scripts/score_accuracy_byo.py"
@@ -277,16 +227,11 @@ rule score_accuracy_images:
         data=PLAN.images_data,
     output:
         score="results/score/{model}/{precision}/accuracy.json",
-        hello=report(
+        hello=sample_report(
             "results/score/{model}/{precision}/hello.txt",
-            caption="../report/sample.rst",
-            category=PLAN.report_category,
-            subcategory="Hello world",
-            labels={
-                "sample": "{model}",
-                "precision": "{precision}",
-                "shows": "top five classes",
-            },
+            "Hello world",
+            precision="{precision}",
+            shows="top five classes",
         ),
     log:
         "logs/score/{model}.{precision}.accuracy.log",
@@ -297,15 +242,10 @@ rule score_accuracy_images:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
-        gpu=PLAN.score_gpus,
+        **res(gpu=PLAN.score_gpus),
     params:
         **PLAN.image_input,
-        code=score_code("score_accuracy_images"),
-        reproducible=REPRODUCIBLE,
-        runtime=PLAN.runtime,
-        module=PLAN.score_module,
+        **score_params("score_accuracy_images"),
         batch_size=config["score"]["classify"]["batch_size"],
         threads=config["score"]["threads"],
     script:
@@ -325,9 +265,7 @@ rule profile_layers:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
-        gpu=PLAN.score_gpus,
+        **res(gpu=PLAN.score_gpus),
     params:
         **PLAN.image_input,
         code=score_code("profile_layers"),
@@ -342,12 +280,10 @@ rule profile_chart:
     input:
         profiles=PLAN.profiles,
     output:
-        chart=report(
+        chart=sample_report(
             "results/profile/{model}/profile.png",
-            caption="../report/sample.rst",
-            category=PLAN.report_category,
-            subcategory="Profiles",
-            labels={"sample": "{model}", "shows": "per-layer profile"},
+            "Profiles",
+            shows="per-layer profile",
         ),
     log:
         "logs/profile/{model}.chart.log",
@@ -356,8 +292,7 @@ rule profile_chart:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=5,
+        **res(mem_mb=1024, runtime=5),
     params:
         code=code_of("profile_chart"),
         top=config["profile"]["top"],
@@ -372,16 +307,11 @@ rule score_charrnn:
         data=PLAN.text_data,
     output:
         score="results/score/{model}/{precision}/text.json",
-        generated=report(
+        generated=sample_report(
             "results/score/{model}/{precision}/generated.txt",
-            caption="../report/sample.rst",
-            category=PLAN.report_category,
-            subcategory="Generated text",
-            labels={
-                "sample": "{model}",
-                "precision": "{precision}",
-                "shows": "generated text",
-            },
+            "Generated text",
+            precision="{precision}",
+            shows="generated text",
         ),
     log:
         "logs/score/{model}.{precision}.text.log",
@@ -392,14 +322,9 @@ rule score_charrnn:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=30,
-        gpu=PLAN.score_gpus,
+        **res(runtime=30, gpu=PLAN.score_gpus),
     params:
-        code=score_code("score_charrnn"),
-        reproducible=REPRODUCIBLE,
-        runtime=PLAN.runtime,
-        module=PLAN.score_module,
+        **score_params("score_charrnn"),
         score=config["score"]["charrnn"],
         int4_block=PLAN.int4_block,
     script:
@@ -413,16 +338,11 @@ rule score_translate:
         data=PLAN.translation_data,
     output:
         score="results/score/{model}/{precision}/bleu.json",
-        translations=report(
+        translations=sample_report(
             "results/score/{model}/{precision}/translations.txt",
-            caption="../report/sample.rst",
-            category=PLAN.report_category,
-            subcategory="Translations",
-            labels={
-                "sample": "{model}",
-                "precision": "{precision}",
-                "shows": "translations",
-            },
+            "Translations",
+            precision="{precision}",
+            shows="translations",
         ),
         benchmark="results/score/{model}/{precision}/benchmark.json",
     log:
@@ -434,14 +354,9 @@ rule score_translate:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=30,
-        gpu=PLAN.score_gpus,
+        **res(runtime=30, gpu=PLAN.score_gpus),
     params:
-        code=score_code("score_translate"),
-        reproducible=REPRODUCIBLE,
-        runtime=PLAN.runtime,
-        module=PLAN.score_module,
+        **score_params("score_translate"),
         translate=config["score"]["translate"],
         langs=PLAN.langs,
     script:
@@ -476,8 +391,7 @@ rule summary:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=5,
+        **res(mem_mb=1024, runtime=5),
     params:
         code=code_of("summary"),
         files=PLAN.summary_sources(),

@@ -1,7 +1,6 @@
 rule train_torch:
     input:
-        images=f"{PLAN.mnist_data}/train-images.idx",
-        labels=f"{PLAN.mnist_data}/train-labels.idx",
+        **PLAN.mnist("train"),
     output:
         weights="results/train/{model}/weights.pt",
     log:
@@ -13,11 +12,9 @@ rule train_torch:
         "../environment.yml"
     threads: config["train"]["classifier"]["threads"]
     resources:
-        mem_mb=4096,
-        runtime=60,
+        **res(runtime=60),
     params:
-        code=code_of("train_torch"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("train_torch"),
         seed=config["train"]["classifier"]["seed"],
         epochs=config["train"]["classifier"]["epochs"],
         batch_size=config["train"]["classifier"]["batch_size"],
@@ -33,8 +30,7 @@ rule train_torch:
 
 rule train_keras:
     input:
-        images=f"{PLAN.mnist_data}/train-images.idx",
-        labels=f"{PLAN.mnist_data}/train-labels.idx",
+        **PLAN.mnist("train"),
     output:
         model="results/train/{model}/model.keras",
     log:
@@ -46,11 +42,9 @@ rule train_keras:
         "../environment.yml"
     threads: config["train"]["classifier"]["threads"]
     resources:
-        mem_mb=4096,
-        runtime=60,
+        **res(runtime=60),
     params:
-        code=code_of("train_keras"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("train_keras"),
         network=PLAN.network,
         seed=config["train"]["classifier"]["seed"],
         epochs=config["train"]["classifier"]["epochs"],
@@ -64,8 +58,7 @@ rule train_keras:
 
 rule train_ssd:
     input:
-        train=f"{PLAN.detect_data}/train",
-        classes=f"{PLAN.detect_data}/classes.txt",
+        **PLAN.detect_set("train", "classes"),
     output:
         weights="results/train/{model}/weights.pt",
     log:
@@ -77,11 +70,9 @@ rule train_ssd:
         "../environment.yml"
     threads: config["train"]["ssd"]["threads"]
     resources:
-        mem_mb=8192,
-        runtime=120,
+        **res(mem_mb=8192, runtime=120),
     params:
-        code=code_of("train_ssd"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("train_ssd"),
         train=config["train"]["ssd"],
     script:
         "../scripts/train_ssd.py"
@@ -101,20 +92,17 @@ rule train_ncf:
         "../environment.yml"
     threads: config["train"]["ncf"]["threads"]
     resources:
-        mem_mb=4096,
-        runtime=60,
+        **res(runtime=60),
     params:
         **config["train"]["ncf"],
-        code=code_of("train_ncf"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("train_ncf"),
     script:
         "../scripts/train_ncf.py"
 
 
 rule train_yolo:
     input:
-        train=f"{PLAN.detect_data}/train",
-        classes=f"{PLAN.detect_data}/classes.txt",
+        **PLAN.detect_set("train", "classes"),
         cfg=PLAN.yolo_cfg,
     output:
         weights="results/train/{model}/model.weights",
@@ -127,11 +115,9 @@ rule train_yolo:
         "../environment.yml"
     threads: config["train"]["yolo"]["threads"]
     resources:
-        mem_mb=8192,
-        runtime=120,
+        **res(mem_mb=8192, runtime=120),
     params:
-        code=code_of("train_yolo"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("train_yolo"),
         train={k: v for k, v in config["train"]["yolo"].items() if k != "cfg"},
     script:
         "../scripts/train_yolo.py"
@@ -139,8 +125,7 @@ rule train_yolo:
 
 rule train_frcnn:
     input:
-        train=f"{PLAN.detect_data}/train",
-        classes=f"{PLAN.detect_data}/classes.txt",
+        **PLAN.detect_set("train", "classes"),
     output:
         weights="results/train/{model}/weights.pt",
     log:
@@ -152,11 +137,9 @@ rule train_frcnn:
         "../environment.yml"
     threads: config["train"]["frcnn"]["threads"]
     resources:
-        mem_mb=8192,
-        runtime=120,
+        **res(mem_mb=8192, runtime=120),
     params:
-        code=code_of("train_frcnn"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("train_frcnn"),
         train=config["train"]["frcnn"],
     script:
         "../scripts/train_frcnn.py"
@@ -176,12 +159,10 @@ rule train_torch_images:
         "../environment.yml"
     threads: config["train"]["images"]["threads"]
     resources:
-        mem_mb=8192,
-        runtime=120,
+        **res(mem_mb=8192, runtime=120),
     params:
         **PLAN.image_input,
-        code=code_of("train_torch_images"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("train_torch_images"),
         train=config["train"]["images"],
         network=PLAN.network,
         base_width=PLAN.base_width,
@@ -201,8 +182,7 @@ rule weights_imagenet:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
         code=code_of("weights_imagenet"),
         network=PLAN.network,
@@ -223,11 +203,9 @@ rule keras_from_wts:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("keras_from_wts"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("keras_from_wts"),
         network=PLAN.network,
         input_size=config["data"]["images"]["input_size"],
     script:
@@ -248,11 +226,9 @@ rule train_charrnn:
         "../environment.yml"
     threads: config["train"]["charrnn"]["threads"]
     resources:
-        mem_mb=4096,
-        runtime=60,
+        **res(runtime=60),
     params:
-        code=code_of("train_charrnn"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("train_charrnn"),
         train=config["train"]["charrnn"],
     script:
         "../scripts/train_charrnn.py"
@@ -273,11 +249,9 @@ rule train_nmt:
         "../environment.yml"
     threads: config["train"]["nmt"]["threads"]
     resources:
-        mem_mb=4096,
-        runtime=60,
+        **res(runtime=60),
     params:
-        code=code_of("train_nmt"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("train_nmt"),
         train=config["train"]["nmt"],
         langs=PLAN.langs,
     script:

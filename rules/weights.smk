@@ -11,11 +11,9 @@ rule weights_torch:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("weights_torch"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("weights_torch"),
     script:
         "../scripts/weights_torch.py"
 
@@ -33,11 +31,9 @@ rule weights_tf:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("weights_tf"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("weights_tf"),
     script:
         "../scripts/weights_tf.py"
 
@@ -55,11 +51,9 @@ rule weights_nmt:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("weights_nmt"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("weights_nmt"),
         forget_bias=config["train"]["nmt"]["forget_bias"],
     script:
         "../scripts/weights_nmt.py"

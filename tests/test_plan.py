@@ -94,3 +94,15 @@ def test_engine_gpus_follow_the_tensorrt_module():
     assert _plan(tensorrt={"module": "tensorrt"}).engine_gpus() == 1
     assert _plan(tensorrt={"module": "tensorrt_rtx"}).engine_gpus() == 0
     assert _plan(tensorrt={"module": "auto", "auto_engine_gpus": 1}).engine_gpus() == 1
+
+
+def test_data_inputs_by_name():
+    plan = _plan()
+    assert plan.mnist("test") == {
+        "images": "results/data/mnist/test-images.idx",
+        "labels": "results/data/mnist/test-labels.idx",
+    }
+    assert plan.detect_set("test", "classes") == {
+        "test": "results/data/shapes/test",
+        "classes": "results/data/shapes/classes.txt",
+    }

@@ -116,6 +116,20 @@ class Plan:
         #: engine rules take it.
         self.engine_precisions = f"{self.precisions}|mixed"
 
+    def mnist(self, split: str) -> dict[str, str]:
+        """The MNIST idx files of a split (``train`` or ``test``), as inputs ``images`` and
+        ``labels``."""
+        return {
+            "images": f"{self.mnist_data}/{split}-images.idx",
+            "labels": f"{self.mnist_data}/{split}-labels.idx",
+        }
+
+    def detect_set(self, *names: str) -> dict[str, str]:
+        """Parts of the detection set as inputs by name: ``train``, ``test`` (folders) and
+        ``classes`` (classes.txt)."""
+        files = {"train": "train", "test": "test", "classes": "classes.txt"}
+        return {name: f"{self.detect_data}/{files[name]}" for name in names}
+
     def final_targets(self):
         """Every chosen sample in every precision its builder makes (registry rows): its engine,
         its hello-world run or drawn detections, its score and the precision comparison; and the
