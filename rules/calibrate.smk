@@ -13,8 +13,7 @@ rule calibrate_batches:
         **res(mem_mb=2048, runtime=10),
     params:
         **stage_params("calibrate_batches"),
-        batch_size=config["calibration"]["images"]["mnist"]["batch_size"],
-        batches=config["calibration"]["images"]["mnist"]["batches"],
+        **pick(config["calibration"]["images"]["mnist"], "batch_size batches"),
     script:
         "../scripts/calibrate_batches.py"
 
@@ -35,8 +34,7 @@ rule calibrate_batches_images:
     params:
         **PLAN.image_input,
         **stage_params("calibrate_batches_images"),
-        batch_size=config["calibration"]["images"]["images"]["batch_size"],
-        batches=config["calibration"]["images"]["images"]["batches"],
+        **pick(config["calibration"]["images"]["images"], "batch_size batches"),
     script:
         "../scripts/calibrate_batches_images.py"
 
@@ -57,9 +55,8 @@ rule calibrate_batches_ppm:
         **res(runtime=10),
     params:
         **stage_params("calibrate_batches_ppm"),
+        **pick(config["calibration"]["images"]["detect"], "batch_size batches"),
         detector=PLAN.detector_input,
-        batch_size=config["calibration"]["images"]["detect"]["batch_size"],
-        batches=config["calibration"]["images"]["detect"]["batches"],
     script:
         "../scripts/calibrate_batches_ppm.py"
 
@@ -81,9 +78,8 @@ rule calibrate_batches_rois:
         **res(runtime=10),
     params:
         **stage_params("calibrate_batches_rois"),
+        **pick(config["calibration"]["images"]["detect"], "batch_size batches"),
         detector=PLAN.detector,
-        batch_size=config["calibration"]["images"]["detect"]["batch_size"],
-        batches=config["calibration"]["images"]["detect"]["batches"],
     script:
         "../scripts/calibrate_batches_rois.py"
 
@@ -103,8 +99,7 @@ rule calibrate_batches_queries:
         **res(mem_mb=2048, runtime=10),
     params:
         **stage_params("calibrate_batches_queries"),
-        batch_size=config["calibration"]["queries"]["batch_size"],
-        batches=config["calibration"]["queries"]["batches"],
+        **pick(config["calibration"]["queries"], "batch_size batches"),
         seed=config["train"]["ncf"]["seed"],
     script:
         "../scripts/calibrate_batches_queries.py"
@@ -123,20 +118,16 @@ rule calibrate_table:
         "benchmarks/calibrate/{model}.tsv"
     conda:
         "../environment.yml"
-    # the next batch runs in ONNX Runtime while this one is measured; the threshold search
-    # runs one tensor per thread
+    # ONNX Runtime runs the next batch while one is measured; the search, a tensor a thread
     threads: 2
     resources:
         **res(runtime=30),
     params:
         **stage_params("calibrate_table"),
+        **pick(config["calibration"], "bins percentile threads table_version"),
         # the activations the INT8 graph quantizes; calibrate_table_all measures every tensor
         scope="quantized",
         algorithm=PLAN.calibration_algorithm,
-        bins=config["calibration"]["bins"],
-        percentile=config["calibration"]["percentile"],
-        threads=config["calibration"]["threads"],
-        table_version=config["calibration"]["table_version"],
     script:
         "../scripts/calibrate_table.py"
 

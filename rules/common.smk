@@ -13,7 +13,7 @@ from workflow.netdef.nmt import FILES as NMT_FILES
 from workflow.data.voc2007 import VOC2007_ARCHIVES
 from workflow.formats.darknet import OFFICIAL_YOLOV3
 from workflow.fingerprint import code_fingerprint, remember_in
-from workflow.plan import Plan
+from workflow.plan import Plan, pick
 from workflow.repro import job_environment
 from workflow.samples import load_registry
 from workflow.score.runtimes import RUNNER_MODULES
@@ -65,9 +65,14 @@ def score_code(script):
     return lambda wildcards: code_of(script, RUNNER_MODULES[PLAN.runtime(wildcards)])
 
 
-def serve_code():
-    """The code fingerprint of serving: its script and the runner of its backend only."""
-    return code_of("serve_recommender", *BACKEND_MODULES[config["serve"]["backend"]])
+def serve_params():
+    """stage_params of serving, its code fingerprint taken of its script and the runner of
+    its backend only."""
+    modules = BACKEND_MODULES[config["serve"]["backend"]]
+    return {
+        "code": code_of("serve_recommender", *modules),
+        "reproducible": REPRODUCIBLE,
+    }
 
 
 def res(mem_mb=4096, runtime=20, **more):
@@ -84,6 +89,15 @@ def stage_params(script):
     return {"code": code_of(script), "reproducible": REPRODUCIBLE}
 
 
+def engine_params(script):
+    """The params of an engine build: stage_params, the TensorRT that builds it and the build
+    options (a new TensorRT or other options rebuild it)."""
+    return stage_params(script) | {
+        "tensorrt": PLAN.tensorrt,
+        "build": PLAN.engine_build,
+    }
+
+
 def score_params(script):
     """The params of a scoring rule: its code fingerprint by runtime (score_code), the
     reproducibility mode, the runtime and the TensorRT module choice where it runs one.
@@ -96,15 +110,16 @@ def score_params(script):
     }
 
 
-def sample_report(path, subcategory, **labels):
-    """An output shown in the Snakemake report under its sample (``{model}``), captioned by
-    report/sample.rst; ``patterns`` for a directory's files, the rest as labels."""
-    patterns = labels.pop("patterns", [])
+def sample_report(path, **labels):
+    """An output shown in the Snakemake report under its sample (PLAN.report_flags)."""
+    return report(path, **PLAN.report_flags(path, **labels))
+
+
+def summary_report(path, figure):
+    """An output of the results summary in the Snakemake report (report/summary.rst)."""
     return report(
         path,
-        caption="../report/sample.rst",
-        category=PLAN.report_category,
-        subcategory=subcategory,
-        labels={"sample": "{model}", **labels},
-        patterns=patterns,
+        caption="../report/summary.rst",
+        category="Summary",
+        labels={"figure": figure},
     )

@@ -34,9 +34,7 @@ rule data_mnist:
         **res(mem_mb=2048, runtime=10),
     params:
         **stage_params("data_mnist"),
-        source=config["data"]["mnist"]["source"],
-        seed=config["data"]["mnist"]["seed"],
-        test_fraction=config["data"]["mnist"]["test_fraction"],
+        **pick(config["data"]["mnist"], "source seed test_fraction"),
         test_count=config["data"]["mnist"]["idx"]["test_count"],
         base_url=config["data"]["mnist"]["download"]["base_url"],
     script:
@@ -137,9 +135,8 @@ rule data_download_movielens:
     resources:
         **res(mem_mb=1024, runtime=30),
     params:
+        **pick(config["data"]["movielens"]["download"], "url timeout_s"),
         code=code_of("data_download"),
-        url=config["data"]["movielens"]["download"]["url"],
-        timeout_s=config["data"]["movielens"]["download"]["timeout_s"],
         md5=ML1M_ARCHIVE[1],
     script:
         "../scripts/data_download.py"
@@ -159,11 +156,9 @@ rule data_movielens:
         **res(mem_mb=2048),
     params:
         **stage_params("data_movielens"),
-        source=config["data"]["movielens"]["source"],
+        **pick(config["data"]["movielens"], "source negatives seed"),
         url=config["data"]["movielens"]["download"]["url"],
         generate=PLAN.movielens_generation,
-        negatives=config["data"]["movielens"]["negatives"],
-        seed=config["data"]["movielens"]["seed"],
     script:
         "../scripts/data_movielens.py"
 
@@ -243,10 +238,8 @@ rule data_images:
         **res(mem_mb=2048),
     params:
         **stage_params("data_images"),
-        source=config["data"]["images"]["source"],
-        classes=config["data"]["images"]["classes"],
+        **pick(config["data"]["images"], "source classes generated"),
         index_md5=IMAGENET_CLASS_INDEX,
-        generated=config["data"]["images"]["generated"],
     script:
         "../scripts/data_images.py"
 
@@ -264,8 +257,7 @@ rule data_text:
         **res(mem_mb=1024, runtime=5),
     params:
         **stage_params("data_text"),
-        source=config["data"]["text"]["source"],
-        test_fraction=config["data"]["text"]["test_fraction"],
+        **pick(config["data"]["text"], "source test_fraction"),
     script:
         "../scripts/data_text.py"
 

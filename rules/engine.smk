@@ -2,9 +2,7 @@ rule engine_build:
     input:
         onnx=PLAN.precision_graph,
     output:
-        plan="engines/{model}_{precision}.plan",
-        meta="engines/{model}_{precision}.plan.json",
-        layers="engines/{model}_{precision}.layers.json",
+        **PLAN.engine_files,
     log:
         "logs/engine/{model}.{precision}.log",
     benchmark:
@@ -17,9 +15,7 @@ rule engine_build:
     resources:
         **res(mem_mb=8192, runtime=60, gpu=PLAN.engine_gpus()),
     params:
-        **stage_params("engine_build"),
-        tensorrt=PLAN.tensorrt,
-        build=PLAN.engine_build,
+        **engine_params("engine_build"),
         top_k=PLAN.engine_top_k,
         dims=PLAN.engine_dims,
     script:
@@ -32,9 +28,7 @@ rule engine_build_api:
         wts=PLAN.wts,
         reference=PLAN.api_reference,
     output:
-        plan="engines/{model}_{precision}.plan",
-        meta="engines/{model}_{precision}.plan.json",
-        layers="engines/{model}_{precision}.layers.json",
+        **PLAN.engine_files,
     log:
         "logs/engine/{model}.{precision}.api.log",
     benchmark:
@@ -47,11 +41,8 @@ rule engine_build_api:
     resources:
         **res(mem_mb=8192, runtime=60, gpu=PLAN.engine_gpus()),
     params:
-        **stage_params("engine_build_api"),
-        network=PLAN.network,
-        mlp_sizes=config["networks"]["mlp"]["sizes"],
-        tensorrt=PLAN.tensorrt,
-        build=PLAN.engine_build,
+        **engine_params("engine_build_api"),
+        **PLAN.network_params,
         int4_block=PLAN.int4_block,
     script:
         "../scripts/engine_build_api.py"
@@ -62,9 +53,7 @@ rule engine_build_charrnn:
         wts2=PLAN.wts2,
         reference="results/onnx/{model}/model.onnx",
     output:
-        plan="engines/{model}_{precision}.plan",
-        meta="engines/{model}_{precision}.plan.json",
-        layers="engines/{model}_{precision}.layers.json",
+        **PLAN.engine_files,
     log:
         "logs/engine/{model}.{precision}.charrnn.log",
     benchmark:
@@ -77,9 +66,7 @@ rule engine_build_charrnn:
     resources:
         **res(mem_mb=8192, runtime=60, gpu=PLAN.engine_gpus()),
     params:
-        **stage_params("engine_build_charrnn"),
-        tensorrt=PLAN.tensorrt,
-        build=PLAN.engine_build,
+        **engine_params("engine_build_charrnn"),
         steps=config["engine"]["steps"],
         int4_block=PLAN.int4_block,
     script:
@@ -102,12 +89,9 @@ rule engine_refit:
     resources:
         **res(mem_mb=8192, runtime=60, gpu=1),
     params:
-        **stage_params("engine_refit"),
-        network=PLAN.network,
-        mlp_sizes=config["networks"]["mlp"]["sizes"],
+        **engine_params("engine_refit"),
+        **PLAN.network_params,
         layer=config["refit"]["layer"],
-        tensorrt=PLAN.tensorrt,
-        build=PLAN.engine_build,
     script:
         "../scripts/engine_refit.py"
 

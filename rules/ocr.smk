@@ -52,9 +52,8 @@ rule ocr_calibrate_batches:
         **res(mem_mb=2048, runtime=10),
     params:
         **stage_params("ocr_calibrate_batches"),
+        **pick(config["ocr"], "det rec"),
         part=PLAN.ocr_part,
-        det=config["ocr"]["det"],
-        rec=config["ocr"]["rec"],
     script:
         "../scripts/ocr_calibrate_batches.py"
 
@@ -80,10 +79,7 @@ rule ocr_score:
         **res(runtime=30, gpu=PLAN.score_gpus),
     params:
         **score_params("ocr_score"),
-        det=config["ocr"]["det"],
-        rec=config["ocr"]["rec"],
-        iou_threshold=config["ocr"]["iou_threshold"],
-        threads=config["ocr"]["threads"],
+        **pick(config["ocr"], "det rec iou_threshold threads"),
     script:
         "../scripts/ocr_score.py"
 
@@ -95,9 +91,7 @@ rule ocr_draw:
     output:
         drawn=sample_report(
             directory("results/score/{model}/{precision}/drawn"),
-            "Text found",
-            patterns=["{name}.png"],
-            precision="{precision}",
+            subcategory="Text found",
             page="{name}",
         ),
     log:

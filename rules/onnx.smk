@@ -16,9 +16,7 @@ rule onnx_export:
         **res(),
     params:
         **stage_params("onnx_export"),
-        opset=config["onnx"]["opset"],
-        tolerance=config["onnx"]["tolerance"],
-        batch_size=config["onnx"]["batch_size"],
+        **pick(config["onnx"], "opset tolerance batch_size"),
     script:
         "../scripts/onnx_export.py"
 
@@ -43,11 +41,8 @@ rule onnx_layers:
         **res(),
     params:
         **stage_params("onnx_layers"),
-        network=PLAN.network,
-        mlp_sizes=config["networks"]["mlp"]["sizes"],
-        opset=config["onnx"]["opset"],
-        tolerance=config["onnx"]["tolerance"],
-        batch_size=config["onnx"]["batch_size"],
+        **pick(config["onnx"], "opset tolerance batch_size"),
+        **PLAN.network_params,
     script:
         "../scripts/onnx_layers.py"
 
@@ -70,10 +65,8 @@ rule onnx_export_tf:
         **res(),
     params:
         **stage_params("onnx_export_tf"),
+        **pick(config["onnx"], "opset tolerance batch_size"),
         plugins=PLAN.export_plugins,
-        opset=config["onnx"]["opset"],
-        tolerance=config["onnx"]["tolerance"],
-        batch_size=config["onnx"]["batch_size"],
     script:
         "../scripts/onnx_export_tf.py"
 
@@ -96,10 +89,8 @@ rule onnx_export_ssd:
         **res(),
     params:
         **stage_params("onnx_export_ssd"),
-        opset=config["onnx"]["opset"],
-        tolerance=config["onnx"]["tolerance"],
+        **pick(config["onnx"], "opset tolerance parity_images"),
         batch_size=config["score"]["detect"]["batch_size"],
-        parity_images=config["onnx"]["parity_images"],
         nms=PLAN.graph_nms,
     script:
         "../scripts/onnx_export_ssd.py"
@@ -122,11 +113,9 @@ rule onnx_export_ncf:
         **res(),
     params:
         **stage_params("onnx_export_ncf"),
-        opset=config["onnx"]["opset"],
-        tolerance=config["onnx"]["tolerance"],
+        **pick(config["onnx"], "opset tolerance"),
+        **pick(config["train"]["ncf"], "factors layers"),
         batch_size=config["score"]["recommend"]["batch_size"],
-        factors=config["train"]["ncf"]["factors"],
-        layers=config["train"]["ncf"]["layers"],
     script:
         "../scripts/onnx_export_ncf.py"
 
@@ -149,11 +138,9 @@ rule onnx_export_darknet:
         **res(),
     params:
         **stage_params("onnx_export_darknet"),
+        **pick(config["onnx"], "opset tolerance parity_images"),
         official=PLAN.official_files,
-        opset=config["onnx"]["opset"],
-        tolerance=config["onnx"]["tolerance"],
         batch_size=config["score"]["detect"]["batch_size"],
-        parity_images=config["onnx"]["parity_images"],
     script:
         "../scripts/onnx_export_darknet.py"
 
@@ -178,10 +165,8 @@ rule onnx_export_frcnn:
         **res(),
     params:
         **stage_params("onnx_export_frcnn"),
-        opset=config["onnx"]["opset"],
-        tolerance=config["onnx"]["tolerance"],
+        **pick(config["onnx"], "opset tolerance parity_images"),
         batch_size=config["score"]["detect"]["batch_size"],
-        parity_images=config["onnx"]["parity_images"],
         detector=PLAN.detector,
     script:
         "../scripts/onnx_export_frcnn.py"
@@ -205,8 +190,7 @@ rule onnx_plugin_fc:
         **res(mem_mb=2048, runtime=10),
     params:
         **stage_params("onnx_plugin_fc"),
-        tolerance=config["onnx"]["tolerance"],
-        batch_size=config["onnx"]["batch_size"],
+        **pick(config["onnx"], "tolerance batch_size"),
     script:
         "../scripts/onnx_plugin_fc.py"
 
@@ -254,12 +238,10 @@ rule onnx_export_images:
     params:
         **PLAN.image_input,
         **stage_params("onnx_export_images"),
+        **pick(config["onnx"], "opset tolerance batch_size"),
         network=PLAN.network,
         base_width=PLAN.base_width,
         imagenet=PLAN.imagenet_weights,
-        opset=config["onnx"]["opset"],
-        tolerance=config["onnx"]["tolerance"],
-        batch_size=config["onnx"]["batch_size"],
     script:
         "../scripts/onnx_export_images.py"
 
@@ -283,10 +265,7 @@ rule onnx_export_keras_images:
     params:
         **PLAN.image_input,
         **stage_params("onnx_export_keras_images"),
-        opset=config["onnx"]["opset"],
-        tolerance=config["onnx"]["tolerance"],
-        frameworks_tolerance=config["onnx"]["frameworks_tolerance"],
-        batch_size=config["onnx"]["batch_size"],
+        **pick(config["onnx"], "opset tolerance frameworks_tolerance batch_size"),
     script:
         "../scripts/onnx_export_keras_images.py"
 
@@ -309,12 +288,8 @@ rule onnx_charrnn:
         **res(),
     params:
         **stage_params("onnx_charrnn"),
-        opset=config["onnx"]["opset"],
-        tolerance=config["onnx"]["tolerance"],
-        window=config["score"]["charrnn"]["window"],
-        parity_windows=config["onnx"]["parity_windows"],
-        seed_text=config["score"]["charrnn"]["seed_text"],
-        generate=config["score"]["charrnn"]["generate"],
+        **pick(config["onnx"], "opset tolerance parity_windows"),
+        **pick(config["score"]["charrnn"], "window seed_text generate"),
     script:
         "../scripts/onnx_charrnn.py"
 
@@ -338,9 +313,7 @@ rule onnx_nmt:
         **res(),
     params:
         **stage_params("onnx_nmt"),
-        opset=config["onnx"]["opset"],
-        tolerance=config["onnx"]["tolerance"],
-        parity_sentences=config["onnx"]["parity_sentences"],
+        **pick(config["onnx"], "opset tolerance parity_sentences"),
         train=config["train"]["nmt"],
         langs=PLAN.langs,
     script:

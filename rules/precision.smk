@@ -30,8 +30,7 @@ rule precision_int8:
         **res(mem_mb=2048, runtime=10),
     params:
         **stage_params("precision_int8"),
-        source=config["calibration"]["source"],
-        algorithm=PLAN.calibration_algorithm,
+        **PLAN.calibration_params,
     script:
         "../scripts/precision_int8.py"
 
@@ -83,8 +82,7 @@ rule precision_int4w:
         **res(),
     params:
         **stage_params("precision_int4w"),
-        block_size=config["int4"]["block_size"],
-        awq_grid=config["int4"]["awq_grid"],
+        **pick(config["int4"], "block_size awq_grid"),
         threads=config["calibration"]["threads"],
     script:
         "../scripts/precision_int4w.py"
@@ -109,10 +107,7 @@ rule precision_agreement:
         **res(),
     params:
         **stage_params("precision_agreement"),
-        max_batches=config["agreement"]["max_batches"],
-        metric=config["agreement"]["metric"],
-        argmax_outputs=config["agreement"]["argmax_outputs"],
-        threads=config["agreement"]["threads"],
+        **pick(config["agreement"], "max_batches metric argmax_outputs threads"),
     script:
         "../scripts/precision_agreement.py"
 
@@ -138,9 +133,7 @@ rule precision_divergence:
         **res(mem_mb=8192, runtime=30),
     params:
         **stage_params("precision_divergence"),
-        max_batches=config["divergence"]["max_batches"],
-        threshold_db=config["divergence"]["threshold_db"],
-        threads=config["divergence"]["threads"],
+        **pick(config["divergence"], "max_batches threshold_db threads"),
     script:
         "../scripts/precision_divergence.py"
 
@@ -165,12 +158,10 @@ rule precision_sensitivity:
         **res(mem_mb=8192, runtime=120),
     params:
         **stage_params("precision_sensitivity"),
-        source=config["calibration"]["source"],
-        algorithm=PLAN.calibration_algorithm,
+        **pick(config["divergence"], "worst threads"),
+        **PLAN.calibration_params,
         max_batches=config["divergence"]["sensitivity_batches"],
         metric=config["agreement"]["metric"],
-        worst=config["divergence"]["worst"],
-        threads=config["divergence"]["threads"],
     script:
         "../scripts/precision_sensitivity.py"
 
@@ -193,16 +184,11 @@ rule precision_mixed:
         **res(mem_mb=8192, runtime=120),
     params:
         **stage_params("precision_mixed"),
-        source=config["calibration"]["source"],
-        algorithm=PLAN.calibration_algorithm,
-        target=config["mixed"]["target"],
-        value=config["mixed"]["value"],
-        held_out=config["mixed"]["held_out"],
-        ranking=config["mixed"]["ranking"],
-        max_batches=config["mixed"]["max_batches"],
-        max_evaluations=config["mixed"]["max_evaluations"],
+        **pick(
+            config["mixed"],
+            "target value held_out ranking max_batches max_evaluations metric_name max_drop",
+        ),
+        **PLAN.calibration_params,
         metric=config["agreement"]["metric"],
-        metric_name=config["mixed"]["metric_name"],
-        max_drop=config["mixed"]["max_drop"],
     script:
         "../scripts/precision_mixed.py"

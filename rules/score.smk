@@ -4,10 +4,7 @@ rule score_hello:
         pgm=expand(f"{PLAN.mnist_data}/pgm/{{digit}}.pgm", digit=range(10)),
     output:
         report=sample_report(
-            "results/score/{model}/{precision}/hello.txt",
-            "Hello world",
-            precision="{precision}",
-            shows="hello-world digit",
+            "results/score/{model}/{precision}/hello.txt", shows="hello-world digit"
         ),
     log:
         "logs/score/{model}.{precision}.hello.log",
@@ -53,11 +50,7 @@ rule score_precisions:
         scores=PLAN.precision_scores,
     output:
         summary="results/score/{model}/precisions.json",
-        plot=sample_report(
-            "results/score/{model}/precisions.png",
-            "Precisions",
-            shows="precision comparison",
-        ),
+        plot=sample_report("results/score/{model}/precisions.png"),
     log:
         "logs/score/{model}.precisions.log",
     conda:
@@ -92,12 +85,8 @@ rule score_detect:
         **res(runtime=30, gpu=PLAN.score_gpus),
     params:
         **score_params("score_detect"),
-        official=PLAN.official_files,
-        detector=PLAN.detector,
-        place=config["nms"]["place"],
-        nms=PLAN.ssd_nms,
-        iou_threshold=config["score"]["detect"]["iou_threshold"],
-        batch_size=config["score"]["detect"]["batch_size"],
+        **pick(config["score"]["detect"], "iou_threshold batch_size"),
+        **PLAN.detector_params,
         threads=config["score"]["threads"],
     script:
         "../scripts/score_detect.py"
@@ -109,13 +98,7 @@ rule score_draw:
         test=f"{PLAN.detect_data}/test",
         classes=f"{PLAN.detect_data}/classes.txt",
     output:
-        drawn=sample_report(
-            directory("results/score/{model}/{precision}/drawn"),
-            "Detections",
-            patterns=["{name}.png"],
-            precision="{precision}",
-            image="{name}",
-        ),
+        drawn=sample_report(directory("results/score/{model}/{precision}/drawn")),
     log:
         "logs/score/{model}.{precision}.draw.log",
     wildcard_constraints:
@@ -138,12 +121,7 @@ rule score_recommend:
         data=PLAN.movielens_data,
     output:
         score="results/score/{model}/{precision}/ranking.json",
-        shown=sample_report(
-            "results/score/{model}/{precision}/recommendations.txt",
-            "Recommendations",
-            precision="{precision}",
-            shows="recommendations",
-        ),
+        shown=sample_report("results/score/{model}/{precision}/recommendations.txt"),
     log:
         "logs/score/{model}.{precision}.ranking.log",
     benchmark:
@@ -156,9 +134,7 @@ rule score_recommend:
         **res(mem_mb=2048, gpu=PLAN.score_gpus),
     params:
         **score_params("score_recommend"),
-        k=config["score"]["recommend"]["k"],
-        batch_size=config["score"]["recommend"]["batch_size"],
-        show_users=config["score"]["recommend"]["show_users"],
+        **pick(config["score"]["recommend"], "k batch_size show_users"),
         threads=config["score"]["threads"],
     script:
         "../scripts/score_recommend.py"
@@ -182,15 +158,10 @@ rule serve_recommender:
     resources:
         **res(runtime=30, gpu=PLAN.serve_gpus()),
     params:
-        code=serve_code(),
-        reproducible=REPRODUCIBLE,
-        backend=config["serve"]["backend"],
+        **pick(config["serve"], "backend processes queries seed threads"),
+        **serve_params(),
         mps=PLAN.serve_mps,
         network=PLAN.served_network,
-        processes=config["serve"]["processes"],
-        queries=config["serve"]["queries"],
-        seed=config["serve"]["seed"],
-        threads=config["serve"]["threads"],
         k=config["score"]["recommend"]["k"],
     script:
         "../scripts/serve_recommender.py"
@@ -227,12 +198,7 @@ rule score_accuracy_images:
         data=PLAN.images_data,
     output:
         score="results/score/{model}/{precision}/accuracy.json",
-        hello=sample_report(
-            "results/score/{model}/{precision}/hello.txt",
-            "Hello world",
-            precision="{precision}",
-            shows="top five classes",
-        ),
+        hello=sample_report("results/score/{model}/{precision}/hello.txt"),
     log:
         "logs/score/{model}.{precision}.accuracy.log",
     benchmark:
@@ -280,11 +246,7 @@ rule profile_chart:
     input:
         profiles=PLAN.profiles,
     output:
-        chart=sample_report(
-            "results/profile/{model}/profile.png",
-            "Profiles",
-            shows="per-layer profile",
-        ),
+        chart=sample_report("results/profile/{model}/profile.png"),
     log:
         "logs/profile/{model}.chart.log",
     wildcard_constraints:
@@ -307,12 +269,7 @@ rule score_charrnn:
         data=PLAN.text_data,
     output:
         score="results/score/{model}/{precision}/text.json",
-        generated=sample_report(
-            "results/score/{model}/{precision}/generated.txt",
-            "Generated text",
-            precision="{precision}",
-            shows="generated text",
-        ),
+        generated=sample_report("results/score/{model}/{precision}/generated.txt"),
     log:
         "logs/score/{model}.{precision}.text.log",
     benchmark:
@@ -338,12 +295,7 @@ rule score_translate:
         data=PLAN.translation_data,
     output:
         score="results/score/{model}/{precision}/bleu.json",
-        translations=sample_report(
-            "results/score/{model}/{precision}/translations.txt",
-            "Translations",
-            precision="{precision}",
-            shows="translations",
-        ),
+        translations=sample_report("results/score/{model}/{precision}/translations.txt"),
         benchmark="results/score/{model}/{precision}/benchmark.json",
     log:
         "logs/score/{model}.{precision}.bleu.log",
@@ -368,24 +320,9 @@ rule summary:
         PLAN.summary_inputs,
     output:
         summary="results/summary.json",
-        table=report(
-            "results/summary.csv",
-            caption="../report/summary.rst",
-            category="Summary",
-            labels={"figure": "table (CSV)"},
-        ),
-        page=report(
-            "results/summary.html",
-            caption="../report/summary.rst",
-            category="Summary",
-            labels={"figure": "table"},
-        ),
-        chart=report(
-            "results/summary.png",
-            caption="../report/summary.rst",
-            category="Summary",
-            labels={"figure": "chart"},
-        ),
+        table=summary_report("results/summary.csv", "table (CSV)"),
+        page=summary_report("results/summary.html", "table"),
+        chart=summary_report("results/summary.png", "chart"),
     log:
         "logs/summary.log",
     conda:

@@ -15,15 +15,11 @@ rule train_torch:
         **res(runtime=60),
     params:
         **stage_params("train_torch"),
-        seed=config["train"]["classifier"]["seed"],
-        epochs=config["train"]["classifier"]["epochs"],
-        batch_size=config["train"]["classifier"]["batch_size"],
-        learning_rate=config["train"]["classifier"]["learning_rate"],
-        momentum=config["train"]["classifier"]["momentum"],
-        weight_decay=config["train"]["classifier"]["weight_decay"],
-        threads=config["train"]["classifier"]["threads"],
-        network=PLAN.network,
-        mlp_sizes=config["networks"]["mlp"]["sizes"],
+        **pick(
+            config["train"]["classifier"],
+            "seed epochs batch_size learning_rate momentum weight_decay threads",
+        ),
+        **PLAN.network_params,
     script:
         "../scripts/train_torch.py"
 
@@ -45,13 +41,9 @@ rule train_keras:
         **res(runtime=60),
     params:
         **stage_params("train_keras"),
+        **pick(config["train"]["classifier"], "seed epochs batch_size momentum threads"),
         network=PLAN.network,
-        seed=config["train"]["classifier"]["seed"],
-        epochs=config["train"]["classifier"]["epochs"],
-        batch_size=config["train"]["classifier"]["batch_size"],
         learning_rate=config["train"]["classifier"]["keras_learning_rate"],
-        momentum=config["train"]["classifier"]["momentum"],
-        threads=config["train"]["classifier"]["threads"],
     script:
         "../scripts/train_keras.py"
 

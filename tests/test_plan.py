@@ -7,7 +7,7 @@ import yaml
 
 from tests.conftest import ROOT
 from workflow.errors import PipelineError
-from workflow.plan import Plan
+from workflow.plan import Plan, pick
 from workflow.samples import check_config, load_registry
 
 
@@ -106,3 +106,25 @@ def test_data_inputs_by_name():
         "test": "results/data/shapes/test",
         "classes": "results/data/shapes/classes.txt",
     }
+
+
+def test_pick_names_settings_of_one_section():
+    assert pick({"opset": 17, "tolerance": 0.01, "other": 1}, "opset tolerance") == {
+        "opset": 17,
+        "tolerance": 0.01,
+    }
+
+
+def test_report_flags_name_the_sample_the_precision_and_what_is_shown():
+    plan = _plan()
+    flags = plan.report_flags("results/score/{model}/{precision}/translations.txt")
+    assert flags["subcategory"] == "Translations"
+    assert flags["labels"] == {
+        "sample": "{model}",
+        "precision": "{precision}",
+        "shows": "translations",
+    }
+    assert flags["category"](_wildcards(model="ocr_det")) == "ocr"
+    drawn = plan.report_flags("results/score/{model}/{precision}/drawn", subcategory="Text found")
+    assert drawn["patterns"] == ["{name}.png"] and drawn["labels"]["sample"] == "{model}"
+    assert "precision" not in plan.report_flags("results/profile/{model}/profile.png")["labels"]

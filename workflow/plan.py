@@ -44,6 +44,20 @@ FRCNN_GEOMETRY = (
 )
 
 
+#: How the Snakemake report shows a sample's result, by file name: its subcategory and the
+#: labels beside the sample (and the precision, where the path has one); a folder's files
+#: match the pattern ``{name}.png``.
+REPORTED = {
+    "hello.txt": ("Hello world", {"shows": "top five classes"}),
+    "precisions.png": ("Precisions", {"shows": "precision comparison"}),
+    "drawn": ("Detections", {"image": "{name}"}),
+    "recommendations.txt": ("Recommendations", {"shows": "recommendations"}),
+    "profile.png": ("Profiles", {"shows": "per-layer profile"}),
+    "generated.txt": ("Generated text", {"shows": "generated text"}),
+    "translations.txt": ("Translations", {"shows": "translations"}),
+}
+
+
 class Plan:
     """The config's answers to the rules' questions, for one validated config and registry.
 
@@ -115,6 +129,31 @@ class Plan:
         #: registry precision (no rule all target, no score, no summary row), so only the
         #: engine rules take it.
         self.engine_precisions = f"{self.precisions}|mixed"
+        #: An engine build's outputs: the plan, its metadata and its layer report.
+        self.engine_files = {
+            "plan": "engines/{model}_{precision}.plan",
+            "meta": "engines/{model}_{precision}.plan.json",
+            "layers": "engines/{model}_{precision}.layers.json",
+        }
+        #: The params that say which classifier network a rule builds (by sample) and the
+        #: MLP's sizes.
+        self.network_params = {
+            "network": self.network,
+            "mlp_sizes": config["networks"]["mlp"]["sizes"],
+        }
+        #: The params of a detector's scoring: its network and geometry, the official files it
+        #: reads (checked where placed by hand), where NMS runs and its thresholds.
+        self.detector_params = {
+            "official": self.official_files,
+            "detector": self.detector,
+            "place": config["nms"]["place"],
+            "nms": self.ssd_nms,
+        }
+        #: The params that say where the INT8 ranges come from and which calibrator made them.
+        self.calibration_params = {
+            "source": config["calibration"]["source"],
+            "algorithm": self.calibration_algorithm,
+        }
 
     def mnist(self, split: str) -> dict[str, str]:
         """The MNIST idx files of a split (``train`` or ``test``), as inputs ``images`` and
@@ -129,6 +168,30 @@ class Plan:
         ``classes`` (classes.txt)."""
         files = {"train": "train", "test": "test", "classes": "classes.txt"}
         return {name: f"{self.detect_data}/{files[name]}" for name in names}
+
+    def report_flags(
+        self, path: str, subcategory: str | None = None, **labels: str
+    ) -> dict[str, Any]:
+        """The arguments of Snakemake's ``report()`` for a sample's result at ``path``: caption
+        report/sample.rst, the sample as category (:meth:`report_category`), subcategory and
+        labels from :data:`REPORTED` by the file's name unless given.
+
+        Args:
+            path: the output's path pattern (``{model}``, and ``{precision}`` where it has one).
+            subcategory: the report's subcategory, in place of the table's.
+            **labels: labels in place of the table's (sample and precision are added).
+        """
+        name = str(path).rstrip("/").rsplit("/", 1)[-1]
+        if subcategory is None:
+            subcategory, labels = REPORTED[name][0], labels or REPORTED[name][1]
+        precision = {"precision": "{precision}"} if "{precision}" in str(path) else {}
+        return {
+            "caption": "../report/sample.rst",
+            "category": self.report_category,
+            "subcategory": subcategory,
+            "labels": {"sample": "{model}", **precision, **labels},
+            "patterns": ["{name}.png"] if name == "drawn" else [],
+        }
 
     def final_targets(self):
         """Every chosen sample in every precision its builder makes (registry rows): its engine,
@@ -668,3 +731,13 @@ class Plan:
             feeds = f"results/calibrate/{wildcards.model}/batches"
         metric = self.config["agreement"]["metric"].rpartition(":")[0]
         return {"feeds": feeds, "metric": [metric] if metric.endswith(".py") else []}
+
+
+def pick(settings: dict[str, Any], keys: str) -> dict[str, Any]:
+    """Settings of one config section by name, as rule params of those names.
+
+    Args:
+        settings: the config section, e.g. ``config["onnx"]``.
+        keys: the settings' names, separated by spaces (``"opset tolerance"``).
+    """
+    return {key: settings[key] for key in keys.split()}
