@@ -9,10 +9,9 @@ rule data_download_mnist:
         **res(mem_mb=512, runtime=10),
     params:
         code=code_of("data_download"),
-        url=lambda wildcards: config["data"]["mnist"]["download"]["base_url"]
-        + wildcards.file,
-        timeout_s=config["data"]["mnist"]["download"]["timeout_s"],
-        md5=PLAN.mnist_md5,
+        url=PLAN.download("url"),
+        timeout_s=PLAN.download("timeout_s"),
+        md5=PLAN.download("md5"),
     script:
         "../scripts/data_download.py"
 
@@ -78,25 +77,15 @@ rule data_shapes:
         "../scripts/data_shapes.py"
 
 
-rule data_download_voc2007:
+use rule data_download_mnist as data_download_voc2007 with:
     output:
         raw=f"{config['data']['detect']['voc2007']['dir']}/{{archive}}",
     log:
         "logs/data/download_{archive}.log",
     wildcard_constraints:
         archive="|".join(re.escape(name) for name, _ in VOC2007_ARCHIVES.values()),
-    conda:
-        "../environment.yml"
     resources:
         **res(mem_mb=2048, runtime=60),
-    params:
-        code=code_of("data_download"),
-        url=lambda wildcards: config["data"]["detect"]["voc2007"]["base_url"]
-        + wildcards.archive,
-        timeout_s=config["data"]["detect"]["voc2007"]["timeout_s"],
-        md5=PLAN.voc2007_md5,
-    script:
-        "../scripts/data_download.py"
 
 
 rule data_voc2007:
@@ -125,21 +114,13 @@ rule data_voc2007:
         "../scripts/data_voc2007.py"
 
 
-rule data_download_movielens:
+use rule data_download_mnist as data_download_movielens with:
     output:
         raw=f"{config['data']['movielens']['download']['dir']}/{ML1M_ARCHIVE[0]}",
     log:
         "logs/data/download_movielens.log",
-    conda:
-        "../environment.yml"
     resources:
         **res(mem_mb=1024, runtime=30),
-    params:
-        **pick(config["data"]["movielens"]["download"], "url timeout_s"),
-        code=code_of("data_download"),
-        md5=ML1M_ARCHIVE[1],
-    script:
-        "../scripts/data_download.py"
 
 
 rule data_movielens:
@@ -163,24 +144,15 @@ rule data_movielens:
         "../scripts/data_movielens.py"
 
 
-rule data_download_darknet:
+use rule data_download_mnist as data_download_darknet with:
     output:
         raw=f"{PLAN.darknet_dir}/{{darknet_file}}",
     log:
         "logs/data/download_{darknet_file}.log",
     wildcard_constraints:
         darknet_file="|".join(re.escape(name) for name in OFFICIAL_YOLOV3),
-    conda:
-        "../environment.yml"
     resources:
         **res(mem_mb=2048, runtime=60),
-    params:
-        code=code_of("data_download"),
-        url=lambda wildcards: PLAN.darknet_file(wildcards)[0],
-        md5=lambda wildcards: PLAN.darknet_file(wildcards)[1],
-        timeout_s=config["train"]["darknet"]["timeout_s"],
-    script:
-        "../scripts/data_download.py"
 
 
 rule data_detect_folder:
@@ -202,24 +174,15 @@ rule data_detect_folder:
         "../scripts/data_detect_folder.py"
 
 
-rule data_download_imagenet:
+use rule data_download_mnist as data_download_imagenet with:
     output:
         raw=f"{PLAN.imagenet_dir}/{{imagenet_file}}",
     log:
         "logs/data/download_{imagenet_file}.log",
     wildcard_constraints:
         imagenet_file="|".join(re.escape(name) for name in PLAN.imagenet_files),
-    conda:
-        "../environment.yml"
     resources:
         **res(mem_mb=2048, runtime=60),
-    params:
-        code=code_of("data_download"),
-        url=lambda wildcards: PLAN.imagenet_file(wildcards)[0],
-        md5=lambda wildcards: PLAN.imagenet_file(wildcards)[1],
-        timeout_s=config["data"]["images"]["download"]["timeout_s"],
-    script:
-        "../scripts/data_download.py"
 
 
 rule data_images:
@@ -262,24 +225,15 @@ rule data_text:
         "../scripts/data_text.py"
 
 
-rule data_download_wmt16:
+use rule data_download_mnist as data_download_wmt16 with:
     output:
         raw=f"{PLAN.wmt16_dir}/{{wmt16_file}}",
     log:
         "logs/data/download_{wmt16_file}.log",
     wildcard_constraints:
         wmt16_file="|".join(re.escape(name) for name in WMT16_FILES),
-    conda:
-        "../environment.yml"
     resources:
         **res(mem_mb=1024, runtime=30),
-    params:
-        code=code_of("data_download"),
-        url=lambda wildcards: PLAN.wmt16_file(wildcards)[0],
-        md5=lambda wildcards: PLAN.wmt16_file(wildcards)[1],
-        timeout_s=PLAN.translation["wmt16"]["timeout_s"],
-    script:
-        "../scripts/data_download.py"
 
 
 rule data_translation:

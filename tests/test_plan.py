@@ -128,3 +128,19 @@ def test_report_flags_name_the_sample_the_precision_and_what_is_shown():
     drawn = plan.report_flags("results/score/{model}/{precision}/drawn", subcategory="Text found")
     assert drawn["patterns"] == ["{name}.png"] and drawn["labels"]["sample"] == "{model}"
     assert "precision" not in plan.report_flags("results/profile/{model}/profile.png")["labels"]
+
+
+def test_every_download_has_its_url_checksum_and_timeout_by_path():
+    plan = _plan()
+    downloads = plan.downloads
+    mnist = plan.config["data"]["mnist"]["download"]
+    first = next(path for path in downloads if path.startswith(mnist["dir"] + "/"))
+    assert downloads[first]["url"] == mnist["base_url"] + first.rsplit("/", 1)[1]
+    assert downloads[first]["timeout_s"] == mnist["timeout_s"]
+    assert f"{plan.darknet_dir}/yolov3.weights" in downloads
+    assert all(
+        len(entry["md5"]) >= 32 or entry["md5"].startswith("sha256:")
+        for entry in downloads.values()
+    )
+    output = SimpleNamespace(raw=first)
+    assert plan.download("md5")(_wildcards(file="x"), output) == downloads[first]["md5"]

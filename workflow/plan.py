@@ -8,6 +8,7 @@ name its methods as input functions and params (``input: unpack(PLAN.score_model
 functions only build paths: nothing here reads a file or imports torch or TensorRT.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from workflow.data.mnist import MNIST_FILES
@@ -129,6 +130,9 @@ class Plan:
         #: registry precision (no rule all target, no score, no summary row), so only the
         #: engine rules take it.
         self.engine_precisions = f"{self.precisions}|mixed"
+        #: Every file the pipeline may download, by the path it is stored at (the rules
+        #: data_download_*): its url, md5 (or ``sha256:<prefix>``) and network timeout.
+        self.downloads = self._downloads()
         #: An engine build's outputs: the plan, its metadata and its layer report.
         self.engine_files = {
             "plan": "engines/{model}_{precision}.plan",
@@ -193,6 +197,36 @@ class Plan:
             "patterns": ["{name}.png"] if name == "drawn" else [],
         }
 
+    def _downloads(self) -> dict[str, dict[str, Any]]:
+        data, train = self.config["data"], self.config["train"]
+        mnist, voc = data["mnist"]["download"], data["detect"]["voc2007"]
+        ml1m, wmt16 = data["movielens"]["download"], self.translation["wmt16"]
+        found: dict[str, dict[str, Any]] = {}
+
+        def add(folder, name, url, md5, timeout_s):
+            found[f"{folder}/{name}"] = {"url": url, "md5": md5, "timeout_s": timeout_s}
+
+        for name, md5 in MNIST_FILES.items():
+            add(mnist["dir"], name, mnist["base_url"] + name, md5, mnist["timeout_s"])
+        for name, md5 in VOC2007_ARCHIVES.values():
+            add(voc["dir"], name, voc["base_url"] + name, md5, voc["timeout_s"])
+        name, md5 = ML1M_ARCHIVE
+        add(ml1m["dir"], name, ml1m["url"], md5, ml1m["timeout_s"])
+        for name, (url, md5) in OFFICIAL_YOLOV3.items():
+            add(self.darknet_dir, name, url, md5, train["darknet"]["timeout_s"])
+        timeout_s = data["images"]["download"]["timeout_s"]
+        for name, (url, checksum) in self.imagenet_files.items():
+            add(self.imagenet_dir, name, url, checksum, timeout_s)
+        for name, md5 in WMT16_FILES.items():
+            url = f"{wmt16['base_url']}{name}" if wmt16["base_url"] else ""
+            add(self.wmt16_dir, name, url, md5, wmt16["timeout_s"])
+        return found
+
+    def download(self, key: str) -> Callable[..., Any]:
+        """A params function giving ``key`` (url, md5, timeout_s) of the download a job
+        writes (its output ``raw``, a path of :attr:`downloads`)."""
+        return lambda wildcards, output: self.downloads[output.raw][key]
+
     def final_targets(self):
         """Every chosen sample in every precision its builder makes (registry rows): its engine,
         its hello-world run or drawn detections, its score and the precision comparison; and the
@@ -236,18 +270,6 @@ class Plan:
         if cfg["source"] == "idx":
             return {"images": cfg["idx"]["images"], "labels": cfg["idx"]["labels"]}
         return {}
-
-    def mnist_md5(self, wildcards: Wildcards):
-        """Expected md5 of one standard MNIST file."""
-        return MNIST_FILES[wildcards.file]
-
-    def darknet_file(self, wildcards: Wildcards):
-        """(url, md5) of one official darknet file."""
-        return OFFICIAL_YOLOV3[wildcards.darknet_file]
-
-    def voc2007_md5(self, wildcards: Wildcards):
-        """Expected md5 of one VOC 2007 archive."""
-        return {name: md5 for name, md5 in VOC2007_ARCHIVES.values()}[wildcards.archive]
 
     def precision_graph(self, wildcards: Wildcards):
         """The ONNX graph of {model} (a graph) in {precision}."""
@@ -537,10 +559,6 @@ class Plan:
             return {}
         return {"index": f"{self.imagenet_dir}/imagenet_class_index.json"}
 
-    def imagenet_file(self, wildcards: Wildcards):
-        """(url, checksum) of one ImageNet download."""
-        return self.imagenet_files[wildcards.imagenet_file]
-
     def torchvision_weights(self, wildcards: Wildcards):
         """torchvision's ImageNet weights file of a sample's network."""
         return f"{self.imagenet_dir}/{TORCHVISION_WEIGHTS[self.network(wildcards)][0]}"
@@ -640,14 +658,6 @@ class Plan:
             )
         files = {name: f"{self.wmt16_dir}/{name}" for name in WMT16_FILES}
         return files | {"train_de": f"{prefix}.de", "train_en": f"{prefix}.en"}
-
-    def wmt16_file(self, wildcards: Wildcards):
-        """(url, md5) of one of the seed's WMT16 files."""
-        base = self.translation["wmt16"]["base_url"]
-        return [
-            f"{base}{wildcards.wmt16_file}" if base else "",
-            WMT16_FILES[wildcards.wmt16_file],
-        ]
 
     def nmt_bins(self, wildcards: Wildcards):
         """The seed's seven weight files of a translator's weights sample."""
