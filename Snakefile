@@ -34,4 +34,4 @@ include: "rules/ocr.smk"
 rule all:
     default_target: True
     input:
-        final_targets(),
+        PLAN.final_targets(),

@@ -1,121 +1,105 @@
 rule calibrate_batches:
     input:
-        images=f"{MNIST_DATA}/train-images.idx",
-        labels=f"{MNIST_DATA}/train-labels.idx",
+        **PLAN.mnist("train"),
     output:
         batches=directory("results/calibrate/{model}/batches"),
     log:
         "logs/calibrate/{model}.batches.log",
     wildcard_constraints:
-        model=CLASSIFIERS,
+        model=REGISTRY.pattern(data="mnist"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("calibrate_batches"),
-        reproducible=REPRODUCIBLE,
-        batch_size=config["calibration"]["images"]["mnist"]["batch_size"],
-        batches=config["calibration"]["images"]["mnist"]["batches"],
+        **stage_params("calibrate_batches"),
+        **pick(config["calibration"]["images"]["mnist"], "batch_size batches"),
     script:
         "../scripts/calibrate_batches.py"
 
 
 rule calibrate_batches_images:
     input:
-        data=IMAGES_DATA,
+        data=PLAN.images_data,
     output:
         batches=directory("results/calibrate/{model}/batches"),
     log:
         "logs/calibrate/{model}.batches.log",
     wildcard_constraints:
-        model=IMAGE_CLASSIFIERS,
+        model=REGISTRY.pattern(data="images"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=10,
+        **res(runtime=10),
     params:
-        **IMAGE_INPUT,
-        code=code_of("calibrate_batches_images"),
-        reproducible=REPRODUCIBLE,
-        batch_size=config["calibration"]["images"]["images"]["batch_size"],
-        batches=config["calibration"]["images"]["images"]["batches"],
+        **PLAN.image_input,
+        **stage_params("calibrate_batches_images"),
+        **pick(config["calibration"]["images"]["images"], "batch_size batches"),
     script:
         "../scripts/calibrate_batches_images.py"
 
 
 rule calibrate_batches_ppm:
     input:
-        unpack(get_detector_files),
-        train=f"{DETECT_DATA}/train",
+        unpack(PLAN.detector_files),
+        **PLAN.detect_set("train"),
     output:
         batches=directory("results/calibrate/{model}/batches"),
     log:
         "logs/calibrate/{model}.batches.log",
     wildcard_constraints:
-        model=IMAGE_GRAPHS,
+        model=REGISTRY.pattern(data="detect", part="rpn"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=10,
+        **res(runtime=10),
     params:
-        code=code_of("calibrate_batches_ppm"),
-        reproducible=REPRODUCIBLE,
-        detector=get_detector_input,
-        batch_size=config["calibration"]["images"]["detect"]["batch_size"],
-        batches=config["calibration"]["images"]["detect"]["batches"],
+        **stage_params("calibrate_batches_ppm"),
+        **pick(config["calibration"]["images"]["detect"], "batch_size batches"),
+        detector=PLAN.detector_input,
     script:
         "../scripts/calibrate_batches_ppm.py"
 
 
 rule calibrate_batches_rois:
     input:
-        rpn=get_rpn_graph,
-        train=f"{DETECT_DATA}/train",
+        rpn=PLAN.rpn_graph,
+        train=f"{PLAN.detect_data}/train",
     output:
         batches=directory("results/calibrate/{model}/batches"),
     log:
         "logs/calibrate/{model}.batches.log",
     wildcard_constraints:
-        model=FRCNN_HEADS,
+        model=REGISTRY.pattern(network="faster_rcnn", part="head"),
     conda:
         "../environment.yml"
     threads: 2
     resources:
-        mem_mb=4096,
-        runtime=10,
+        **res(runtime=10),
     params:
-        code=code_of("calibrate_batches_rois"),
-        reproducible=REPRODUCIBLE,
-        detector=get_detector,
-        batch_size=config["calibration"]["images"]["detect"]["batch_size"],
-        batches=config["calibration"]["images"]["detect"]["batches"],
+        **stage_params("calibrate_batches_rois"),
+        **pick(config["calibration"]["images"]["detect"], "batch_size batches"),
+        detector=PLAN.detector,
     script:
         "../scripts/calibrate_batches_rois.py"
 
 
 rule calibrate_batches_queries:
     input:
-        data=MOVIELENS_DATA,
+        data=PLAN.movielens_data,
     output:
         batches=directory("results/calibrate/{model}/batches"),
     log:
         "logs/calibrate/{model}.batches.log",
     wildcard_constraints:
-        model=RECOMMENDERS,
+        model=REGISTRY.pattern(data="movielens", unless={"builder": "serve"}),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("calibrate_batches_queries"),
-        reproducible=REPRODUCIBLE,
-        batch_size=config["calibration"]["queries"]["batch_size"],
-        batches=config["calibration"]["queries"]["batches"],
+        **stage_params("calibrate_batches_queries"),
+        **pick(config["calibration"]["queries"], "batch_size batches"),
         seed=config["train"]["ncf"]["seed"],
     script:
         "../scripts/calibrate_batches_queries.py"
@@ -134,22 +118,16 @@ rule calibrate_table:
         "benchmarks/calibrate/{model}.tsv"
     conda:
         "../environment.yml"
-    # the next batch runs in ONNX Runtime while this one is measured; the threshold search
-    # runs one tensor per thread
+    # ONNX Runtime runs the next batch while one is measured; the search, a tensor a thread
     threads: 2
     resources:
-        mem_mb=4096,
-        runtime=30,
+        **res(runtime=30),
     params:
-        code=code_of("calibrate_table"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("calibrate_table"),
+        **pick(config["calibration"], "bins percentile threads table_version"),
         # the activations the INT8 graph quantizes; calibrate_table_all measures every tensor
         scope="quantized",
-        algorithm=get_calibration_algorithm,
-        bins=config["calibration"]["bins"],
-        percentile=config["calibration"]["percentile"],
-        threads=config["calibration"]["threads"],
-        table_version=config["calibration"]["table_version"],
+        algorithm=PLAN.calibration_algorithm,
     script:
         "../scripts/calibrate_table.py"
 

@@ -6,40 +6,34 @@ rule data_download_mnist:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=512,
-        runtime=10,
+        **res(mem_mb=512, runtime=10),
     params:
         code=code_of("data_download"),
-        url=lambda wildcards: config["data"]["mnist"]["download"]["base_url"]
-        + wildcards.file,
-        timeout_s=config["data"]["mnist"]["download"]["timeout_s"],
-        md5=get_mnist_md5,
+        url=PLAN.download("url"),
+        timeout_s=PLAN.download("timeout_s"),
+        md5=PLAN.download("md5"),
     script:
         "../scripts/data_download.py"
 
 
 rule data_mnist:
     input:
-        unpack(get_mnist_sources),
+        unpack(PLAN.mnist_sources),
     output:
-        train_images=f"{MNIST_DATA}/train-images.idx",
-        train_labels=f"{MNIST_DATA}/train-labels.idx",
-        test_images=f"{MNIST_DATA}/test-images.idx",
-        test_labels=f"{MNIST_DATA}/test-labels.idx",
+        train_images=f"{PLAN.mnist_data}/train-images.idx",
+        train_labels=f"{PLAN.mnist_data}/train-labels.idx",
+        test_images=f"{PLAN.mnist_data}/test-images.idx",
+        test_labels=f"{PLAN.mnist_data}/test-labels.idx",
     log:
         "logs/data/mnist.log",
     cache: True
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("data_mnist"),
-        reproducible=REPRODUCIBLE,
-        source=config["data"]["mnist"]["source"],
-        seed=config["data"]["mnist"]["seed"],
-        test_fraction=config["data"]["mnist"]["test_fraction"],
+        **stage_params("data_mnist"),
+        **pick(config["data"]["mnist"], "source seed test_fraction"),
         test_count=config["data"]["mnist"]["idx"]["test_count"],
         base_url=config["data"]["mnist"]["download"]["base_url"],
     script:
@@ -48,20 +42,17 @@ rule data_mnist:
 
 rule data_pgm:
     input:
-        images=f"{MNIST_DATA}/test-images.idx",
-        labels=f"{MNIST_DATA}/test-labels.idx",
+        **PLAN.mnist("test"),
     output:
-        pgm=expand(f"{MNIST_DATA}/pgm/{{digit}}.pgm", digit=range(10)),
+        pgm=expand(f"{PLAN.mnist_data}/pgm/{{digit}}.pgm", digit=range(10)),
     log:
         "logs/data/pgm.log",
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=5,
+        **res(mem_mb=1024, runtime=5),
     params:
-        code=code_of("data_pgm"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("data_pgm"),
     script:
         "../scripts/data_pgm.py"
 
@@ -78,41 +69,28 @@ rule data_shapes:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=30,
+        **res(mem_mb=1024, runtime=30),
     params:
-        code=code_of("data_shapes"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("data_shapes"),
         shapes=config["data"]["detect"]["shapes"],
     script:
         "../scripts/data_shapes.py"
 
 
-rule data_download_voc2007:
+use rule data_download_mnist as data_download_voc2007 with:
     output:
         raw=f"{config['data']['detect']['voc2007']['dir']}/{{archive}}",
     log:
         "logs/data/download_{archive}.log",
     wildcard_constraints:
         archive="|".join(re.escape(name) for name, _ in VOC2007_ARCHIVES.values()),
-    conda:
-        "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=60,
-    params:
-        code=code_of("data_download"),
-        url=lambda wildcards: config["data"]["detect"]["voc2007"]["base_url"]
-        + wildcards.archive,
-        timeout_s=config["data"]["detect"]["voc2007"]["timeout_s"],
-        md5=get_voc2007_md5,
-    script:
-        "../scripts/data_download.py"
+        **res(mem_mb=2048, runtime=60),
 
 
 rule data_voc2007:
     input:
-        unpack(get_detect_sources),
+        unpack(PLAN.detect_sources),
     output:
         train=directory("results/data/voc2007/train"),
         test=directory("results/data/voc2007/test"),
@@ -124,11 +102,9 @@ rule data_voc2007:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=120,
+        **res(runtime=120),
     params:
-        code=code_of("data_voc2007"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("data_voc2007"),
         base_url=config["data"]["detect"]["voc2007"]["base_url"],
         limits={
             "train": config["data"]["detect"]["voc2007"]["train_limit"],
@@ -138,74 +114,50 @@ rule data_voc2007:
         "../scripts/data_voc2007.py"
 
 
-rule data_download_movielens:
+use rule data_download_mnist as data_download_movielens with:
     output:
         raw=f"{config['data']['movielens']['download']['dir']}/{ML1M_ARCHIVE[0]}",
     log:
         "logs/data/download_movielens.log",
-    conda:
-        "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=30,
-    params:
-        code=code_of("data_download"),
-        url=config["data"]["movielens"]["download"]["url"],
-        timeout_s=config["data"]["movielens"]["download"]["timeout_s"],
-        md5=ML1M_ARCHIVE[1],
-    script:
-        "../scripts/data_download.py"
+        **res(mem_mb=1024, runtime=30),
 
 
 rule data_movielens:
     input:
-        unpack(get_movielens_sources),
+        unpack(PLAN.movielens_sources),
     output:
-        folder=directory(MOVIELENS_DATA),
+        folder=directory(PLAN.movielens_data),
     log:
         "logs/data/movielens.log",
     cache: True
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=20,
+        **res(mem_mb=2048),
     params:
-        code=code_of("data_movielens"),
-        reproducible=REPRODUCIBLE,
-        source=config["data"]["movielens"]["source"],
+        **stage_params("data_movielens"),
+        **pick(config["data"]["movielens"], "source negatives seed"),
         url=config["data"]["movielens"]["download"]["url"],
-        generate=get_movielens_generation,
-        negatives=config["data"]["movielens"]["negatives"],
-        seed=config["data"]["movielens"]["seed"],
+        generate=PLAN.movielens_generation,
     script:
         "../scripts/data_movielens.py"
 
 
-rule data_download_darknet:
+use rule data_download_mnist as data_download_darknet with:
     output:
-        raw=f"{DARKNET_DIR}/{{darknet_file}}",
+        raw=f"{PLAN.darknet_dir}/{{darknet_file}}",
     log:
         "logs/data/download_{darknet_file}.log",
     wildcard_constraints:
         darknet_file="|".join(re.escape(name) for name in OFFICIAL_YOLOV3),
-    conda:
-        "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=60,
-    params:
-        code=code_of("data_download"),
-        url=lambda wildcards: get_darknet_file(wildcards)[0],
-        md5=lambda wildcards: get_darknet_file(wildcards)[1],
-        timeout_s=config["train"]["darknet"]["timeout_s"],
-    script:
-        "../scripts/data_download.py"
+        **res(mem_mb=2048, runtime=60),
 
 
 rule data_detect_folder:
     input:
-        unpack(get_detect_sources),
+        unpack(PLAN.detect_sources),
     output:
         train=directory("results/data/folder/train"),
         test=directory("results/data/folder/test"),
@@ -215,42 +167,30 @@ rule data_detect_folder:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=30,
+        **res(runtime=30),
     params:
-        code=code_of("data_detect_folder"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("data_detect_folder"),
     script:
         "../scripts/data_detect_folder.py"
 
 
-rule data_download_imagenet:
+use rule data_download_mnist as data_download_imagenet with:
     output:
-        raw=f"{IMAGENET_DIR}/{{imagenet_file}}",
+        raw=f"{PLAN.imagenet_dir}/{{imagenet_file}}",
     log:
         "logs/data/download_{imagenet_file}.log",
     wildcard_constraints:
-        imagenet_file="|".join(re.escape(name) for name in IMAGENET_FILES),
-    conda:
-        "../environment.yml"
+        imagenet_file="|".join(re.escape(name) for name in PLAN.imagenet_files),
     resources:
-        mem_mb=2048,
-        runtime=60,
-    params:
-        code=code_of("data_download"),
-        url=lambda wildcards: get_imagenet_file(wildcards)[0],
-        md5=lambda wildcards: get_imagenet_file(wildcards)[1],
-        timeout_s=config["data"]["images"]["download"]["timeout_s"],
-    script:
-        "../scripts/data_download.py"
+        **res(mem_mb=2048, runtime=60),
 
 
 rule data_images:
     input:
-        unpack(get_images_sources),
-        unpack(get_images_class_index),
+        unpack(PLAN.images_sources),
+        unpack(PLAN.images_class_index),
     output:
-        data=directory(IMAGES_DATA),
+        data=directory(PLAN.images_data),
     log:
         "logs/data/images.log",
     benchmark:
@@ -258,76 +198,57 @@ rule data_images:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=20,
+        **res(mem_mb=2048),
     params:
-        code=code_of("data_images"),
-        reproducible=REPRODUCIBLE,
-        source=config["data"]["images"]["source"],
-        classes=config["data"]["images"]["classes"],
+        **stage_params("data_images"),
+        **pick(config["data"]["images"], "source classes generated"),
         index_md5=IMAGENET_CLASS_INDEX,
-        generated=config["data"]["images"]["generated"],
     script:
         "../scripts/data_images.py"
 
 
 rule data_text:
     input:
-        unpack(get_text_sources),
+        unpack(PLAN.text_sources),
     output:
-        data=directory(TEXT_DATA),
+        data=directory(PLAN.text_data),
     log:
         "logs/data/text.log",
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=5,
+        **res(mem_mb=1024, runtime=5),
     params:
-        code=code_of("data_text"),
-        reproducible=REPRODUCIBLE,
-        source=config["data"]["text"]["source"],
-        test_fraction=config["data"]["text"]["test_fraction"],
+        **stage_params("data_text"),
+        **pick(config["data"]["text"], "source test_fraction"),
     script:
         "../scripts/data_text.py"
 
 
-rule data_download_wmt16:
+use rule data_download_mnist as data_download_wmt16 with:
     output:
-        raw=f"{WMT16_DIR}/{{wmt16_file}}",
+        raw=f"{PLAN.wmt16_dir}/{{wmt16_file}}",
     log:
         "logs/data/download_{wmt16_file}.log",
     wildcard_constraints:
         wmt16_file="|".join(re.escape(name) for name in WMT16_FILES),
-    conda:
-        "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=30,
-    params:
-        code=code_of("data_download"),
-        url=lambda wildcards: get_wmt16_file(wildcards)[0],
-        md5=lambda wildcards: get_wmt16_file(wildcards)[1],
-        timeout_s=TRANSLATION["wmt16"]["timeout_s"],
-    script:
-        "../scripts/data_download.py"
+        **res(mem_mb=1024, runtime=30),
 
 
 rule data_translation:
     input:
-        unpack(get_translation_sources),
+        unpack(PLAN.translation_sources),
     output:
-        data=directory(TRANSLATION_DATA),
+        data=directory(PLAN.translation_data),
     log:
         "logs/data/translation.log",
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=5,
+        **res(mem_mb=1024, runtime=5),
     params:
-        code=code_of("data_translation"),
-        reproducible=REPRODUCIBLE,
-        translation={k: v for k, v in TRANSLATION.items() if k != "wmt16"},
+        **stage_params("data_translation"),
+        translation={k: v for k, v in PLAN.translation.items() if k != "wmt16"},
     script:
         "../scripts/data_translation.py"

@@ -1,103 +1,81 @@
 rule engine_build:
     input:
-        onnx=get_precision_graph,
+        onnx=PLAN.precision_graph,
     output:
-        plan="engines/{model}_{precision}.plan",
-        meta="engines/{model}_{precision}.plan.json",
-        layers="engines/{model}_{precision}.layers.json",
+        **PLAN.engine_files,
     log:
         "logs/engine/{model}.{precision}.log",
     benchmark:
         "benchmarks/engine/{model}.{precision}.tsv"
     wildcard_constraints:
-        model=ONNX_BUILT,
-        precision=ENGINE_PRECISIONS,
+        model=REGISTRY.pattern(builder=("onnx", "onnx_topk"), graphs=True),
+        precision=PLAN.engine_precisions,
     conda:
         "../environment.yml"
     resources:
-        mem_mb=8192,
-        runtime=60,
-        gpu=get_engine_gpus(),
+        **res(mem_mb=8192, runtime=60, gpu=PLAN.engine_gpus()),
     params:
-        code=code_of("engine_build"),
-        reproducible=REPRODUCIBLE,
-        tensorrt=TENSORRT,
-        build=ENGINE_BUILD,
-        top_k=get_engine_top_k,
-        dims=get_engine_dims,
+        **engine_params("engine_build"),
+        top_k=PLAN.engine_top_k,
+        dims=PLAN.engine_dims,
     script:
         "../scripts/engine_build.py"
 
 
 rule engine_build_api:
     input:
-        unpack(get_api_plugins),
-        wts=get_wts,
-        reference=get_api_reference,
+        unpack(PLAN.api_plugins),
+        wts=PLAN.wts,
+        reference=PLAN.api_reference,
     output:
-        plan="engines/{model}_{precision}.plan",
-        meta="engines/{model}_{precision}.plan.json",
-        layers="engines/{model}_{precision}.layers.json",
+        **PLAN.engine_files,
     log:
         "logs/engine/{model}.{precision}.api.log",
     benchmark:
         "benchmarks/engine/{model}.{precision}.tsv"
     wildcard_constraints:
-        model=API_BUILT,
+        model=REGISTRY.pattern(builder="api", unless={"network": "charrnn"}),
         precision="fp32|int4w",
     conda:
         "../environment.yml"
     resources:
-        mem_mb=8192,
-        runtime=60,
-        gpu=get_engine_gpus(),
+        **res(mem_mb=8192, runtime=60, gpu=PLAN.engine_gpus()),
     params:
-        code=code_of("engine_build_api"),
-        reproducible=REPRODUCIBLE,
-        network=get_network,
-        mlp_sizes=config["networks"]["mlp"]["sizes"],
-        tensorrt=TENSORRT,
-        build=ENGINE_BUILD,
-        int4_block=get_int4_block,
+        **engine_params("engine_build_api"),
+        **PLAN.network_params,
+        int4_block=PLAN.int4_block,
     script:
         "../scripts/engine_build_api.py"
 
 
 rule engine_build_charrnn:
     input:
-        wts2=get_wts2,
+        wts2=PLAN.wts2,
         reference="results/onnx/{model}/model.onnx",
     output:
-        plan="engines/{model}_{precision}.plan",
-        meta="engines/{model}_{precision}.plan.json",
-        layers="engines/{model}_{precision}.layers.json",
+        **PLAN.engine_files,
     log:
         "logs/engine/{model}.{precision}.charrnn.log",
     benchmark:
         "benchmarks/engine/{model}.{precision}.tsv"
     wildcard_constraints:
-        model=CHARRNN,
+        model=REGISTRY.pattern(network="charrnn"),
         precision="fp32|fp16|int4w",
     conda:
         "../environment.yml"
     resources:
-        mem_mb=8192,
-        runtime=60,
-        gpu=get_engine_gpus(),
+        **res(mem_mb=8192, runtime=60, gpu=PLAN.engine_gpus()),
     params:
-        code=code_of("engine_build_charrnn"),
-        reproducible=REPRODUCIBLE,
-        tensorrt=TENSORRT,
-        build=ENGINE_BUILD,
+        **engine_params("engine_build_charrnn"),
         steps=config["engine"]["steps"],
-        int4_block=get_int4_block,
+        int4_block=PLAN.int4_block,
     script:
         "../scripts/engine_build_charrnn.py"
 
 
 rule engine_refit:
     input:
-        wts=get_wts,
+        wts=PLAN.wts,
         reference="results/onnx/{model}/model.onnx",
     output:
         plan="engines/{model}.plan",
@@ -105,21 +83,15 @@ rule engine_refit:
     log:
         "logs/engine/{model}.refit.log",
     wildcard_constraints:
-        model=REFIT_BUILT,
+        model=REGISTRY.pattern(builder="refit"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=8192,
-        runtime=60,
-        gpu=1,
+        **res(mem_mb=8192, runtime=60, gpu=1),
     params:
-        code=code_of("engine_refit"),
-        reproducible=REPRODUCIBLE,
-        network=get_network,
-        mlp_sizes=config["networks"]["mlp"]["sizes"],
+        **engine_params("engine_refit"),
+        **PLAN.network_params,
         layer=config["refit"]["layer"],
-        tensorrt=TENSORRT,
-        build=ENGINE_BUILD,
     script:
         "../scripts/engine_refit.py"
 
@@ -134,12 +106,11 @@ rule engine_check_mixed:
     log:
         "logs/engine/{model}.mixed.map.log",
     wildcard_constraints:
-        model=ONNX_BUILT,
+        model=REGISTRY.pattern(builder=("onnx", "onnx_topk"), graphs=True),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=5,
+        **res(mem_mb=1024, runtime=5),
     params:
         code=code_of("engine_check_mixed"),
     script:
@@ -148,12 +119,12 @@ rule engine_check_mixed:
 
 use rule engine_build as engine_build_plugin with:
     input:
-        onnx=get_precision_graph,
-        plugins=PLUGIN_LIBRARY,
+        onnx=PLAN.precision_graph,
+        plugins=PLAN.plugin_library,
     log:
         "logs/engine/{model}.{precision}.plugin.log",
     wildcard_constraints:
-        model=PLUGIN_BUILT,
+        model=REGISTRY.pattern(builder="onnx_plugin"),
 
 
 rule plugin_library:
@@ -161,15 +132,14 @@ rule plugin_library:
         cmake="plugins/CMakeLists.txt",
         sources=sorted(str(path) for path in Path("plugins/src").glob("*")),
     output:
-        library=PLUGIN_LIBRARY,
+        library=PLAN.plugin_library,
     log:
         "logs/plugins/library.log",
     conda:
         "../environment.yml"
     threads: 2
     resources:
-        mem_mb=4096,
-        runtime=30,
+        **res(runtime=30),
     params:
         code=code_of("plugin_library"),
         tensorrt_include=config["plugins"]["tensorrt_include"],

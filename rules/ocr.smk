@@ -1,7 +1,7 @@
 rule ocr_data:
     output:
-        test=directory(f"{OCR_DATA}/test"),
-        calib=directory(f"{OCR_DATA}/calib"),
+        test=directory(f"{PLAN.ocr_data}/test"),
+        calib=directory(f"{PLAN.ocr_data}/calib"),
     log:
         "logs/data/ocr.log",
     benchmark:
@@ -9,11 +9,9 @@ rule ocr_data:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=10,
+        **res(mem_mb=1024, runtime=10),
     params:
-        code=code_of("ocr_data"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("ocr_data"),
         data=config["ocr"]["data"],
     script:
         "../scripts/ocr_data.py"
@@ -26,16 +24,14 @@ rule ocr_onnx:
     log:
         "logs/onnx/{model}.log",
     wildcard_constraints:
-        model=OCR_GRAPHS,
+        model=REGISTRY.pattern(task="ocr", graphs=True),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("ocr_onnx"),
-        reproducible=REPRODUCIBLE,
-        part=get_ocr_part,
+        **stage_params("ocr_onnx"),
+        part=PLAN.ocr_part,
         opset=config["onnx"]["opset"],
     script:
         "../scripts/ocr_onnx.py"
@@ -43,33 +39,30 @@ rule ocr_onnx:
 
 rule ocr_calibrate_batches:
     input:
-        calib=f"{OCR_DATA}/calib",
+        calib=f"{PLAN.ocr_data}/calib",
     output:
         batches=directory("results/calibrate/{model}/batches"),
     log:
         "logs/calibrate/{model}.batches.log",
     wildcard_constraints:
-        model=OCR_GRAPHS,
+        model=REGISTRY.pattern(task="ocr", graphs=True),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("ocr_calibrate_batches"),
-        reproducible=REPRODUCIBLE,
-        part=get_ocr_part,
-        det=config["ocr"]["det"],
-        rec=config["ocr"]["rec"],
+        **stage_params("ocr_calibrate_batches"),
+        **pick(config["ocr"], "det rec"),
+        part=PLAN.ocr_part,
     script:
         "../scripts/ocr_calibrate_batches.py"
 
 
 rule ocr_score:
     input:
-        unpack(get_score_model),
-        dictionary=get_ocr_dictionary,
-        test=f"{OCR_DATA}/test",
+        unpack(PLAN.score_model),
+        dictionary=PLAN.ocr_dictionary,
+        test=f"{PLAN.ocr_data}/test",
     output:
         score="results/score/{model}/{precision}/ocr.json",
         found="results/score/{model}/{precision}/found.json",
@@ -78,23 +71,15 @@ rule ocr_score:
     benchmark:
         "benchmarks/score/{model}.{precision}.tsv"
     wildcard_constraints:
-        model=OCR,
+        model=REGISTRY.pattern(task="ocr"),
     conda:
         "../environment.yml"
     threads: 2
     resources:
-        mem_mb=4096,
-        runtime=30,
-        gpu=get_score_gpus,
+        **res(runtime=30, gpu=PLAN.score_gpus),
     params:
-        code=score_code("ocr_score"),
-        reproducible=REPRODUCIBLE,
-        runtime=get_runtime,
-        module=get_score_module,
-        det=config["ocr"]["det"],
-        rec=config["ocr"]["rec"],
-        iou_threshold=config["ocr"]["iou_threshold"],
-        threads=config["ocr"]["threads"],
+        **score_params("ocr_score"),
+        **pick(config["ocr"], "det rec iou_threshold threads"),
     script:
         "../scripts/ocr_score.py"
 
@@ -102,32 +87,23 @@ rule ocr_score:
 rule ocr_draw:
     input:
         found="results/score/{model}/{precision}/found.json",
-        test=f"{OCR_DATA}/test",
+        test=f"{PLAN.ocr_data}/test",
     output:
-        drawn=report(
+        drawn=sample_report(
             directory("results/score/{model}/{precision}/drawn"),
-            patterns=["{name}.png"],
-            caption="../report/sample.rst",
-            category=report_category,
             subcategory="Text found",
-            labels={
-                "sample": "{model}",
-                "precision": "{precision}",
-                "page": "{name}",
-            },
+            page="{name}",
         ),
     log:
         "logs/score/{model}.{precision}.draw.log",
     wildcard_constraints:
-        model=OCR,
+        model=REGISTRY.pattern(task="ocr"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=10,
+        **res(mem_mb=1024, runtime=10),
     params:
-        code=code_of("ocr_draw"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("ocr_draw"),
         pages=config["ocr"]["draw"],
     script:
         "../scripts/ocr_draw.py"

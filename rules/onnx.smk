@@ -1,36 +1,32 @@
 rule onnx_export:
     input:
         weights="results/train/{model}/weights.pt",
-        images=f"{MNIST_DATA}/test-images.idx",
-        labels=f"{MNIST_DATA}/test-labels.idx",
+        images=f"{PLAN.mnist_data}/test-images.idx",
+        labels=f"{PLAN.mnist_data}/test-labels.idx",
     output:
         onnx="results/onnx/{model}/model.onnx",
         parity="results/onnx/{model}/model.parity.json",
     log:
         "logs/onnx/{model}.log",
     wildcard_constraints:
-        model=TORCH_ONNX,
+        model=REGISTRY.pattern(builder="onnx", train="torch", network="lenet"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("onnx_export"),
-        reproducible=REPRODUCIBLE,
-        opset=config["onnx"]["opset"],
-        tolerance=config["onnx"]["tolerance"],
-        batch_size=config["onnx"]["batch_size"],
+        **stage_params("onnx_export"),
+        **pick(config["onnx"], "opset tolerance batch_size"),
     script:
         "../scripts/onnx_export.py"
 
 
 rule onnx_layers:
     input:
-        wts=get_wts,
-        weights=get_trained_weights,
-        images=f"{MNIST_DATA}/test-images.idx",
-        labels=f"{MNIST_DATA}/test-labels.idx",
+        wts=PLAN.wts,
+        weights=PLAN.trained_weights,
+        images=f"{PLAN.mnist_data}/test-images.idx",
+        labels=f"{PLAN.mnist_data}/test-labels.idx",
     output:
         onnx="results/onnx/{model}/model.onnx",
         parity="results/onnx/{model}/model.parity.json",
@@ -38,20 +34,15 @@ rule onnx_layers:
     log:
         "logs/onnx/{model}.layers.log",
     wildcard_constraints:
-        model=f"{API_BUILT}|{REFIT_BUILT}",
+        model=REGISTRY.pattern(builder=("api", "refit"), unless={"network": "charrnn"}),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("onnx_layers"),
-        reproducible=REPRODUCIBLE,
-        network=get_network,
-        mlp_sizes=config["networks"]["mlp"]["sizes"],
-        opset=config["onnx"]["opset"],
-        tolerance=config["onnx"]["tolerance"],
-        batch_size=config["onnx"]["batch_size"],
+        **stage_params("onnx_layers"),
+        **pick(config["onnx"], "opset tolerance batch_size"),
+        **PLAN.network_params,
     script:
         "../scripts/onnx_layers.py"
 
@@ -59,27 +50,23 @@ rule onnx_layers:
 rule onnx_export_tf:
     input:
         model="results/train/{model}/model.keras",
-        images=f"{MNIST_DATA}/test-images.idx",
-        labels=f"{MNIST_DATA}/test-labels.idx",
+        images=f"{PLAN.mnist_data}/test-images.idx",
+        labels=f"{PLAN.mnist_data}/test-labels.idx",
     output:
         onnx="results/onnx/{model}/model.onnx",
         parity="results/onnx/{model}/model.parity.json",
     log:
         "logs/onnx/{model}.tf.log",
     wildcard_constraints:
-        model=KERAS_TRAINED,
+        model=REGISTRY.pattern(train="keras"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("onnx_export_tf"),
-        reproducible=REPRODUCIBLE,
-        plugins=get_export_plugins,
-        opset=config["onnx"]["opset"],
-        tolerance=config["onnx"]["tolerance"],
-        batch_size=config["onnx"]["batch_size"],
+        **stage_params("onnx_export_tf"),
+        **pick(config["onnx"], "opset tolerance batch_size"),
+        plugins=PLAN.export_plugins,
     script:
         "../scripts/onnx_export_tf.py"
 
@@ -87,94 +74,82 @@ rule onnx_export_tf:
 rule onnx_export_ssd:
     input:
         weights="results/train/{model}/weights.pt",
-        test=f"{DETECT_DATA}/test",
-        classes=f"{DETECT_DATA}/classes.txt",
+        test=f"{PLAN.detect_data}/test",
+        classes=f"{PLAN.detect_data}/classes.txt",
     output:
         onnx="results/onnx/{model}/model.onnx",
         parity="results/onnx/{model}/model.parity.json",
     log:
         "logs/onnx/{model}.ssd.log",
     wildcard_constraints:
-        model=SSD_NETWORKS,
+        model=REGISTRY.pattern(network="ssd"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("onnx_export_ssd"),
-        reproducible=REPRODUCIBLE,
-        opset=config["onnx"]["opset"],
-        tolerance=config["onnx"]["tolerance"],
+        **stage_params("onnx_export_ssd"),
+        **pick(config["onnx"], "opset tolerance parity_images"),
         batch_size=config["score"]["detect"]["batch_size"],
-        parity_images=config["onnx"]["parity_images"],
-        nms=get_graph_nms,
+        nms=PLAN.graph_nms,
     script:
         "../scripts/onnx_export_ssd.py"
 
 
 rule onnx_export_ncf:
     input:
-        weights=get_trained_weights,
-        data=MOVIELENS_DATA,
+        weights=PLAN.trained_weights,
+        data=PLAN.movielens_data,
     output:
         onnx="results/onnx/{model}/model.onnx",
         parity="results/onnx/{model}/model.parity.json",
     log:
         "logs/onnx/{model}.ncf.log",
     wildcard_constraints:
-        model=RECOMMENDERS,
+        model=REGISTRY.pattern(data="movielens", unless={"builder": "serve"}),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("onnx_export_ncf"),
-        reproducible=REPRODUCIBLE,
-        opset=config["onnx"]["opset"],
-        tolerance=config["onnx"]["tolerance"],
+        **stage_params("onnx_export_ncf"),
+        **pick(config["onnx"], "opset tolerance"),
+        **pick(config["train"]["ncf"], "factors layers"),
         batch_size=config["score"]["recommend"]["batch_size"],
-        factors=config["train"]["ncf"]["factors"],
-        layers=config["train"]["ncf"]["layers"],
     script:
         "../scripts/onnx_export_ncf.py"
 
 
 rule onnx_export_darknet:
     input:
-        cfg=get_yolo_cfg,
-        weights=get_darknet_weights,
-        test=f"{DETECT_DATA}/test",
+        cfg=PLAN.yolo_cfg,
+        weights=PLAN.darknet_weights,
+        test=f"{PLAN.detect_data}/test",
     output:
         onnx="results/onnx/{model}/model.onnx",
         parity="results/onnx/{model}/model.parity.json",
     log:
         "logs/onnx/{model}.darknet.log",
     wildcard_constraints:
-        model=YOLO_NETWORKS,
+        model=REGISTRY.pattern(network="yolov3"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("onnx_export_darknet"),
-        reproducible=REPRODUCIBLE,
-        official=get_official_files,
-        opset=config["onnx"]["opset"],
-        tolerance=config["onnx"]["tolerance"],
+        **stage_params("onnx_export_darknet"),
+        **pick(config["onnx"], "opset tolerance parity_images"),
+        official=PLAN.official_files,
         batch_size=config["score"]["detect"]["batch_size"],
-        parity_images=config["onnx"]["parity_images"],
     script:
         "../scripts/onnx_export_darknet.py"
 
 
 rule onnx_export_frcnn:
     input:
-        weights=get_trained_weights,
-        test=f"{DETECT_DATA}/test",
-        classes=f"{DETECT_DATA}/classes.txt",
+        weights=PLAN.trained_weights,
+        test=f"{PLAN.detect_data}/test",
+        classes=f"{PLAN.detect_data}/classes.txt",
     output:
         rpn="results/onnx/{model}_rpn/model.onnx",
         rpn_parity="results/onnx/{model}_rpn/model.parity.json",
@@ -183,53 +158,46 @@ rule onnx_export_frcnn:
     log:
         "logs/onnx/{model}.frcnn.log",
     wildcard_constraints:
-        model=FRCNN_NETWORKS,
+        model=REGISTRY.pattern(network="faster_rcnn"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("onnx_export_frcnn"),
-        reproducible=REPRODUCIBLE,
-        opset=config["onnx"]["opset"],
-        tolerance=config["onnx"]["tolerance"],
+        **stage_params("onnx_export_frcnn"),
+        **pick(config["onnx"], "opset tolerance parity_images"),
         batch_size=config["score"]["detect"]["batch_size"],
-        parity_images=config["onnx"]["parity_images"],
-        detector=get_detector,
+        detector=PLAN.detector,
     script:
         "../scripts/onnx_export_frcnn.py"
 
 
 rule onnx_plugin_fc:
     input:
-        plain=get_plain_graph,
-        images=f"{MNIST_DATA}/test-images.idx",
-        labels=f"{MNIST_DATA}/test-labels.idx",
+        plain=PLAN.plain_graph,
+        images=f"{PLAN.mnist_data}/test-images.idx",
+        labels=f"{PLAN.mnist_data}/test-labels.idx",
     output:
         onnx="results/onnx/{model}/model.onnx",
         parity="results/onnx/{model}/model.parity.json",
     log:
         "logs/onnx/{model}.plugin.log",
     wildcard_constraints:
-        model=FC_PLUGIN_GRAPHS,
+        model=REGISTRY.pattern(builder="onnx_plugin", train="none"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("onnx_plugin_fc"),
-        reproducible=REPRODUCIBLE,
-        tolerance=config["onnx"]["tolerance"],
-        batch_size=config["onnx"]["batch_size"],
+        **stage_params("onnx_plugin_fc"),
+        **pick(config["onnx"], "tolerance batch_size"),
     script:
         "../scripts/onnx_plugin_fc.py"
 
 
 rule byo_import:
     input:
-        unpack(get_byo_inputs),
+        unpack(PLAN.byo_inputs),
     output:
         onnx="results/onnx/{model}/model.onnx",
         report="results/onnx/{model}/import.json",
@@ -239,16 +207,14 @@ rule byo_import:
     log:
         "logs/onnx/{model}.byo.log",
     wildcard_constraints:
-        model=BYO,
+        model=REGISTRY.pattern(data="byo"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("byo_import"),
-        reproducible=REPRODUCIBLE,
-        settings=get_byo_settings,
+        **stage_params("byo_import"),
+        settings=PLAN.byo_settings,
         opset=config["onnx"]["opset"],
     script:
         "../scripts/byo_import.py"
@@ -257,29 +223,25 @@ rule byo_import:
 rule onnx_export_images:
     input:
         weights="results/train/{model}/weights.pt",
-        data=IMAGES_DATA,
+        data=PLAN.images_data,
     output:
         onnx="results/onnx/{model}/model.onnx",
         parity="results/onnx/{model}/model.parity.json",
     log:
         "logs/onnx/{model}.images.log",
     wildcard_constraints:
-        model=TORCH_IMAGES,
+        model=REGISTRY.pattern(train="torch_images"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        **IMAGE_INPUT,
-        code=code_of("onnx_export_images"),
-        reproducible=REPRODUCIBLE,
-        network=get_network,
-        base_width=get_base_width,
-        imagenet=IMAGENET_WEIGHTS,
-        opset=config["onnx"]["opset"],
-        tolerance=config["onnx"]["tolerance"],
-        batch_size=config["onnx"]["batch_size"],
+        **PLAN.image_input,
+        **stage_params("onnx_export_images"),
+        **pick(config["onnx"], "opset tolerance batch_size"),
+        network=PLAN.network,
+        base_width=PLAN.base_width,
+        imagenet=PLAN.imagenet_weights,
     script:
         "../scripts/onnx_export_images.py"
 
@@ -287,67 +249,56 @@ rule onnx_export_images:
 rule onnx_export_keras_images:
     input:
         model="results/train/{model}/model.keras",
-        torch_graph=get_torch_graph,
-        data=IMAGES_DATA,
+        torch_graph=PLAN.torch_graph,
+        data=PLAN.images_data,
     output:
         onnx="results/onnx/{model}/model.onnx",
         parity="results/onnx/{model}/model.parity.json",
     log:
         "logs/onnx/{model}.keras.log",
     wildcard_constraints:
-        model=KERAS_WTS,
+        model=REGISTRY.pattern(train="wts_keras"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        **IMAGE_INPUT,
-        code=code_of("onnx_export_keras_images"),
-        reproducible=REPRODUCIBLE,
-        opset=config["onnx"]["opset"],
-        tolerance=config["onnx"]["tolerance"],
-        frameworks_tolerance=config["onnx"]["frameworks_tolerance"],
-        batch_size=config["onnx"]["batch_size"],
+        **PLAN.image_input,
+        **stage_params("onnx_export_keras_images"),
+        **pick(config["onnx"], "opset tolerance frameworks_tolerance batch_size"),
     script:
         "../scripts/onnx_export_keras_images.py"
 
 
 rule onnx_charrnn:
     input:
-        wts2=get_wts2,
-        model=lambda wildcards: f"results/train/{SAMPLES[wildcards.model]['weights']}/model.keras",
-        data=TEXT_DATA,
+        wts2=PLAN.wts2,
+        model=lambda wildcards: f"results/train/{PLAN.samples[wildcards.model]['weights']}/model.keras",
+        data=PLAN.text_data,
     output:
         onnx="results/onnx/{model}/model.onnx",
         parity="results/onnx/{model}/model.parity.json",
     log:
         "logs/onnx/{model}.charrnn.log",
     wildcard_constraints:
-        model=CHARRNN,
+        model=REGISTRY.pattern(network="charrnn"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("onnx_charrnn"),
-        reproducible=REPRODUCIBLE,
-        opset=config["onnx"]["opset"],
-        tolerance=config["onnx"]["tolerance"],
-        window=config["score"]["charrnn"]["window"],
-        parity_windows=config["onnx"]["parity_windows"],
-        seed_text=config["score"]["charrnn"]["seed_text"],
-        generate=config["score"]["charrnn"]["generate"],
+        **stage_params("onnx_charrnn"),
+        **pick(config["onnx"], "opset tolerance parity_windows"),
+        **pick(config["score"]["charrnn"], "window seed_text generate"),
     script:
         "../scripts/onnx_charrnn.py"
 
 
 rule onnx_nmt:
     input:
-        unpack(get_nmt_bins),
-        index=lambda wildcards: f"results/train/{SAMPLES[wildcards.model]['weights']}/translate.ckpt.index",
-        data=TRANSLATION_DATA,
+        unpack(PLAN.nmt_bins),
+        index=lambda wildcards: f"results/train/{PLAN.samples[wildcards.model]['weights']}/translate.ckpt.index",
+        data=PLAN.translation_data,
     output:
         encoder="results/onnx/{model}_encoder/model.onnx",
         decoder="results/onnx/{model}_decoder/model.onnx",
@@ -355,19 +306,15 @@ rule onnx_nmt:
     log:
         "logs/onnx/{model}.nmt.log",
     wildcard_constraints:
-        model=NMT,
+        model=REGISTRY.pattern(network="nmt"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("onnx_nmt"),
-        reproducible=REPRODUCIBLE,
-        opset=config["onnx"]["opset"],
-        tolerance=config["onnx"]["tolerance"],
-        parity_sentences=config["onnx"]["parity_sentences"],
+        **stage_params("onnx_nmt"),
+        **pick(config["onnx"], "opset tolerance parity_sentences"),
         train=config["train"]["nmt"],
-        langs=[TRANSLATION["source_lang"], TRANSLATION["target_lang"]],
+        langs=PLAN.langs,
     script:
         "../scripts/onnx_nmt.py"

@@ -8,11 +8,9 @@ rule precision_fp16:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("precision_fp16"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("precision_fp16"),
         keep_fp32=config["fp16"]["keep_fp32"],
     script:
         "../scripts/precision_fp16.py"
@@ -21,7 +19,7 @@ rule precision_fp16:
 rule precision_int8:
     input:
         onnx="results/onnx/{model}/model.onnx",
-        ranges=get_int8_ranges,
+        ranges=PLAN.int8_ranges,
     output:
         onnx="results/precision/{model}/int8.onnx",
     log:
@@ -29,13 +27,10 @@ rule precision_int8:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("precision_int8"),
-        reproducible=REPRODUCIBLE,
-        source=config["calibration"]["source"],
-        algorithm=get_calibration_algorithm,
+        **stage_params("precision_int8"),
+        **PLAN.calibration_params,
     script:
         "../scripts/precision_int8.py"
 
@@ -69,7 +64,7 @@ use rule calibrate_table as calibrate_table_mixed with:
 rule precision_fp8:
     input:
         onnx="results/onnx/{model}/model.onnx",
-        ranges=get_fp8_ranges,
+        ranges=PLAN.fp8_ranges,
     output:
         onnx="results/precision/{model}/fp8.onnx",
     log:
@@ -77,20 +72,18 @@ rule precision_fp8:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("precision_fp8"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("precision_fp8"),
         source=config["calibration"]["source"],
-        algorithm=get_fp8_algorithm,
+        algorithm=PLAN.fp8_algorithm,
     script:
         "../scripts/precision_fp8.py"
 
 
 rule precision_int4w:
     input:
-        unpack(get_int4_batches),
+        unpack(PLAN.int4_batches),
         onnx="results/onnx/{model}/model.onnx",
     output:
         onnx="results/precision/{model}/int4w.onnx",
@@ -99,13 +92,10 @@ rule precision_int4w:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("precision_int4w"),
-        reproducible=REPRODUCIBLE,
-        block_size=config["int4"]["block_size"],
-        awq_grid=config["int4"]["awq_grid"],
+        **stage_params("precision_int4w"),
+        **pick(config["int4"], "block_size awq_grid"),
         threads=config["calibration"]["threads"],
     script:
         "../scripts/precision_int4w.py"
@@ -114,7 +104,7 @@ rule precision_int4w:
 # On request (it runs both graphs): snakemake results/precision/mnist/int8.agreement.json
 rule precision_agreement:
     input:
-        unpack(get_agreement_inputs),
+        unpack(PLAN.agreement_inputs),
         fp32="results/onnx/{model}/model.onnx",
         graph="results/precision/{model}/{precision}.onnx",
     output:
@@ -127,15 +117,10 @@ rule precision_agreement:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("precision_agreement"),
-        reproducible=REPRODUCIBLE,
-        max_batches=config["agreement"]["max_batches"],
-        metric=config["agreement"]["metric"],
-        argmax_outputs=config["agreement"]["argmax_outputs"],
-        threads=config["agreement"]["threads"],
+        **stage_params("precision_agreement"),
+        **pick(config["agreement"], "max_batches metric argmax_outputs threads"),
     script:
         "../scripts/precision_agreement.py"
 
@@ -143,7 +128,7 @@ rule precision_agreement:
 # On request: snakemake results/precision/mnist/int8.divergence.json (every tensor vs FP32)
 rule precision_divergence:
     input:
-        unpack(get_agreement_inputs),
+        unpack(PLAN.agreement_inputs),
         fp32="results/onnx/{model}/model.onnx",
         graph="results/precision/{model}/{precision}.onnx",
     output:
@@ -158,14 +143,10 @@ rule precision_divergence:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=8192,
-        runtime=30,
+        **res(mem_mb=8192, runtime=30),
     params:
-        code=code_of("precision_divergence"),
-        reproducible=REPRODUCIBLE,
-        max_batches=config["divergence"]["max_batches"],
-        threshold_db=config["divergence"]["threshold_db"],
-        threads=config["divergence"]["threads"],
+        **stage_params("precision_divergence"),
+        **pick(config["divergence"], "max_batches threshold_db threads"),
     script:
         "../scripts/precision_divergence.py"
 
@@ -173,9 +154,9 @@ rule precision_divergence:
 # On request: snakemake results/precision/mnist/int8.sensitivity.json (INT8 node by node)
 rule precision_sensitivity:
     input:
-        unpack(get_agreement_inputs),
+        unpack(PLAN.agreement_inputs),
         fp32="results/onnx/{model}/model.onnx",
-        ranges=get_int8_ranges,
+        ranges=PLAN.int8_ranges,
     output:
         report="results/precision/{model}/int8.sensitivity.json",
         plot="results/precision/{model}/int8.sensitivity.png",
@@ -187,17 +168,13 @@ rule precision_sensitivity:
         "../environment.yml"
     threads: config["divergence"]["threads"]
     resources:
-        mem_mb=8192,
-        runtime=120,
+        **res(mem_mb=8192, runtime=120),
     params:
-        code=code_of("precision_sensitivity"),
-        reproducible=REPRODUCIBLE,
-        source=config["calibration"]["source"],
-        algorithm=get_calibration_algorithm,
+        **stage_params("precision_sensitivity"),
+        **pick(config["divergence"], "worst threads"),
+        **PLAN.calibration_params,
         max_batches=config["divergence"]["sensitivity_batches"],
         metric=config["agreement"]["metric"],
-        worst=config["divergence"]["worst"],
-        threads=config["divergence"]["threads"],
     script:
         "../scripts/precision_sensitivity.py"
 
@@ -206,9 +183,9 @@ rule precision_sensitivity:
 # INT8 calibrator.
 use rule precision_sensitivity as precision_sensitivity_mixed with:
     input:
-        unpack(get_agreement_inputs),
+        unpack(PLAN.agreement_inputs),
         fp32="results/onnx/{model}/model.onnx",
-        ranges=get_mixed_ranges,
+        ranges=PLAN.mixed_ranges,
     output:
         report="results/precision/{model}/mixed.sensitivity.json",
         plot="results/precision/{model}/mixed.sensitivity.png",
@@ -217,23 +194,21 @@ use rule precision_sensitivity as precision_sensitivity_mixed with:
     benchmark:
         "benchmarks/precision/{model}.mixed.sensitivity.tsv"
     params:
-        code=code_of("precision_sensitivity"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("precision_sensitivity"),
+        **pick(config["divergence"], "worst threads"),
         source=config["calibration"]["source"],
-        algorithm=get_mixed_algorithm,
+        algorithm=PLAN.mixed_algorithm,
         max_batches=config["divergence"]["sensitivity_batches"],
         metric=config["agreement"]["metric"],
-        worst=config["divergence"]["worst"],
-        threads=config["divergence"]["threads"],
 
 
 # On request: snakemake results/precision/mnist/mixed.onnx (INT8 but the most sensitive nodes)
 rule precision_mixed:
     input:
-        unpack(get_agreement_inputs),
+        unpack(PLAN.agreement_inputs),
         fp32="results/onnx/{model}/model.onnx",
-        ranges=get_mixed_ranges,
-        sensitivity=get_mixed_sensitivity,
+        ranges=PLAN.mixed_ranges,
+        sensitivity=PLAN.mixed_sensitivity,
     output:
         graph="results/precision/{model}/mixed.onnx",
         layers="results/precision/{model}/mixed.layers.json",
@@ -242,22 +217,18 @@ rule precision_mixed:
     conda:
         "../environment.yml"
     resources:
-        mem_mb=8192,
-        runtime=120,
+        **res(mem_mb=8192, runtime=120),
     params:
-        code=code_of("precision_mixed"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("precision_mixed"),
+        **pick(
+            config["mixed"],
+            "target held_out ranking max_evaluations metric_name max_drop",
+        ),
+        **pick(config["mixed"], "fp32_ops"),
         source=config["calibration"]["source"],
-        algorithm=get_mixed_algorithm,
-        target=config["mixed"]["target"],
-        value=get_mixed("value"),
-        held_out=config["mixed"]["held_out"],
-        ranking=config["mixed"]["ranking"],
-        max_batches=get_mixed("max_batches"),
-        max_evaluations=config["mixed"]["max_evaluations"],
+        algorithm=PLAN.mixed_algorithm,
+        value=PLAN.mixed("value"),
+        max_batches=PLAN.mixed("max_batches"),
         metric=config["mixed"]["metric"] or config["agreement"]["metric"],
-        metric_name=config["mixed"]["metric_name"],
-        max_drop=config["mixed"]["max_drop"],
-        fp32_ops=config["mixed"]["fp32_ops"],
     script:
         "../scripts/precision_mixed.py"

@@ -1,34 +1,21 @@
 rule score_hello:
     input:
-        unpack(get_score_model),
-        pgm=expand(f"{MNIST_DATA}/pgm/{{digit}}.pgm", digit=range(10)),
+        unpack(PLAN.score_model),
+        pgm=expand(f"{PLAN.mnist_data}/pgm/{{digit}}.pgm", digit=range(10)),
     output:
-        report=report(
-            "results/score/{model}/{precision}/hello.txt",
-            caption="../report/sample.rst",
-            category=report_category,
-            subcategory="Hello world",
-            labels={
-                "sample": "{model}",
-                "precision": "{precision}",
-                "shows": "hello-world digit",
-            },
+        report=sample_report(
+            "results/score/{model}/{precision}/hello.txt", shows="hello-world digit"
         ),
     log:
         "logs/score/{model}.{precision}.hello.log",
     wildcard_constraints:
-        model=CLASSIFIERS,
+        model=REGISTRY.pattern(data="mnist"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
-        gpu=get_score_gpus,
+        **res(mem_mb=2048, runtime=10, gpu=PLAN.score_gpus),
     params:
-        code=score_code("score_hello"),
-        reproducible=REPRODUCIBLE,
-        runtime=get_runtime,
-        module=get_score_module,
+        **score_params("score_hello"),
         digit_seed=config["score"]["classify"]["digit_seed"],
     script:
         "../scripts/score_hello.py"
@@ -36,9 +23,8 @@ rule score_hello:
 
 rule score_accuracy:
     input:
-        unpack(get_score_model),
-        images=f"{MNIST_DATA}/test-images.idx",
-        labels=f"{MNIST_DATA}/test-labels.idx",
+        unpack(PLAN.score_model),
+        **PLAN.mnist("test"),
     output:
         score="results/score/{model}/{precision}/accuracy.json",
     log:
@@ -46,18 +32,13 @@ rule score_accuracy:
     benchmark:
         "benchmarks/score/{model}.{precision}.tsv"
     wildcard_constraints:
-        model=CLASSIFIERS,
+        model=REGISTRY.pattern(data="mnist"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
-        gpu=get_score_gpus,
+        **res(gpu=PLAN.score_gpus),
     params:
-        code=score_code("score_accuracy"),
-        reproducible=REPRODUCIBLE,
-        runtime=get_runtime,
-        module=get_score_module,
+        **score_params("score_accuracy"),
         batch_size=config["score"]["classify"]["batch_size"],
         threads=config["score"]["threads"],
     script:
@@ -66,38 +47,29 @@ rule score_accuracy:
 
 rule score_precisions:
     input:
-        scores=get_precision_scores,
+        scores=PLAN.precision_scores,
     output:
         summary="results/score/{model}/precisions.json",
-        plot=report(
-            "results/score/{model}/precisions.png",
-            caption="../report/sample.rst",
-            category=report_category,
-            subcategory="Precisions",
-            labels={"sample": "{model}", "shows": "precision comparison"},
-        ),
+        plot=sample_report("results/score/{model}/precisions.png"),
     log:
         "logs/score/{model}.precisions.log",
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=5,
+        **res(mem_mb=1024, runtime=5),
     params:
-        code=code_of("score_precisions"),
-        reproducible=REPRODUCIBLE,
-        precisions=get_sample_precisions,
-        metrics=get_score_metrics,
+        **stage_params("score_precisions"),
+        precisions=PLAN.sample_precisions,
+        metrics=PLAN.score_metrics,
     script:
         "../scripts/score_precisions.py"
 
 
 rule score_detect:
     input:
-        unpack(get_score_model),
-        unpack(get_detector_files),
-        test=f"{DETECT_DATA}/test",
-        classes=f"{DETECT_DATA}/classes.txt",
+        unpack(PLAN.score_model),
+        unpack(PLAN.detector_files),
+        **PLAN.detect_set("test", "classes"),
     output:
         score="results/score/{model}/{precision}/map.json",
         detections="results/score/{model}/{precision}/detections.npz",
@@ -106,24 +78,15 @@ rule score_detect:
     benchmark:
         "benchmarks/score/{model}.{precision}.tsv"
     wildcard_constraints:
-        model=DETECTORS,
+        model=REGISTRY.pattern(data="detect"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=30,
-        gpu=get_score_gpus,
+        **res(runtime=30, gpu=PLAN.score_gpus),
     params:
-        code=score_code("score_detect"),
-        reproducible=REPRODUCIBLE,
-        official=get_official_files,
-        detector=get_detector,
-        runtime=get_runtime,
-        module=get_score_module,
-        place=config["nms"]["place"],
-        nms=SSD_NMS,
-        iou_threshold=config["score"]["detect"]["iou_threshold"],
-        batch_size=config["score"]["detect"]["batch_size"],
+        **score_params("score_detect"),
+        **pick(config["score"]["detect"], "iou_threshold batch_size"),
+        **PLAN.detector_params,
         threads=config["score"]["threads"],
     script:
         "../scripts/score_detect.py"
@@ -132,33 +95,20 @@ rule score_detect:
 rule score_draw:
     input:
         detections="results/score/{model}/{precision}/detections.npz",
-        test=f"{DETECT_DATA}/test",
-        classes=f"{DETECT_DATA}/classes.txt",
+        test=f"{PLAN.detect_data}/test",
+        classes=f"{PLAN.detect_data}/classes.txt",
     output:
-        drawn=report(
-            directory("results/score/{model}/{precision}/drawn"),
-            patterns=["{name}.png"],
-            caption="../report/sample.rst",
-            category=report_category,
-            subcategory="Detections",
-            labels={
-                "sample": "{model}",
-                "precision": "{precision}",
-                "image": "{name}",
-            },
-        ),
+        drawn=sample_report(directory("results/score/{model}/{precision}/drawn")),
     log:
         "logs/score/{model}.{precision}.draw.log",
     wildcard_constraints:
-        model=DETECTORS,
+        model=REGISTRY.pattern(data="detect"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=10,
+        **res(mem_mb=1024, runtime=10),
     params:
-        code=code_of("score_draw"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("score_draw"),
         images=config["score"]["detect"]["draw"],
         threshold=config["score"]["detect"]["visualize"],
     script:
@@ -167,41 +117,24 @@ rule score_draw:
 
 rule score_recommend:
     input:
-        unpack(get_score_model),
-        data=MOVIELENS_DATA,
+        unpack(PLAN.score_model),
+        data=PLAN.movielens_data,
     output:
         score="results/score/{model}/{precision}/ranking.json",
-        shown=report(
-            "results/score/{model}/{precision}/recommendations.txt",
-            caption="../report/sample.rst",
-            category=report_category,
-            subcategory="Recommendations",
-            labels={
-                "sample": "{model}",
-                "precision": "{precision}",
-                "shows": "recommendations",
-            },
-        ),
+        shown=sample_report("results/score/{model}/{precision}/recommendations.txt"),
     log:
         "logs/score/{model}.{precision}.ranking.log",
     benchmark:
         "benchmarks/score/{model}.{precision}.tsv"
     wildcard_constraints:
-        model=RECOMMENDERS,
+        model=REGISTRY.pattern(data="movielens", unless={"builder": "serve"}),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=20,
-        gpu=get_score_gpus,
+        **res(mem_mb=2048, gpu=PLAN.score_gpus),
     params:
-        code=score_code("score_recommend"),
-        reproducible=REPRODUCIBLE,
-        runtime=get_runtime,
-        module=get_score_module,
-        k=config["score"]["recommend"]["k"],
-        batch_size=config["score"]["recommend"]["batch_size"],
-        show_users=config["score"]["recommend"]["show_users"],
+        **score_params("score_recommend"),
+        **pick(config["score"]["recommend"], "k batch_size show_users"),
         threads=config["score"]["threads"],
     script:
         "../scripts/score_recommend.py"
@@ -209,8 +142,8 @@ rule score_recommend:
 
 rule serve_recommender:
     input:
-        unpack(get_served_model),
-        data=MOVIELENS_DATA,
+        unpack(PLAN.served_model),
+        data=PLAN.movielens_data,
     output:
         report="results/serve/{model}/{precision}/serving.json",
         answers="results/serve/{model}/{precision}/answers.npz",
@@ -218,24 +151,17 @@ rule serve_recommender:
     log:
         "logs/serve/{model}.{precision}.log",
     wildcard_constraints:
-        model=SERVED,
+        model=REGISTRY.pattern(builder="serve"),
     conda:
         "../environment.yml"
     threads: max(config["serve"]["processes"])
     resources:
-        mem_mb=4096,
-        runtime=30,
-        gpu=get_serve_gpus(),
+        **res(runtime=30, gpu=PLAN.serve_gpus()),
     params:
-        code=get_serve_code(),
-        reproducible=REPRODUCIBLE,
-        backend=config["serve"]["backend"],
-        mps=get_serve_mps,
-        network=get_served_network,
-        processes=config["serve"]["processes"],
-        queries=config["serve"]["queries"],
-        seed=config["serve"]["seed"],
-        threads=config["serve"]["threads"],
+        **pick(config["serve"], "backend processes queries seed threads"),
+        **serve_params(),
+        mps=PLAN.serve_mps,
+        network=PLAN.served_network,
         k=config["score"]["recommend"]["k"],
     script:
         "../scripts/serve_recommender.py"
@@ -243,7 +169,7 @@ rule serve_recommender:
 
 rule score_accuracy_byo:
     input:
-        unpack(get_score_model),
+        unpack(PLAN.score_model),
         test="results/data/byo/{model}/test.npz",
         evaluation="results/data/byo/{model}/evaluation",
         report="results/onnx/{model}/import.json",
@@ -254,18 +180,13 @@ rule score_accuracy_byo:
     benchmark:
         "benchmarks/score/{model}.{precision}.tsv"
     wildcard_constraints:
-        model=BYO,
+        model=REGISTRY.pattern(data="byo"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
-        gpu=get_score_gpus,
+        **res(gpu=PLAN.score_gpus),
     params:
-        code=score_code("score_accuracy_byo"),
-        reproducible=REPRODUCIBLE,
-        runtime=get_runtime,
-        module=get_score_module,
+        **score_params("score_accuracy_byo"),
         threads=config["score"]["threads"],
     script:
         "../scripts/score_accuracy_byo.py"
@@ -273,39 +194,24 @@ rule score_accuracy_byo:
 
 rule score_accuracy_images:
     input:
-        unpack(get_score_model),
-        data=IMAGES_DATA,
+        unpack(PLAN.score_model),
+        data=PLAN.images_data,
     output:
         score="results/score/{model}/{precision}/accuracy.json",
-        hello=report(
-            "results/score/{model}/{precision}/hello.txt",
-            caption="../report/sample.rst",
-            category=report_category,
-            subcategory="Hello world",
-            labels={
-                "sample": "{model}",
-                "precision": "{precision}",
-                "shows": "top five classes",
-            },
-        ),
+        hello=sample_report("results/score/{model}/{precision}/hello.txt"),
     log:
         "logs/score/{model}.{precision}.accuracy.log",
     benchmark:
         "benchmarks/score/{model}.{precision}.tsv"
     wildcard_constraints:
-        model=IMAGE_CLASSIFIERS,
+        model=REGISTRY.pattern(data="images"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
-        gpu=get_score_gpus,
+        **res(gpu=PLAN.score_gpus),
     params:
-        **IMAGE_INPUT,
-        code=score_code("score_accuracy_images"),
-        reproducible=REPRODUCIBLE,
-        runtime=get_runtime,
-        module=get_score_module,
+        **PLAN.image_input,
+        **score_params("score_accuracy_images"),
         batch_size=config["score"]["classify"]["batch_size"],
         threads=config["score"]["threads"],
     script:
@@ -314,25 +220,23 @@ rule score_accuracy_images:
 
 rule profile_layers:
     input:
-        unpack(get_profile_model),
-        data=IMAGES_DATA,
+        unpack(PLAN.profile_model),
+        data=PLAN.images_data,
     output:
         profile="results/profile/{model}/{precision}.json",
     log:
         "logs/profile/{model}.{precision}.log",
     wildcard_constraints:
-        model=PROFILED,
+        model=REGISTRY.pattern(profile=True),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
-        gpu=get_score_gpus,
+        **res(gpu=PLAN.score_gpus),
     params:
-        **IMAGE_INPUT,
+        **PLAN.image_input,
         code=score_code("profile_layers"),
-        runtime=get_runtime,
-        module=get_score_module,
+        runtime=PLAN.runtime,
+        module=PLAN.score_module,
         profile={k: v for k, v in config["profile"].items() if k != "top"},
     script:
         "../scripts/profile_layers.py"
@@ -340,24 +244,17 @@ rule profile_layers:
 
 rule profile_chart:
     input:
-        profiles=get_profiles,
+        profiles=PLAN.profiles,
     output:
-        chart=report(
-            "results/profile/{model}/profile.png",
-            caption="../report/sample.rst",
-            category=report_category,
-            subcategory="Profiles",
-            labels={"sample": "{model}", "shows": "per-layer profile"},
-        ),
+        chart=sample_report("results/profile/{model}/profile.png"),
     log:
         "logs/profile/{model}.chart.log",
     wildcard_constraints:
-        model=PROFILED,
+        model=REGISTRY.pattern(profile=True),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=5,
+        **res(mem_mb=1024, runtime=5),
     params:
         code=code_of("profile_chart"),
         top=config["profile"]["top"],
@@ -367,120 +264,74 @@ rule profile_chart:
 
 rule score_charrnn:
     input:
-        unpack(get_charrnn_score_model),
-        wts2=get_wts2,
-        data=TEXT_DATA,
+        unpack(PLAN.charrnn_score_model),
+        wts2=PLAN.wts2,
+        data=PLAN.text_data,
     output:
         score="results/score/{model}/{precision}/text.json",
-        generated=report(
-            "results/score/{model}/{precision}/generated.txt",
-            caption="../report/sample.rst",
-            category=report_category,
-            subcategory="Generated text",
-            labels={
-                "sample": "{model}",
-                "precision": "{precision}",
-                "shows": "generated text",
-            },
-        ),
+        generated=sample_report("results/score/{model}/{precision}/generated.txt"),
     log:
         "logs/score/{model}.{precision}.text.log",
     benchmark:
         "benchmarks/score/{model}.{precision}.tsv"
     wildcard_constraints:
-        model=CHARRNN,
+        model=REGISTRY.pattern(network="charrnn"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=30,
-        gpu=get_score_gpus,
+        **res(runtime=30, gpu=PLAN.score_gpus),
     params:
-        code=score_code("score_charrnn"),
-        reproducible=REPRODUCIBLE,
-        runtime=get_runtime,
-        module=get_score_module,
+        **score_params("score_charrnn"),
         score=config["score"]["charrnn"],
-        int4_block=get_int4_block,
+        int4_block=PLAN.int4_block,
     script:
         "../scripts/score_charrnn.py"
 
 
 rule score_translate:
     input:
-        unpack(get_nmt_score_model),
-        unpack(get_nmt_bins),
-        data=TRANSLATION_DATA,
+        unpack(PLAN.nmt_score_model),
+        unpack(PLAN.nmt_bins),
+        data=PLAN.translation_data,
     output:
         score="results/score/{model}/{precision}/bleu.json",
-        translations=report(
-            "results/score/{model}/{precision}/translations.txt",
-            caption="../report/sample.rst",
-            category=report_category,
-            subcategory="Translations",
-            labels={
-                "sample": "{model}",
-                "precision": "{precision}",
-                "shows": "translations",
-            },
-        ),
+        translations=sample_report("results/score/{model}/{precision}/translations.txt"),
         benchmark="results/score/{model}/{precision}/benchmark.json",
     log:
         "logs/score/{model}.{precision}.bleu.log",
     benchmark:
         "benchmarks/score/{model}.{precision}.tsv"
     wildcard_constraints:
-        model=NMT,
+        model=REGISTRY.pattern(network="nmt"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=30,
-        gpu=get_score_gpus,
+        **res(runtime=30, gpu=PLAN.score_gpus),
     params:
-        code=score_code("score_translate"),
-        reproducible=REPRODUCIBLE,
-        runtime=get_runtime,
-        module=get_score_module,
+        **score_params("score_translate"),
         translate=config["score"]["translate"],
-        langs=[TRANSLATION["source_lang"], TRANSLATION["target_lang"]],
+        langs=PLAN.langs,
     script:
         "../scripts/score_translate.py"
 
 
 rule summary:
     input:
-        summary_inputs,
+        PLAN.summary_inputs,
     output:
         summary="results/summary.json",
-        table=report(
-            "results/summary.csv",
-            caption="../report/summary.rst",
-            category="Summary",
-            labels={"figure": "table (CSV)"},
-        ),
-        page=report(
-            "results/summary.html",
-            caption="../report/summary.rst",
-            category="Summary",
-            labels={"figure": "table"},
-        ),
-        chart=report(
-            "results/summary.png",
-            caption="../report/summary.rst",
-            category="Summary",
-            labels={"figure": "chart"},
-        ),
+        table=summary_report("results/summary.csv", "table (CSV)"),
+        page=summary_report("results/summary.html", "table"),
+        chart=summary_report("results/summary.png", "chart"),
     log:
         "logs/summary.log",
     conda:
         "../environment.yml"
     resources:
-        mem_mb=1024,
-        runtime=5,
+        **res(mem_mb=1024, runtime=5),
     params:
         code=code_of("summary"),
-        files=get_summary_files(),
+        files=PLAN.summary_sources(),
         registry=SAMPLES,
         chosen=config["samples"],
         precisions=config["precisions"],

@@ -1,87 +1,70 @@
 rule train_torch:
     input:
-        images=f"{MNIST_DATA}/train-images.idx",
-        labels=f"{MNIST_DATA}/train-labels.idx",
+        **PLAN.mnist("train"),
     output:
         weights="results/train/{model}/weights.pt",
     log:
         "logs/train/{model}.log",
     wildcard_constraints:
-        model=TORCH_TRAINED,
+        model=REGISTRY.pattern(train="torch"),
     cache: True
     conda:
         "../environment.yml"
     threads: config["train"]["classifier"]["threads"]
     resources:
-        mem_mb=4096,
-        runtime=60,
+        **res(runtime=60),
     params:
-        code=code_of("train_torch"),
-        reproducible=REPRODUCIBLE,
-        seed=config["train"]["classifier"]["seed"],
-        epochs=config["train"]["classifier"]["epochs"],
-        batch_size=config["train"]["classifier"]["batch_size"],
-        learning_rate=config["train"]["classifier"]["learning_rate"],
-        momentum=config["train"]["classifier"]["momentum"],
-        weight_decay=config["train"]["classifier"]["weight_decay"],
-        threads=config["train"]["classifier"]["threads"],
-        network=get_network,
-        mlp_sizes=config["networks"]["mlp"]["sizes"],
+        **stage_params("train_torch"),
+        **pick(
+            config["train"]["classifier"],
+            "seed epochs batch_size learning_rate momentum weight_decay threads",
+        ),
+        **PLAN.network_params,
     script:
         "../scripts/train_torch.py"
 
 
 rule train_keras:
     input:
-        images=f"{MNIST_DATA}/train-images.idx",
-        labels=f"{MNIST_DATA}/train-labels.idx",
+        **PLAN.mnist("train"),
     output:
         model="results/train/{model}/model.keras",
     log:
         "logs/train/{model}.log",
     wildcard_constraints:
-        model=KERAS_TRAINED,
+        model=REGISTRY.pattern(train="keras"),
     cache: True
     conda:
         "../environment.yml"
     threads: config["train"]["classifier"]["threads"]
     resources:
-        mem_mb=4096,
-        runtime=60,
+        **res(runtime=60),
     params:
-        code=code_of("train_keras"),
-        reproducible=REPRODUCIBLE,
-        network=get_network,
-        seed=config["train"]["classifier"]["seed"],
-        epochs=config["train"]["classifier"]["epochs"],
-        batch_size=config["train"]["classifier"]["batch_size"],
+        **stage_params("train_keras"),
+        **pick(config["train"]["classifier"], "seed epochs batch_size momentum threads"),
+        network=PLAN.network,
         learning_rate=config["train"]["classifier"]["keras_learning_rate"],
-        momentum=config["train"]["classifier"]["momentum"],
-        threads=config["train"]["classifier"]["threads"],
     script:
         "../scripts/train_keras.py"
 
 
 rule train_ssd:
     input:
-        train=f"{DETECT_DATA}/train",
-        classes=f"{DETECT_DATA}/classes.txt",
+        **PLAN.detect_set("train", "classes"),
     output:
         weights="results/train/{model}/weights.pt",
     log:
         "logs/train/{model}.log",
     wildcard_constraints:
-        model=SSD_TRAINED,
+        model=REGISTRY.pattern(train="ssd"),
     cache: True
     conda:
         "../environment.yml"
     threads: config["train"]["ssd"]["threads"]
     resources:
-        mem_mb=8192,
-        runtime=120,
+        **res(mem_mb=8192, runtime=120),
     params:
-        code=code_of("train_ssd"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("train_ssd"),
         train=config["train"]["ssd"],
     script:
         "../scripts/train_ssd.py"
@@ -89,49 +72,44 @@ rule train_ssd:
 
 rule train_ncf:
     input:
-        data=MOVIELENS_DATA,
+        data=PLAN.movielens_data,
     output:
         weights="results/train/{model}/weights.pt",
     log:
         "logs/train/{model}.log",
     wildcard_constraints:
-        model=NCF_TRAINED,
+        model=REGISTRY.pattern(train="ncf"),
     cache: True
     conda:
         "../environment.yml"
     threads: config["train"]["ncf"]["threads"]
     resources:
-        mem_mb=4096,
-        runtime=60,
+        **res(runtime=60),
     params:
         **config["train"]["ncf"],
-        code=code_of("train_ncf"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("train_ncf"),
     script:
         "../scripts/train_ncf.py"
 
 
 rule train_yolo:
     input:
-        train=f"{DETECT_DATA}/train",
-        classes=f"{DETECT_DATA}/classes.txt",
-        cfg=get_yolo_cfg,
+        **PLAN.detect_set("train", "classes"),
+        cfg=PLAN.yolo_cfg,
     output:
         weights="results/train/{model}/model.weights",
     log:
         "logs/train/{model}.log",
     wildcard_constraints:
-        model=YOLO_TRAINED,
+        model=REGISTRY.pattern(train="yolo"),
     cache: True
     conda:
         "../environment.yml"
     threads: config["train"]["yolo"]["threads"]
     resources:
-        mem_mb=8192,
-        runtime=120,
+        **res(mem_mb=8192, runtime=120),
     params:
-        code=code_of("train_yolo"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("train_yolo"),
         train={k: v for k, v in config["train"]["yolo"].items() if k != "cfg"},
     script:
         "../scripts/train_yolo.py"
@@ -139,24 +117,21 @@ rule train_yolo:
 
 rule train_frcnn:
     input:
-        train=f"{DETECT_DATA}/train",
-        classes=f"{DETECT_DATA}/classes.txt",
+        **PLAN.detect_set("train", "classes"),
     output:
         weights="results/train/{model}/weights.pt",
     log:
         "logs/train/{model}.log",
     wildcard_constraints:
-        model=FRCNN_TRAINED,
+        model=REGISTRY.pattern(train="frcnn"),
     cache: True
     conda:
         "../environment.yml"
     threads: config["train"]["frcnn"]["threads"]
     resources:
-        mem_mb=8192,
-        runtime=120,
+        **res(mem_mb=8192, runtime=120),
     params:
-        code=code_of("train_frcnn"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("train_frcnn"),
         train=config["train"]["frcnn"],
     script:
         "../scripts/train_frcnn.py"
@@ -164,71 +139,66 @@ rule train_frcnn:
 
 rule train_torch_images:
     input:
-        data=IMAGES_DATA,
+        data=PLAN.images_data,
     output:
         weights="results/train/{model}/weights.pt",
     log:
         "logs/train/{model}.log",
     wildcard_constraints:
-        model=TORCH_IMAGES_TRAINED,
+        model=REGISTRY.pattern(train="torch_images", when=not PLAN.imagenet_weights),
     cache: True
     conda:
         "../environment.yml"
     threads: config["train"]["images"]["threads"]
     resources:
-        mem_mb=8192,
-        runtime=120,
+        **res(mem_mb=8192, runtime=120),
     params:
-        **IMAGE_INPUT,
-        code=code_of("train_torch_images"),
-        reproducible=REPRODUCIBLE,
+        **PLAN.image_input,
+        **stage_params("train_torch_images"),
         train=config["train"]["images"],
-        network=get_network,
-        base_width=get_base_width,
+        network=PLAN.network,
+        base_width=PLAN.base_width,
     script:
         "../scripts/train_torch_images.py"
 
 
 rule weights_imagenet:
     input:
-        pth=get_torchvision_weights,
+        pth=PLAN.torchvision_weights,
     output:
         weights="results/train/{model}/weights.pt",
     log:
         "logs/train/{model}.imagenet.log",
     wildcard_constraints:
-        model=TORCH_IMAGES_IMAGENET,
+        model=REGISTRY.pattern(train="torch_images", when=PLAN.imagenet_weights),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
         code=code_of("weights_imagenet"),
-        network=get_network,
-        official=get_torchvision_checksum,
+        network=PLAN.network,
+        official=PLAN.torchvision_checksum,
     script:
         "../scripts/weights_imagenet.py"
 
 
 rule keras_from_wts:
     input:
-        wts=get_wts,
+        wts=PLAN.wts,
     output:
         model="results/train/{model}/model.keras",
     log:
         "logs/train/{model}.keras.log",
     wildcard_constraints:
-        model=KERAS_WTS,
+        model=REGISTRY.pattern(train="wts_keras"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=4096,
-        runtime=20,
+        **res(),
     params:
-        code=code_of("keras_from_wts"),
-        reproducible=REPRODUCIBLE,
-        network=get_network,
+        **stage_params("keras_from_wts"),
+        network=PLAN.network,
         input_size=config["data"]["images"]["input_size"],
     script:
         "../scripts/keras_from_wts.py"
@@ -236,23 +206,21 @@ rule keras_from_wts:
 
 rule train_charrnn:
     input:
-        data=TEXT_DATA,
+        data=PLAN.text_data,
     output:
         model="results/train/{model}/model.keras",
     log:
         "logs/train/{model}.log",
     wildcard_constraints:
-        model=CHARRNN_TRAINED,
+        model=REGISTRY.pattern(train="keras_charrnn"),
     cache: True
     conda:
         "../environment.yml"
     threads: config["train"]["charrnn"]["threads"]
     resources:
-        mem_mb=4096,
-        runtime=60,
+        **res(runtime=60),
     params:
-        code=code_of("train_charrnn"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("train_charrnn"),
         train=config["train"]["charrnn"],
     script:
         "../scripts/train_charrnn.py"
@@ -260,25 +228,23 @@ rule train_charrnn:
 
 rule train_nmt:
     input:
-        data=TRANSLATION_DATA,
+        data=PLAN.translation_data,
     output:
         index="results/train/{model}/translate.ckpt.index",
         data="results/train/{model}/translate.ckpt.data-00000-of-00001",
     log:
         "logs/train/{model}.log",
     wildcard_constraints:
-        model=NMT_TRAINED,
+        model=REGISTRY.pattern(train="tf_nmt"),
     cache: True
     conda:
         "../environment.yml"
     threads: config["train"]["nmt"]["threads"]
     resources:
-        mem_mb=4096,
-        runtime=60,
+        **res(runtime=60),
     params:
-        code=code_of("train_nmt"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("train_nmt"),
         train=config["train"]["nmt"],
-        langs=[TRANSLATION["source_lang"], TRANSLATION["target_lang"]],
+        langs=PLAN.langs,
     script:
         "../scripts/train_nmt.py"

@@ -7,15 +7,13 @@ rule weights_torch:
     log:
         "logs/weights/{model}.log",
     wildcard_constraints:
-        model=f"{TORCH_TRAINED}|{TORCH_IMAGES}",
+        model=REGISTRY.pattern(train=("torch", "torch_images")),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("weights_torch"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("weights_torch"),
     script:
         "../scripts/weights_torch.py"
 
@@ -29,15 +27,13 @@ rule weights_tf:
     log:
         "logs/weights/{model}.log",
     wildcard_constraints:
-        model=f"{KERAS_TRAINED}|{CHARRNN_TRAINED}",
+        model=REGISTRY.pattern(train=("keras", "keras_charrnn")),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("weights_tf"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("weights_tf"),
     script:
         "../scripts/weights_tf.py"
 
@@ -51,15 +47,13 @@ rule weights_nmt:
     log:
         "logs/weights/{model}.log",
     wildcard_constraints:
-        model=NMT_TRAINED,
+        model=REGISTRY.pattern(train="tf_nmt"),
     conda:
         "../environment.yml"
     resources:
-        mem_mb=2048,
-        runtime=10,
+        **res(mem_mb=2048, runtime=10),
     params:
-        code=code_of("weights_nmt"),
-        reproducible=REPRODUCIBLE,
+        **stage_params("weights_nmt"),
         forget_bias=config["train"]["nmt"]["forget_bias"],
     script:
         "../scripts/weights_nmt.py"

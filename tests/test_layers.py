@@ -24,7 +24,7 @@ LAYERS = (
     ("models", ("workflow.models",)),
     ("quant", ("workflow.quant",)),
     ("tasks", ("workflow.score",)),
-    ("report", ("workflow.report", "workflow.cli", "workflow.tools")),
+    ("report", ("workflow.report", "workflow.cli", "workflow.tools", "workflow.plan")),
 )
 #: Siblings of one layer that must not import each other (both ways).
 APART = (("workflow.ort", "workflow.trt"),)

@@ -1,5 +1,6 @@
 """The sample registry: checked rows, derived targets, and a new sample as one row."""
 
+import re
 import subprocess
 import sys
 
@@ -40,6 +41,28 @@ def test_registry_rows_and_targets():
     ]
     assert registry.engine("mnist_refit", "fp32") == "engines/mnist_refit.plan"
     assert "results/weights/mnist_tf/weights.wts" in registry.targets("mnist_tf", ["fp32"])
+
+
+def test_pattern_matches_the_rows_with_those_fields():
+    registry = load_registry()
+    assert registry.pattern(train="torch") == "|".join(registry.with_("train", "torch"))
+    assert registry.pattern(builder="api", unless={"network": "charrnn"}) == (
+        "mnist_api|mlp|mnist_plugin_api"
+    )
+    assert registry.pattern(builder="onnx_plugin", train="none") == "mnist_plugin"
+    assert registry.pattern(train=("keras", "keras_charrnn")) == "mnist_tf|clip|charrnn"
+    # graphs: every graph of each sample; part: that graph of a split sample, else the sample
+    assert registry.pattern(task="ocr", graphs=True) == "ocr_det|ocr_rec"
+    assert registry.pattern(data="detect", part="rpn") == "ssd|yolov3|yolov3_coco|faster_rcnn_rpn"
+    assert registry.pattern(profile=True) == "googlenet"
+    assert registry.pattern(parts=None, data="images") == "resnet50|resnet50_keras|googlenet"
+
+
+def test_a_pattern_that_fits_no_sample_matches_no_name():
+    registry = load_registry()
+    for empty in (registry.pattern(data="byo"), registry.pattern(train="torch", when=False)):
+        assert empty == "(?!)"
+        assert not any(re.fullmatch(empty, name) for name in ["", "mnist", "(?!)"])
 
 
 def test_an_opt_in_precision_is_compared_only_where_chosen():

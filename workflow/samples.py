@@ -67,6 +67,49 @@ class Registry:
         """Names of the samples whose ``key`` is one of ``values``."""
         return [name for name, row in self.samples.items() if row[key] in values]
 
+    def pattern(
+        self,
+        *,
+        part: str | None = None,
+        graphs: bool = False,
+        unless: dict[str, object] | None = None,
+        when: bool = True,
+        **fields: object,
+    ) -> str:
+        """A regular expression (a rule's wildcard constraint) matching the samples whose
+        fields have the given values, e.g. ``pattern(train="torch")``.
+
+        Args:
+            part: match a split sample's graph ``<sample>_<part>`` instead of the sample (a
+                split sample without that part is left out; a one-graph sample is its graph).
+            graphs: match every graph of each sample (:meth:`graphs`) instead of the sample.
+            unless: field name -> value(s), as in ``fields``, any of which leaves a sample out.
+            when: False matches nothing (a rule that the config turns off).
+            **fields: field name -> value, or a tuple of values any of which matches; ``None``
+                matches a row without the field, ``True`` a row where it is set and true.
+
+        Returns:
+            The names joined by ``|``, or an expression that matches no name when no sample
+            fits (an empty constraint would match an empty name).
+        """
+        names = [
+            name
+            for name, row in self.samples.items()
+            if when
+            and all(_fits(row.get(key), value) for key, value in fields.items())
+            and not any(_fits(row.get(key), value) for key, value in (unless or {}).items())
+        ]
+        if part is not None:
+            parts = {name: self.samples[name].get("parts") for name in names}
+            names = [
+                f"{name}_{part}" if parts[name] else name
+                for name in names
+                if not parts[name] or part in parts[name]
+            ]
+        elif graphs:
+            names = [graph for name in names for graph in self.graphs(name)]
+        return "|".join(names) or "(?!)"
+
     def check_chosen(self, chosen: list[str], *, key: str = "samples") -> None:
         """Check that every name in ``chosen`` (config key ``key``) is a registered sample.
 
@@ -179,6 +222,15 @@ class Registry:
             if graph in self.graphs(name):
                 return name
         raise PipelineError(f"graph {graph!r}", "belongs to no sample", "see config/samples.yaml")
+
+
+def _fits(found: object, wanted: object) -> bool:
+    """Whether a row's field value ``found`` is ``wanted``: a value, a tuple of values, None
+    (the field is absent) or True (it is set and true); see :meth:`Registry.pattern`."""
+    for value in wanted if isinstance(wanted, tuple) else (wanted,):
+        if value is True and found or value is None and found is None or value == found:
+            return True
+    return False
 
 
 def precision_graph(graph: str, precision: str) -> str:
