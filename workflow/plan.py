@@ -415,14 +415,8 @@ class Plan:
         """The downloaded archives a detection set is made from (none for generated scenes), or
         your own set's folder."""
         if self.config["data"]["detect"]["source"] == "folder":
-            folder = self.config["data"]["detect"]["folder"]
-            if not folder:
-                raise PipelineError(
-                    "data.detect.folder",
-                    "empty, and data.detect.source is folder",
-                    "name the folder holding classes.txt, train/ and test/",
-                )
-            return {"folder": folder}
+            fix = "name the folder holding classes.txt, train/ and test/"
+            return self._own_input("detect", "folder", "folder", fix)
         if self.config["data"]["detect"]["source"] == "voc2007":
             folder = self.config["data"]["detect"]["voc2007"]["dir"]
             return {split: f"{folder}/{name}" for split, (name, _) in VOC2007_ARCHIVES.items()}
@@ -576,16 +570,8 @@ class Plan:
 
     def images_sources(self, wildcards: Wildcards):
         """Your image folder (data.images.source folder), or nothing for the generated set."""
-        cfg = self.config["data"]["images"]
-        if cfg["source"] != "folder":
-            return {}
-        if not cfg["folder"]:
-            raise PipelineError(
-                "data.images.folder",
-                "empty, and data.images.source is folder",
-                "name the folder holding train/<class>/ and test/<class>/",
-            )
-        return {"folder": cfg["folder"]}
+        fix = "name the folder holding train/<class>/ and test/<class>/"
+        return self._own_input("images", "folder", "folder", fix)
 
     def images_class_index(self, wildcards: Wildcards):
         """ImageNet's class index, where data.images.classes is imagenet."""
@@ -603,16 +589,24 @@ class Plan:
 
     def text_sources(self, wildcards: Wildcards):
         """Your text file (data.text.source file), or nothing for the embedded text."""
-        cfg = self.config["data"]["text"]
-        if cfg["source"] != "file":
+        return self._own_input("text", "file", "file", "name a UTF-8 text file")
+
+    def _own_input(self, section: str, source: str, key: str, fix: str) -> dict[str, str]:
+        """``{key: path}``: the file or folder of yours that data.<section>.<key> names, where
+        data.<section>.source is ``source``; nothing for another source.
+
+        Raises:
+            PipelineError: the source is ``source`` and the path is empty (``fix`` says what
+                to name).
+        """
+        cfg = self.config["data"][section]
+        if cfg["source"] != source:
             return {}
-        if not cfg["file"]:
+        if not cfg[key]:
             raise PipelineError(
-                "data.text.file",
-                "empty, and data.text.source is file",
-                "name a UTF-8 text file",
+                f"data.{section}.{key}", f"empty, and data.{section}.source is {source}", fix
             )
-        return {"file": cfg["file"]}
+        return {key: cfg[key]}
 
     def wts2(self, wildcards: Wildcards):
         """The dumpTFWts .wts2 of a character model's weights sample."""

@@ -9,8 +9,6 @@ import pytest
 from tests.conftest import ROOT
 from workflow.report.modelopt import (
     ERROR_CHARS,
-    TABLE_END,
-    TABLE_START,
     at_least_as_accurate,
     loss,
     quantized_nodes,
@@ -124,13 +122,6 @@ def test_render_table_says_when_nothing_failed():
 
 def table_tail(table):
     return table.rstrip().splitlines()[-1]
-
-
-def test_replace_between_needs_both_markers():
-    page = f"a\n{TABLE_START}\nold\n{TABLE_END}\nb\n"
-    assert replace_between(page, "new\n") == f"a\n{TABLE_START}\nnew\n{TABLE_END}\nb\n"
-    with pytest.raises(ValueError, match="markers"):
-        replace_between("a\n", "new\n")
 
 
 def test_docs_table_is_the_one_rendered_from_the_committed_json():
