@@ -349,12 +349,14 @@ def score(tree: Path, sample: str, graphs: dict[str, str]) -> dict:
         return accuracy(probs, labels)
     if sample in ("ssd", "yolov3"):
         from workflow.detect.postprocess import NmsParams
+        from workflow.models.detectors import detector_class, detector_from
         from workflow.score.detect import detector_runner, score_detection_set
 
         source = config_default("data", "detect", "source")
-        detector = {"network": sample}
-        if sample == "yolov3":
-            detector["cfg"] = str(tree / "config" / "darknet" / f"yolov3-{source}.cfg")
+        spec = {"network": sample}
+        if detector_class(sample).darknet_cfg:
+            spec["cfg"] = str(tree / "config" / "darknet" / f"yolov3-{source}.cfg")
+        detector = detector_from(spec)
         nms = {k: v for k, v in config_default("nms").items() if k != "place"}
         detect = config_default("score", "detect")
         _, report = score_detection_set(

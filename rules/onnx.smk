@@ -172,6 +172,31 @@ rule onnx_export_frcnn:
         "../scripts/onnx_export_frcnn.py"
 
 
+rule onnx_export_detector:
+    input:
+        weights=PLAN.trained_weights,
+        test=f"{PLAN.detect_data}/test",
+        classes=f"{PLAN.detect_data}/classes.txt",
+    output:
+        onnx="results/onnx/{model}/model.onnx",
+        parity="results/onnx/{model}/model.parity.json",
+    log:
+        "logs/onnx/{model}.detector.log",
+    wildcard_constraints:
+        model=REGISTRY.pattern(task="detect", train="detector"),
+    conda:
+        "../environment.yml"
+    resources:
+        **res(),
+    params:
+        **stage_params("onnx_export_detector"),
+        **pick(config["onnx"], "opset tolerance parity_images"),
+        batch_size=config["score"]["detect"]["batch_size"],
+        detector=PLAN.detector,
+    script:
+        "../scripts/onnx_export_detector.py"
+
+
 rule onnx_plugin_fc:
     input:
         plain=PLAN.plain_graph,

@@ -137,6 +137,29 @@ rule train_frcnn:
         "../scripts/train_frcnn.py"
 
 
+rule train_detector:
+    input:
+        **PLAN.detect_set("train", "classes"),
+    output:
+        weights="results/train/{model}/weights.pt",
+    log:
+        "logs/train/{model}.log",
+    wildcard_constraints:
+        model=REGISTRY.pattern(train="detector"),
+    cache: True
+    conda:
+        "../environment.yml"
+    threads: config["train"]["detector"]["threads"]
+    resources:
+        **res(mem_mb=8192, runtime=120),
+    params:
+        **stage_params("train_detector"),
+        train=config["train"]["detector"],
+        detector=PLAN.detector,
+    script:
+        "../scripts/train_detector.py"
+
+
 rule train_torch_images:
     input:
         data=PLAN.images_data,

@@ -4,18 +4,20 @@ training scenes that calibrate the rpn graph."""
 
 from workflow.data.images import read_pnm_folder
 from workflow.logs import log_to
+from workflow.models.detectors import detector_from
 from workflow.quant.batches import write_feed_folder
-from workflow.score.detect import head_feeds
+from workflow.score.detect import part_feeds
 
 log_to(snakemake.log[0])
 params = snakemake.params
 images = read_pnm_folder(snakemake.input.train)[0][: params.batch_size * params.batches]
 write_feed_folder(
     snakemake.output.batches,
-    head_feeds(
+    part_feeds(
+        detector_from(params.detector),
+        "head",
         snakemake.input.rpn,
         images,
-        params.detector,
         batch_size=params.batch_size,
         threads=snakemake.threads,
     ),

@@ -18,6 +18,7 @@ from workflow.data.translation import WMT16_FILES
 from workflow.data.voc2007 import VOC2007_ARCHIVES
 from workflow.errors import PipelineError
 from workflow.formats.darknet import OFFICIAL_YOLOV3
+from workflow.models.detectors import detector_class
 from workflow.models.imagenet import TORCHVISION_WEIGHTS
 from workflow.netdef.nmt import FILES as NMT_FILES
 from workflow.samples import (
@@ -34,16 +35,6 @@ from workflow.trt.module import tensorrt_identity
 #: A job's wildcards as Snakemake hands them to input functions (attributes: model, precision,
 #: file, ...); tests pass a ``types.SimpleNamespace``.
 Wildcards = Any
-
-#: Config keys of train.frcnn that the graphs and the host steps share.
-FRCNN_GEOMETRY = (
-    "input_size",
-    "pixel_mean",
-    "anchor_sizes",
-    "anchor_ratios",
-    "proposals",
-)
-
 
 #: How the Snakemake report shows a sample's result, by file name: its subcategory and the
 #: labels beside the sample (and the precision, where the path has one); a folder's files
@@ -487,23 +478,23 @@ class Plan:
         return 0
 
     def detector(self, wildcards: Wildcards):
-        """The detector of {model} (a sample or its graph; workflow.score.detect): its network
-        and, for YOLOv3, its darknet cfg (and, for the official weights, the class names they
-        detect), for Faster R-CNN its geometry."""
-        sample = self.registry.sample_of(wildcards.model)
-        network = self.samples[sample]["network"]
-        if network == "yolov3":
-            return {"network": network} | self.detector_files(wildcards)
-        if network == "faster_rcnn":
-            cfg = self.config["train"]["frcnn"]
-            return {"network": network} | {key: cfg[key] for key in FRCNN_GEOMETRY}
-        return {"network": network}
+        """The spec of {model}'s detector (a sample or its graph; workflow.models.detector):
+        its network, the files it reads (detector_files) and the settings of its config
+        section (Faster R-CNN's geometry)."""
+        network = self.samples[self.registry.sample_of(wildcards.model)]["network"]
+        cls = detector_class(network)
+        spec = {"network": network} | self.detector_files(wildcards)
+        if cls.config_section:
+            section = self.config["train"][cls.config_section]
+            spec |= {key: section[key] for key in cls.config_keys}
+        return spec
 
     def detector_files(self, wildcards: Wildcards):
-        """The files a detector reads besides its graph: a YOLOv3's cfg and, for the official
-        weights, coco.names (inputs of the rules that take the detector)."""
+        """The files a detector reads besides its graph: the darknet cfg of one built from a
+        cfg and, for the official weights, coco.names (inputs of the rules that take the
+        detector)."""
         sample = self.registry.sample_of(wildcards.model)
-        if self.samples[sample]["network"] != "yolov3":
+        if not detector_class(self.samples[sample]["network"]).darknet_cfg:
             return {}
         if self.samples[sample]["train"] == "darknet":
             return {
@@ -531,12 +522,11 @@ class Plan:
         return self.detector_files(wildcards)["cfg"]
 
     def detector_input(self, wildcards: Wildcards):
-        """What of the detector its input preprocessing reads (so that a change of Faster
+        """What of the detector spec its input preprocessing reads (so that a change of Faster
         R-CNN's proposal step does not remake the rpn graph's calibration images)."""
-        detector = self.detector(wildcards)
-        if detector["network"] == "faster_rcnn":
-            return {key: detector[key] for key in ("network", "input_size", "pixel_mean")}
-        return {key: value for key, value in detector.items() if key != "names"}
+        spec = self.detector(wildcards)
+        keys = ("network", *detector_class(spec["network"]).input_keys)
+        return {key: spec[key] for key in keys}
 
     def rpn_graph(self, wildcards: Wildcards):
         """The FP32 rpn graph of a Faster R-CNN head graph's sample."""

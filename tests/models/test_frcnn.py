@@ -18,8 +18,10 @@ from workflow.detect.frcnn import (
 from workflow.errors import PipelineError
 from workflow.formats.voc import Annotation
 from workflow.models.checkpoint import state_dict_bytes
+from workflow.models.detectors import detector_from
 from workflow.models.frcnn import (
     POOL,
+    FrcnnRunner,
     decode_torch,
     export_frcnn,
     frcnn_net,
@@ -27,7 +29,7 @@ from workflow.models.frcnn import (
     rpn_graph,
     train_frcnn,
 )
-from workflow.score.detect import FrcnnRunner, detector_runner
+from workflow.score.detect import detector_runner
 
 CLASSES = ("square", "bar")
 GEOMETRY = {
@@ -158,7 +160,7 @@ def test_the_two_graphs_and_the_proposal_step_detect_as_pytorch_does(tmp_path):
     )
     (tmp_path / "rpn.onnx").write_bytes(rpn_bytes)
     (tmp_path / "head.onnx").write_bytes(head_bytes)
-    detector = {"network": "faster_rcnn", **GEOMETRY}
+    detector = detector_from({"network": "faster_rcnn", **GEOMETRY})
     files = {"rpn_onnx": str(tmp_path / "rpn.onnx"), "head_onnx": str(tmp_path / "head.onnx")}
     runner = detector_runner("ort", files, detector)
     assert isinstance(runner, FrcnnRunner)
@@ -178,7 +180,9 @@ def test_the_two_graphs_and_the_proposal_step_detect_as_pytorch_does(tmp_path):
     padding = np.arange(8)[None, :] >= counts[:, None]
     assert not found["scores"][padding][:, 1:].any()
     broken = FrcnnRunner(
-        detector_runner("ort", {"onnx": str(tmp_path / "rpn.onnx")}, {"network": "ssd"}),
+        detector_runner(
+            "ort", {"onnx": str(tmp_path / "rpn.onnx")}, detector_from({"network": "ssd"})
+        ),
         _Broken("broken"),
         geometry,
     )

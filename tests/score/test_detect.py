@@ -121,11 +121,14 @@ def test_detect_numbers_images_over_the_whole_set():
 def test_weights_trained_elsewhere_are_scored_only_on_their_classes(tmp_path):
     from workflow.data.detection import write_classes
     from workflow.errors import PipelineError
+    from workflow.models.detectors import detector_from
     from workflow.score.detect import score_detection_set
 
     write_classes(tmp_path / "classes.txt", ["circle", "square"])
     write_classes(tmp_path / "coco.names", ["person", "bicycle", "car"])
-    detector = {"network": "yolov3", "cfg": "x.cfg", "names": str(tmp_path / "coco.names")}
+    detector = detector_from(
+        {"network": "yolov3", "cfg": "x.cfg", "names": str(tmp_path / "coco.names")}
+    )
     with pytest.raises(PipelineError) as err:
         score_detection_set(
             None,  # never reached

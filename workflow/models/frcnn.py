@@ -11,25 +11,33 @@ Training (approximate joint training, as torchvision's): per image 128 anchors s
 RPN loss (at most half positive: IoU >= 0.7 with an object, or an object's best anchor;
 negative below 0.3), the proposals of the detached RPN (NMS, best 128) plus the objects' boxes
 as ROI candidates, 32 sampled (at most a quarter positive: IoU >= 0.5) for the head's
-cross-entropy and smooth-L1 losses. AdamW, one-cycle learning rate, flips every other epoch.
+cross-entropy and smooth-L1 losses, in the shared detector loop
+(``workflow.models.detector.train_detector``: AdamW, one-cycle learning rate), flips every other
+epoch. On the host, :class:`FrcnnDetector` runs both graphs as one :class:`FrcnnRunner`.
 """
 
 import logging
-from typing import TYPE_CHECKING
+from functools import cached_property
+from typing import TYPE_CHECKING, Unpack
 
 import numpy as np
 
+from workflow.backend.base import BaseRunner
 from workflow.detect.boxes import encode, iou
 from workflow.detect.frcnn import (
     FEATURES,
     HEAD_VARIANCES,
     IMAGE,
     OBJECTNESS,
+    PARTS,
     PROPOSALS,
     ROIS,
     RPN_VARIANCES,
     FrcnnGeometry,
     anchors,
+    boxes_to_image,
+    image_info,
+    mask_padding,
     network_input,
     resize,
     select_proposals,
@@ -37,8 +45,14 @@ from workflow.detect.frcnn import (
 from workflow.detect.postprocess import BOXES, SCORES
 from workflow.errors import PipelineError
 from workflow.formats.voc import Annotation
-from workflow.logs import timed
 from workflow.models.checkpoint import load_state_dict
+from workflow.models.detector import (
+    BatchLoss,
+    Decode,
+    Detector,
+    LoopSettings,
+    train_detector,
+)
 from workflow.models.export import onnx_from_torch, parity_report
 from workflow.models.ssd import fuse_batchnorm
 
@@ -305,16 +319,14 @@ def train_frcnn(
     annotations: list[list[Annotation]],
     classes: tuple[str, ...],
     geometry: FrcnnGeometry,
-    *,
-    seed: int,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    weight_decay: float,
-    threads: int,
+    **loop: Unpack[LoopSettings],
 ) -> "torch.nn.Module":
     """Train the Faster R-CNN on uint8 RGB scenes (N, H, W, 3) (seeded, deterministic; see the
     module docstring).
+
+    Args:
+        loop: the shared loop's settings (``LoopSettings``: seed, epochs, batch size, learning
+            rate, weight decay, threads).
 
     Raises:
         PipelineError: an unknown class, or the loss became NaN or infinite.
@@ -322,111 +334,78 @@ def train_frcnn(
     import torch
     import torch.nn.functional as F
 
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    all_anchors = anchors(geometry)
-    width = geometry.input_size[1]
-    pixels = resize(images, geometry.input_size)
-    object_sets = []
-    for flip in (False, True):
-        sets = _input_boxes(annotations, classes, images.shape[1:3], geometry)
-        if flip:
-            sets = [
-                (np.stack([width - b[:, 2], b[:, 1], width - b[:, 0], b[:, 3]], -1), k)
-                for b, k in sets
+    def build() -> tuple["torch.nn.Module", BatchLoss]:
+        rng = np.random.default_rng(loop["seed"])
+        all_anchors = anchors(geometry)
+        width = geometry.input_size[1]
+        pixels = resize(images, geometry.input_size)
+        object_sets = []
+        for flip in (False, True):
+            sets = _input_boxes(annotations, classes, images.shape[1:3], geometry)
+            if flip:
+                sets = [
+                    (np.stack([width - b[:, 2], b[:, 1], width - b[:, 0], b[:, 3]], -1), k)
+                    for b, k in sets
+                ]
+            object_sets.append(sets)
+        rpn_targets = [[_anchor_targets(b, all_anchors) for b, _ in sets] for sets in object_sets]
+        anchor_tensor = torch.from_numpy(all_anchors)
+        limit = input_limit(geometry)
+        model = frcnn_net(len(classes), geometry)
+
+        def batch_loss(order: "torch.Tensor", mirrored: bool) -> "torch.Tensor":
+            idx = order.tolist()
+            x = torch.from_numpy(
+                network_input(pixels[idx], geometry.input_size, geometry.pixel_mean)
+            )
+            x = x.flip(-1) if mirrored else x
+            features, logits, deltas = model.propose(x)
+            # RPN loss over sampled anchors
+            rows, cols, labels, boxes = [], [], [], []
+            for row, image in enumerate(idx):
+                label, target = rpn_targets[mirrored][image]
+                picked = _sample(
+                    np.flatnonzero(label == 1), np.flatnonzero(label == 0), RPN_BATCH, 0.5, rng
+                )
+                rows.append(np.full(len(picked), row))
+                cols.append(picked)
+                labels.append(label[picked])
+                boxes.append(target[picked])
+            rows_t = torch.from_numpy(np.concatenate(rows))
+            cols_t = torch.from_numpy(np.concatenate(cols))
+            labels_t = torch.from_numpy(np.concatenate(labels).astype(np.float32))
+            boxes_t = torch.from_numpy(np.concatenate(boxes))
+            positive = labels_t > 0
+            rpn_loss = F.binary_cross_entropy_with_logits(
+                logits[rows_t, cols_t], labels_t
+            ) + F.smooth_l1_loss(
+                deltas[rows_t, cols_t][positive], boxes_t[positive], beta=1 / 9, reduction="sum"
+            ) / len(rows_t)
+            # head loss over sampled ROIs of the detached proposals
+            with torch.no_grad():
+                decoded = decode_torch(deltas, anchor_tensor, RPN_VARIANCES, limit)
+                found, counts = select_proposals(
+                    decoded.numpy(), torch.sigmoid(logits).numpy(), geometry, keep=TRAIN_PROPOSALS
+                )
+            sampled = [
+                _roi_targets(found[row, : counts[row]], *object_sets[mirrored][image], rng)
+                for row, image in enumerate(idx)
             ]
-        object_sets.append(sets)
-    rpn_targets = [[_anchor_targets(b, all_anchors) for b, _ in sets] for sets in object_sets]
-    anchor_tensor = torch.from_numpy(all_anchors)
-    limit = input_limit(geometry)
-    model = frcnn_net(len(classes), geometry)
-    optimizer = torch.optim.AdamW(model.parameters(), learning_rate, weight_decay=weight_decay)
-    steps_per_epoch = (len(images) + batch_size - 1) // batch_size
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, learning_rate, total_steps=epochs * steps_per_epoch
-    )
-    order_rng = torch.Generator().manual_seed(seed)
-    model.train()
-    with timed(log, f"train frcnn | {len(images)} scenes, {epochs} epochs, batch {batch_size}"):
-        for epoch in range(epochs):
-            flip = epoch % 2
-            order = torch.randperm(len(images), generator=order_rng)
-            total = 0.0
-            with timed(log, f"train frcnn | epoch {epoch + 1}"):
-                for start in range(0, len(images), batch_size):
-                    idx = order[start : start + batch_size].tolist()
-                    x = torch.from_numpy(
-                        network_input(pixels[idx], geometry.input_size, geometry.pixel_mean)
-                    )
-                    x = x.flip(-1) if flip else x
-                    features, logits, deltas = model.propose(x)
-                    # RPN loss over sampled anchors
-                    rows, cols, labels, boxes = [], [], [], []
-                    for row, image in enumerate(idx):
-                        label, target = rpn_targets[flip][image]
-                        picked = _sample(
-                            np.flatnonzero(label == 1),
-                            np.flatnonzero(label == 0),
-                            RPN_BATCH,
-                            0.5,
-                            rng,
-                        )
-                        rows.append(np.full(len(picked), row))
-                        cols.append(picked)
-                        labels.append(label[picked])
-                        boxes.append(target[picked])
-                    rows_t = torch.from_numpy(np.concatenate(rows))
-                    cols_t = torch.from_numpy(np.concatenate(cols))
-                    labels_t = torch.from_numpy(np.concatenate(labels).astype(np.float32))
-                    boxes_t = torch.from_numpy(np.concatenate(boxes))
-                    positive = labels_t > 0
-                    rpn_loss = F.binary_cross_entropy_with_logits(
-                        logits[rows_t, cols_t], labels_t
-                    ) + F.smooth_l1_loss(
-                        deltas[rows_t, cols_t][positive],
-                        boxes_t[positive],
-                        beta=1 / 9,
-                        reduction="sum",
-                    ) / len(rows_t)
-                    # head loss over sampled ROIs of the detached proposals
-                    with torch.no_grad():
-                        decoded = decode_torch(deltas, anchor_tensor, RPN_VARIANCES, limit)
-                        found, counts = select_proposals(
-                            decoded.numpy(),
-                            torch.sigmoid(logits).numpy(),
-                            geometry,
-                            keep=TRAIN_PROPOSALS,
-                        )
-                    sampled = [
-                        _roi_targets(found[row, : counts[row]], *object_sets[flip][image], rng)
-                        for row, image in enumerate(idx)
-                    ]
-                    rois = torch.from_numpy(np.stack([s[0] for s in sampled]))
-                    roi_classes = torch.from_numpy(np.concatenate([s[1] for s in sampled]))
-                    roi_targets = torch.from_numpy(np.concatenate([s[2] for s in sampled]))
-                    class_logits, refine = model.classify(features, rois)
-                    class_logits = class_logits.reshape(-1, class_logits.shape[-1])
-                    refine = refine.reshape(-1, 4)
-                    fg = roi_classes > 0
-                    head_loss = F.cross_entropy(class_logits, roi_classes) + F.smooth_l1_loss(
-                        refine[fg], roi_targets[fg], beta=1.0, reduction="sum"
-                    ) / len(roi_classes)
-                    loss = rpn_loss + head_loss
-                    if not torch.isfinite(loss):
-                        raise PipelineError(
-                            f"train frcnn epoch {epoch + 1}",
-                            "the loss is not finite",
-                            "lower train.frcnn.learning_rate",
-                        )
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-                    schedule.step()
-                    total += loss.item() * len(idx)
-            log.info("train frcnn | epoch %d: loss %.4f", epoch + 1, total / len(images))
-    return model.eval()
+            rois = torch.from_numpy(np.stack([s[0] for s in sampled]))
+            roi_classes = torch.from_numpy(np.concatenate([s[1] for s in sampled]))
+            roi_targets = torch.from_numpy(np.concatenate([s[2] for s in sampled]))
+            class_logits, refine = model.classify(features, rois)
+            class_logits = class_logits.reshape(-1, class_logits.shape[-1])
+            refine = refine.reshape(-1, 4)
+            fg = roi_classes > 0
+            head_loss = F.cross_entropy(class_logits, roi_classes) + F.smooth_l1_loss(
+                refine[fg], roi_targets[fg], beta=1.0, reduction="sum"
+            ) / len(roi_classes)
+            return rpn_loss + head_loss
+
+        return model, batch_loss
+
+    return train_detector(build, len(images), name="frcnn", flip=True, **loop)
 
 
 def export_frcnn(
@@ -483,3 +462,104 @@ def export_frcnn(
         for part, graph, feeds, names, expected in checks
     }
     return rpn_bytes, head_bytes, parity
+
+
+class FrcnnRunner(BaseRunner):
+    """A Faster R-CNN's two runners and the proposal step between them, as one runner: the
+    rpn graph's input in; ``boxes`` (N, R, 4) in input pixels, ``scores`` (N, R, C + 1) (the
+    padding ROIs' class scores 0), and the ``rois`` (N, R, 4) and their ``counts`` (N,) out.
+
+    Args:
+        rpn: an inactive runner of the rpn graph or engine.
+        head: an inactive runner of the head graph or engine.
+        geometry: what the graphs were exported with.
+    """
+
+    def __init__(self, rpn: BaseRunner, head: BaseRunner, geometry: FrcnnGeometry) -> None:
+        super().__init__(f"frcnn({rpn.name} -> {head.name})")
+        self.rpn, self.head, self.geometry = rpn, head, geometry
+
+    def _activate(self) -> None:
+        self.rpn.activate()
+        try:
+            self.head.activate()
+        except BaseException:
+            self.rpn.deactivate()
+            raise
+
+    def _deactivate(self) -> None:
+        try:
+            self.head.deactivate()
+        finally:
+            self.rpn.deactivate()
+
+    def _input_metadata(self) -> list:
+        return list(self.rpn.input_metadata().values())
+
+    def _infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        first = self.rpn.infer(feed)
+        rois, counts = select_proposals(
+            first[PROPOSALS].astype(np.float32),
+            first[OBJECTNESS].astype(np.float32),
+            self.geometry,
+        )
+        specs = self.head.input_metadata()
+        second = self.head.infer(
+            {
+                FEATURES: first[FEATURES].astype(specs[FEATURES].dtype),
+                ROIS: rois.astype(specs[ROIS].dtype),
+            }
+        )
+        scores = mask_padding(second[SCORES].astype(np.float32), counts)
+        return {
+            BOXES: second[BOXES].astype(np.float32),
+            SCORES: scores,
+            ROIS: rois,
+            "counts": counts,
+        }
+
+
+class FrcnnDetector(Detector):
+    """The Faster R-CNN, two graphs with the proposal step between them (see
+    ``workflow.detect.frcnn``): images resized to the input, BGR minus the pixel mean; the
+    head's boxes in input pixels are unscaled to the image. Its spec carries the geometry
+    (config ``train.frcnn``)."""
+
+    network = "faster_rcnn"
+    parts = PARTS
+    config_section = "frcnn"
+    config_keys = ("input_size", "pixel_mean", "anchor_sizes", "anchor_ratios", "proposals")
+    input_keys = ("input_size", "pixel_mean")
+
+    @cached_property
+    def geometry(self) -> FrcnnGeometry:
+        """The geometry of the spec."""
+        return FrcnnGeometry.from_config(self.spec)
+
+    def network_input(self, images: np.ndarray) -> np.ndarray:
+        return network_input(images, self.spec["input_size"], self.spec["pixel_mean"])
+
+    def decode(self, image_size: tuple[int, int]) -> Decode:
+        info = image_info(image_size, tuple(self.spec["input_size"]))
+
+        def unscale(result: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+            return boxes_to_image(result[BOXES], info, image_size), result[SCORES]
+
+        return unscale
+
+    def join(self, runners: list[BaseRunner]) -> BaseRunner:
+        return FrcnnRunner(*runners, self.geometry)
+
+    def part_feeds(
+        self, part: str, images: np.ndarray, earlier: BaseRunner, *, batch_size: int
+    ) -> list[dict[str, np.ndarray]]:
+        if part != PARTS[1]:
+            return super().part_feeds(part, images, earlier, batch_size=batch_size)
+        inputs = self.network_input(images)
+        feeds = []
+        with earlier:
+            for start in range(0, len(inputs), batch_size):
+                first = earlier.infer({IMAGE: inputs[start : start + batch_size]})
+                rois, _ = select_proposals(first[PROPOSALS], first[OBJECTNESS], self.geometry)
+                feeds.append({FEATURES: first[FEATURES], ROIS: rois})
+        return feeds

@@ -11,18 +11,18 @@ Measured (exploration, one thread, while other jobs ran): 1,000 training scenes,
 """
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Unpack
 
 import numpy as np
 
 from workflow.data.detection import IMAGE_SIZE
+from workflow.data.images import to_nchw
 from workflow.detect.match import match_priors
 from workflow.detect.postprocess import BOXES, SCORES
 from workflow.detect.priors import SEED_CONFIG, GridAnchorConfig, grid_anchors, layer_boxes
-from workflow.errors import PipelineError
 from workflow.formats.voc import Annotation
-from workflow.logs import timed
 from workflow.models.checkpoint import load_state_dict
+from workflow.models.detector import BatchLoss, Detector, LoopSettings, train_detector
 from workflow.models.export import onnx_from_torch, parity_report
 
 if TYPE_CHECKING:
@@ -197,19 +197,19 @@ def train_ssd(
     annotations: list[list["Annotation"]],
     classes: tuple[str, ...],
     *,
-    seed: int,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    weight_decay: float,
     negatives_per_positive: int,
     match_iou: float,
-    threads: int,
+    **loop: Unpack[LoopSettings],
 ) -> "torch.nn.Module":
     """Train the SSD on uint8 scenes (N, H, W, 3) and their annotations (seeded, deterministic).
 
-    AdamW with a one-cycle learning-rate schedule peaking at ``learning_rate``; targets are the
-    priors matched at IoU ``match_iou``; inputs are scaled to [-1, 1] per batch.
+    The shared detector loop (``workflow.models.detector.train_detector``: AdamW, one-cycle
+    learning rate peaking at ``learning_rate``); targets are the priors matched at IoU
+    ``match_iou``; inputs are scaled to [-1, 1] per batch.
+
+    Args:
+        loop: the shared loop's settings (``LoopSettings``: seed, epochs, batch size, learning
+            rate, weight decay, threads).
 
     Returns:
         The trained network (not fused, eval mode).
@@ -219,62 +219,39 @@ def train_ssd(
     """
     import torch
 
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
-    torch.manual_seed(seed)
-    priors = grid_anchors(SEED_CONFIG)
-    height, width = images.shape[1:3]
-    scale = np.array([width, height, width, height], np.float32)
-    targets = [
-        match_priors(
-            np.array([obj.box for obj in objects], np.float32).reshape(-1, 4) / scale,
-            np.array([classes.index(obj.name) + 1 for obj in objects], np.int64),
-            priors,
-            variances=SEED_CONFIG.variances,
-            iou_threshold=match_iou,
-        )
-        for objects in annotations
-    ]
-    target_loc = torch.from_numpy(np.stack([t[0] for t in targets]))
-    target_labels = torch.from_numpy(np.stack([t[1] for t in targets]))
-    model = ssd_net(len(classes), boxes_per_layer())
-    optimizer = torch.optim.AdamW(model.parameters(), learning_rate, weight_decay=weight_decay)
-    steps_per_epoch = (len(images) + batch_size - 1) // batch_size
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, learning_rate, total_steps=epochs * steps_per_epoch
-    )
-    order_rng = torch.Generator().manual_seed(seed)
-    pixels = torch.from_numpy(np.ascontiguousarray(images))
-    model.train()
-    with timed(log, f"train ssd | {len(images)} scenes, {epochs} epochs, batch {batch_size}"):
-        for epoch in range(epochs):
-            order = torch.randperm(len(images), generator=order_rng)
-            total = 0.0
-            with timed(log, f"train ssd | epoch {epoch + 1}"):
-                for start in range(0, len(images), batch_size):
-                    idx = order[start : start + batch_size]
-                    x = pixels[idx].permute(0, 3, 1, 2).float() * INPUT_SCALE + INPUT_OFFSET
-                    loc, conf = model(x)
-                    loss = multibox_loss(
-                        loc,
-                        conf,
-                        target_loc[idx],
-                        target_labels[idx],
-                        negatives_per_positive=negatives_per_positive,
-                    )
-                    if not torch.isfinite(loss):
-                        raise PipelineError(
-                            f"train ssd epoch {epoch + 1}",
-                            "the loss is not finite",
-                            "lower train.ssd.learning_rate",
-                        )
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-                    schedule.step()
-                    total += loss.item() * len(idx)
-            log.info("train ssd | epoch %d: loss %.4f", epoch + 1, total / len(images))
-    return model.eval()
+    def build() -> tuple["torch.nn.Module", BatchLoss]:
+        priors = grid_anchors(SEED_CONFIG)
+        height, width = images.shape[1:3]
+        scale = np.array([width, height, width, height], np.float32)
+        targets = [
+            match_priors(
+                np.array([obj.box for obj in objects], np.float32).reshape(-1, 4) / scale,
+                np.array([classes.index(obj.name) + 1 for obj in objects], np.int64),
+                priors,
+                variances=SEED_CONFIG.variances,
+                iou_threshold=match_iou,
+            )
+            for objects in annotations
+        ]
+        target_loc = torch.from_numpy(np.stack([t[0] for t in targets]))
+        target_labels = torch.from_numpy(np.stack([t[1] for t in targets]))
+        model = ssd_net(len(classes), boxes_per_layer())
+        pixels = torch.from_numpy(np.ascontiguousarray(images))
+
+        def batch_loss(idx: "torch.Tensor", mirrored: bool) -> "torch.Tensor":
+            x = pixels[idx].permute(0, 3, 1, 2).float() * INPUT_SCALE + INPUT_OFFSET
+            loc, conf = model(x)
+            return multibox_loss(
+                loc,
+                conf,
+                target_loc[idx],
+                target_labels[idx],
+                negatives_per_positive=negatives_per_positive,
+            )
+
+        return model, batch_loss
+
+    return train_detector(build, len(images), name="ssd", **loop)
 
 
 def export_ssd(
@@ -327,3 +304,14 @@ def export_ssd(
         for name, values in zip((BOXES, SCORES), expected, strict=True)
     }
     return graph, parity
+
+
+class SsdDetector(Detector):
+    """The SSD: 300x300 images scaled to [-1, 1]; its graph ends with ``boxes`` and ``scores``
+    (box decoding and softmax inside), or with NMS's ``detections``."""
+
+    network = "ssd"
+    image_size = (INPUT_SIZE, INPUT_SIZE)
+
+    def network_input(self, images: np.ndarray) -> np.ndarray:
+        return to_nchw(images, scale=INPUT_SCALE, offset=INPUT_OFFSET)

@@ -10,16 +10,23 @@ head's ``ignore_thresh``. Images are letterboxed to the network input and scaled
 """
 
 import logging
-from typing import TYPE_CHECKING
+from functools import cached_property
+from typing import TYPE_CHECKING, Unpack
 
 import numpy as np
 
-from workflow.detect.yolo import letterbox, letterbox_geometry
+from workflow.detect.yolo import boxes_to_image, decode_heads, letterbox, letterbox_geometry
 from workflow.errors import PipelineError
-from workflow.formats.darknet import Network
+from workflow.formats.darknet import Network, read_cfg
 from workflow.formats.voc import Annotation
-from workflow.logs import timed
 from workflow.models.darknet import darknet_model
+from workflow.models.detector import (
+    BatchLoss,
+    Decode,
+    Detector,
+    LoopSettings,
+    train_detector,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -175,16 +182,15 @@ def train_yolo(
     annotations: list[list[Annotation]],
     classes: tuple[str, ...],
     network: Network,
-    *,
-    seed: int,
-    epochs: int,
-    batch_size: int,
-    learning_rate: float,
-    weight_decay: float,
-    threads: int,
+    **loop: Unpack[LoopSettings],
 ) -> "torch.nn.Module":
-    """Train the cfg's network on uint8 scenes (N, H, W, 3) (seeded, deterministic): AdamW
-    with a one-cycle learning rate; horizontal flips of every other epoch's images.
+    """Train the cfg's network on uint8 scenes (N, H, W, 3) (seeded, deterministic): the
+    shared detector loop (``workflow.models.detector.train_detector``: AdamW, one-cycle learning
+    rate); horizontal flips of every other epoch's images.
+
+    Args:
+        loop: the shared loop's settings (``LoopSettings``: seed, epochs, batch size, learning
+            rate, weight decay, threads).
 
     Raises:
         PipelineError: the loss became NaN or infinite, or the cfg's heads do not know
@@ -194,74 +200,82 @@ def train_yolo(
 
     if any(head.number("classes") != len(classes) for head in network.heads()):
         raise PipelineError(network.source, f"the heads are not for {len(classes)} classes")
-    torch.set_num_threads(threads)
-    torch.use_deterministic_algorithms(True)
-    torch.manual_seed(seed)
-    _, height, width = network.input_shape
-    anchors = head_anchors(network)
-    ignore = float(network.heads()[0].options.get("ignore_thresh", "0.7"))
-    inputs = torch.from_numpy(network_input(images, network))
-    side = images.shape[2]  # mirrored boxes of mirrored images (letterbox bars are symmetric)
-    flipped = [
-        [
-            Annotation(o.name, (side - o.box[2], o.box[1], side - o.box[0], o.box[3]), o.difficult)
-            for o in objects
+
+    def build() -> tuple["torch.nn.Module", BatchLoss]:
+        _, height, width = network.input_shape
+        anchors = head_anchors(network)
+        ignore = float(network.heads()[0].options.get("ignore_thresh", "0.7"))
+        inputs = torch.from_numpy(network_input(images, network))
+        side = images.shape[2]  # mirrored boxes of mirrored images (letterbox bars are symmetric)
+        flipped = [
+            [
+                Annotation(
+                    o.name, (side - o.box[2], o.box[1], side - o.box[0], o.box[3]), o.difficult
+                )
+                for o in objects
+            ]
+            for objects in annotations
         ]
-        for objects in annotations
-    ]
-    target_sets = [
-        [torch.from_numpy(t) for t in build_targets(a, classes, network, images.shape[1:3])]
-        for a in (annotations, flipped)
-    ]
-    scale, _, (top, left) = letterbox_geometry(images.shape[1:3], (height, width))
-    most = max((len(objects) for objects in annotations), default=0)
-    truth_sets = []
-    for a in (annotations, flipped):
-        padded = np.zeros((len(a), most, 4), np.float32)
-        for image, objects in enumerate(a):
-            for j, o in enumerate(objects):
-                padded[image, j] = [
-                    (o.box[0] * scale + left) / width,
-                    (o.box[1] * scale + top) / height,
-                    (o.box[2] * scale + left) / width,
-                    (o.box[3] * scale + top) / height,
-                ]
-        truth_sets.append(torch.from_numpy(padded))
-    model = darknet_model(network)
-    optimizer = torch.optim.AdamW(model.parameters(), learning_rate, weight_decay=weight_decay)
-    steps_per_epoch = (len(images) + batch_size - 1) // batch_size
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, learning_rate, total_steps=epochs * steps_per_epoch
-    )
-    order_rng = torch.Generator().manual_seed(seed)
-    model.train()
-    with timed(log, f"train yolo | {len(images)} scenes, {epochs} epochs, batch {batch_size}"):
-        for epoch in range(epochs):
-            flip = epoch % 2 == 1
-            order = torch.randperm(len(images), generator=order_rng)
-            total = 0.0
-            with timed(log, f"train yolo | epoch {epoch + 1}"):
-                for start in range(0, len(images), batch_size):
-                    idx = order[start : start + batch_size]
-                    x = inputs[idx].flip(-1) if flip else inputs[idx]
-                    loss = yolo_loss(
-                        model(x),
-                        [t[idx] for t in target_sets[flip]],
-                        anchors,
-                        truth_sets[flip][idx],
-                        input_size=(height, width),
-                        ignore=ignore,
-                    )
-                    if not torch.isfinite(loss):
-                        raise PipelineError(
-                            f"train yolo epoch {epoch + 1}",
-                            "the loss is not finite",
-                            "lower train.yolo.learning_rate",
-                        )
-                    optimizer.zero_grad()
-                    loss.backward()
-                    optimizer.step()
-                    schedule.step()
-                    total += loss.item() * len(idx)
-            log.info("train yolo | epoch %d: loss %.4f", epoch + 1, total / len(images))
-    return model.eval()
+        target_sets = [
+            [torch.from_numpy(t) for t in build_targets(a, classes, network, images.shape[1:3])]
+            for a in (annotations, flipped)
+        ]
+        scale, _, (top, left) = letterbox_geometry(images.shape[1:3], (height, width))
+        most = max((len(objects) for objects in annotations), default=0)
+        truth_sets = []
+        for a in (annotations, flipped):
+            padded = np.zeros((len(a), most, 4), np.float32)
+            for image, objects in enumerate(a):
+                for j, o in enumerate(objects):
+                    padded[image, j] = [
+                        (o.box[0] * scale + left) / width,
+                        (o.box[1] * scale + top) / height,
+                        (o.box[2] * scale + left) / width,
+                        (o.box[3] * scale + top) / height,
+                    ]
+            truth_sets.append(torch.from_numpy(padded))
+        model = darknet_model(network)
+
+        def batch_loss(idx: "torch.Tensor", mirrored: bool) -> "torch.Tensor":
+            x = inputs[idx].flip(-1) if mirrored else inputs[idx]
+            return yolo_loss(
+                model(x),
+                [t[idx] for t in target_sets[mirrored]],
+                anchors,
+                truth_sets[mirrored][idx],
+                input_size=(height, width),
+                ignore=ignore,
+            )
+
+        return model, batch_loss
+
+    return train_detector(build, len(images), name="yolo", flip=True, **loop)
+
+
+class YoloDetector(Detector):
+    """A YOLOv3 of a darknet cfg (the spec's ``cfg``): images letterboxed to the cfg's input,
+    values in [0, 1]; its graph ends with one raw output per head (``yolo0``, ``yolo1``, ...),
+    decoded on the host (``workflow.detect.yolo``)."""
+
+    network = "yolov3"
+    input_keys = ("cfg",)
+    darknet_cfg = True
+
+    @cached_property
+    def cfg_network(self) -> Network:
+        """The network of the spec's cfg (read once)."""
+        return read_cfg(self.spec["cfg"])
+
+    def network_input(self, images: np.ndarray) -> np.ndarray:
+        return network_input(images, self.cfg_network)
+
+    def decode(self, image_size: tuple[int, int]) -> Decode:
+        anchors = head_anchors(self.cfg_network)
+        input_size = self.cfg_network.input_shape[1:]
+
+        def decode(result: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+            heads = [result[f"yolo{k}"] for k in range(len(anchors))]
+            boxes, scores = decode_heads(heads, anchors, input_size=input_size)
+            return boxes_to_image(boxes, image_size, input_size), scores
+
+        return decode

@@ -1,28 +1,19 @@
 """Scoring detectors: detections over a test set, VOC mAP, and the cross-check with pycocotools.
 
-Three networks: the SSD (its graph ends with ``boxes`` and ``scores``, or with NMS's
-``detections``), YOLOv3 from a darknet cfg (its graph ends with one raw output per head,
-decoded here by ``workflow.detect.yolo``) and Faster R-CNN (two graphs with the proposal step
-between them, run as one :class:`FrcnnRunner`; see ``workflow.detect.frcnn``). A *detector* is a
-dict naming the network (``ssd``, ``yolov3`` or ``faster_rcnn``) and, for YOLOv3, its ``cfg``
-(and, for weights trained elsewhere, the ``names`` file of the classes they detect),
-for Faster R-CNN its geometry (config ``train.frcnn``'s ``input_size``, ``pixel_mean``,
-``anchor_sizes``, ``anchor_ratios``, ``proposals``): it picks the preprocessing (the SSD's
-scaling to [-1, 1]; YOLO's letterbox and [0, 1]; Faster R-CNN's resize, BGR and pixel mean) and
-the decoding; NMS, mAP and drawing are shared.
+Any :class:`~workflow.models.detector.Detector` (the SSD, YOLOv3 from a darknet cfg, Faster
+R-CNN's two graphs, ...; made from its spec by ``workflow.models.detectors.detector_from``)
+supplies the preprocessing, the decoding of its graph's outputs and the runner of its graphs;
+NMS, mAP and drawing are shared.
 """
 
 import contextlib
 import io
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from workflow.backend.base import BaseRunner
 from workflow.data.detection import read_classes, read_split
-from workflow.data.images import to_nchw
-from workflow.detect import frcnn
 from workflow.detect.evaluate import (
     Detection,
     GroundTruth,
@@ -37,121 +28,23 @@ from workflow.detect.postprocess import (
     host_nms,
     seed_output,
 )
-from workflow.detect.yolo import boxes_to_image, decode_heads
 from workflow.errors import PipelineError
-from workflow.formats.darknet import read_cfg
-from workflow.models.ssd import INPUT_OFFSET, INPUT_SCALE
-from workflow.models.yolo import head_anchors, network_input
+from workflow.models.detector import Decode, Detector
 from workflow.score.runtimes import make_runner, part_files
-
-NETWORKS = ("ssd", "yolov3", "faster_rcnn")
-#: The SSD's detector (the default of every function that takes one).
-SSD = {"network": "ssd"}
-Decode = Callable[[dict[str, np.ndarray]], tuple[np.ndarray, np.ndarray]]
-
-
-def detector_input(images: np.ndarray, detector: dict[str, Any]) -> np.ndarray:
-    """uint8 images (N, H, W, 3) as the detector's network takes them (N, 3, h, w) float32."""
-    if detector["network"] == "ssd":
-        return to_nchw(images, scale=INPUT_SCALE, offset=INPUT_OFFSET)
-    if detector["network"] == "yolov3":
-        return network_input(images, read_cfg(detector["cfg"]))
-    if detector["network"] == "faster_rcnn":
-        return frcnn.network_input(images, detector["input_size"], detector["pixel_mean"])
-    raise PipelineError(f"detector {detector['network']!r}", f"choose among {NETWORKS}")
-
-
-def detector_decode(detector: dict[str, Any], image_size: tuple[int, int]) -> Decode | None:
-    """How the graph's outputs become corner boxes relative to the image and per-class scores
-    with a column 0 for the background (``None``: the SSD's own ``boxes`` and ``scores``)."""
-    if detector["network"] == "ssd":
-        return None
-    if detector["network"] == "faster_rcnn":
-        info = frcnn.image_info(image_size, tuple(detector["input_size"]))
-
-        def unscale(result: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-            return frcnn.boxes_to_image(result[BOXES], info, image_size), result[SCORES]
-
-        return unscale
-    network = read_cfg(detector["cfg"])
-    anchors = head_anchors(network)
-    input_size = network.input_shape[1:]
-
-    def decode(result: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        heads = [result[f"yolo{k}"] for k in range(len(anchors))]
-        boxes, scores = decode_heads(heads, anchors, input_size=input_size)
-        return boxes_to_image(boxes, image_size, input_size), scores
-
-    return decode
-
-
-class FrcnnRunner(BaseRunner):
-    """A Faster R-CNN's two runners and the proposal step between them, as one runner: the
-    rpn graph's input in; ``boxes`` (N, R, 4) in input pixels, ``scores`` (N, R, C + 1) (the
-    padding ROIs' class scores 0), and the ``rois`` (N, R, 4) and their ``counts`` (N,) out.
-
-    Args:
-        rpn: an inactive runner of the rpn graph or engine.
-        head: an inactive runner of the head graph or engine.
-        geometry: what the graphs were exported with.
-    """
-
-    def __init__(self, rpn: BaseRunner, head: BaseRunner, geometry: frcnn.FrcnnGeometry) -> None:
-        super().__init__(f"frcnn({rpn.name} -> {head.name})")
-        self.rpn, self.head, self.geometry = rpn, head, geometry
-
-    def _activate(self) -> None:
-        self.rpn.activate()
-        try:
-            self.head.activate()
-        except BaseException:
-            self.rpn.deactivate()
-            raise
-
-    def _deactivate(self) -> None:
-        try:
-            self.head.deactivate()
-        finally:
-            self.rpn.deactivate()
-
-    def _input_metadata(self) -> list:
-        return list(self.rpn.input_metadata().values())
-
-    def _infer(self, feed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        first = self.rpn.infer(feed)
-        rois, counts = frcnn.select_proposals(
-            first[frcnn.PROPOSALS].astype(np.float32),
-            first[frcnn.OBJECTNESS].astype(np.float32),
-            self.geometry,
-        )
-        specs = self.head.input_metadata()
-        second = self.head.infer(
-            {
-                frcnn.FEATURES: first[frcnn.FEATURES].astype(specs[frcnn.FEATURES].dtype),
-                frcnn.ROIS: rois.astype(specs[frcnn.ROIS].dtype),
-            }
-        )
-        scores = frcnn.mask_padding(second[SCORES].astype(np.float32), counts)
-        return {
-            BOXES: second[BOXES].astype(np.float32),
-            SCORES: scores,
-            frcnn.ROIS: rois,
-            "counts": counts,
-        }
 
 
 def detector_runner(
     runtime: str,
     files: dict[str, str],
-    detector: dict[str, Any],
+    detector: Detector,
     *,
     module: str = "auto",
     threads: int = 1,
 ) -> BaseRunner:
     """An inactive runner of a detector (``workflow.score.runtimes.make_runner``'s files); a
-    Faster R-CNN's files are those of each part, keyed ``<part>_<file>`` (``rpn_onnx``,
-    ``head_plan``, ...), and make a :class:`FrcnnRunner`."""
-    if detector["network"] != "faster_rcnn":
+    detector split into parts has the files of each part keyed ``<part>_<file>`` (``rpn_onnx``,
+    ``head_plan``, ...), and its runners are joined into one (:meth:`Detector.join`)."""
+    if not detector.parts:
         return make_runner(runtime, files, module=module, threads=threads)
     runners = [
         make_runner(
@@ -160,32 +53,25 @@ def detector_runner(
             module=module,
             threads=threads,
         )
-        for part in frcnn.PARTS
+        for part in detector.parts
     ]
-    return FrcnnRunner(*runners, frcnn.FrcnnGeometry.from_config(detector))
+    return detector.join(runners)
 
 
-def head_feeds(
-    rpn_onnx: str,
+def part_feeds(
+    detector: Detector,
+    part: str,
+    earlier_onnx: str,
     images: np.ndarray,
-    detector: dict[str, Any],
     *,
     batch_size: int,
     threads: int = 1,
 ) -> list[dict[str, np.ndarray]]:
-    """Feeds of a Faster R-CNN head graph (``features`` and ``rois``), one per batch of uint8
-    scenes ``images``: what the rpn graph (ONNX Runtime) and the proposal step give for them."""
-    geometry = frcnn.FrcnnGeometry.from_config(detector)
-    inputs = detector_input(images, detector)
-    feeds = []
-    with make_runner("ort", {"onnx": rpn_onnx}, threads=threads) as rpn:
-        for start in range(0, len(inputs), batch_size):
-            first = rpn.infer({frcnn.IMAGE: inputs[start : start + batch_size]})
-            rois, _ = frcnn.select_proposals(
-                first[frcnn.PROPOSALS], first[frcnn.OBJECTNESS], geometry
-            )
-            feeds.append({frcnn.FEATURES: first[frcnn.FEATURES], frcnn.ROIS: rois})
-    return feeds
+    """Calibration feeds of a later graph ``part`` of a split detector (Faster R-CNN's head:
+    ``features`` and ``rois``), one per batch of uint8 scenes ``images``: what the graph
+    before it (``earlier_onnx``, run by ONNX Runtime) and the host step give for them."""
+    earlier = make_runner("ort", {"onnx": earlier_onnx}, threads=threads)
+    return detector.part_feeds(part, images, earlier, batch_size=batch_size)
 
 
 def detect(
@@ -365,7 +251,7 @@ def score_detection_set(
     params: NmsParams,
     batch_size: int,
     iou_threshold: float,
-    detector: dict[str, Any] = SSD,
+    detector: Detector,
 ) -> tuple[bytes, dict[str, Any]]:
     """Detect objects in every image of a test split and score them (the rule score_detect).
 
@@ -377,20 +263,20 @@ def score_detection_set(
         params: NMS thresholds.
         batch_size: images per inference call.
         iou_threshold: IoU at which a detection matches an object.
-        detector: the network (see the module docstring).
+        detector: the detector the runner runs.
 
     Returns:
         The seed-form detections as ``.npz`` bytes (``detections`` (N, keep_top_k, 7),
         ``keep_count`` (N,), ``names`` (N,) file stems) and the :func:`map_report`.
     """
     classes = read_classes(classes_path)
-    if "names" in detector:  # weights trained elsewhere detect their own classes
-        detected = read_classes(detector["names"])
+    if detector.names:  # weights trained elsewhere detect their own classes
+        detected = read_classes(detector.names)
         if detected != classes:
             raise PipelineError(
                 classes_path,
                 f"lists {len(classes)} classes ({', '.join(classes[:3])}, ...); the detector "
-                f"detects the {len(detected)} of {detector['names']} ({', '.join(detected[:3])}"
+                f"detects the {len(detected)} of {detector.names} ({', '.join(detected[:3])}"
                 ", ...)",
                 "score it on a detection set annotated with the detector's class names, in "
                 "their order (data.detect.source: folder, its classes.txt the names file)",
@@ -399,11 +285,11 @@ def score_detection_set(
     with runner:
         detections, counts = detect(
             runner,
-            detector_input(data.images, detector),
+            detector.network_input(data.images),
             batch_size=batch_size,
             place=place,
             params=params,
-            decode=detector_decode(detector, data.images.shape[1:3]),
+            decode=detector.decode(data.images.shape[1:3]),
         )
     report = map_report(
         detection_list(detections, counts),

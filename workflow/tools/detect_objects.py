@@ -34,50 +34,53 @@ from workflow.detect.postprocess import NMS_PLACES, NmsParams
 from workflow.errors import PipelineError
 from workflow.formats.pnm import pnm_bytes, read_pnm
 from workflow.io import write_atomically
-from workflow.models.ssd import INPUT_SIZE
+from workflow.models.detector import Detector
+from workflow.models.detectors import DETECTORS, detector_class, detector_from
 from workflow.samples import config_default
-from workflow.score.detect import (
-    NETWORKS,
-    detect,
-    detector_decode,
-    detector_input,
-    detector_runner,
-)
+from workflow.score.detect import detect, detector_runner
 
 
-def detector_of(args: argparse.Namespace) -> dict:
-    """The detector dict (workflow.score.detect) the options describe."""
-    if args.detector == "yolov3":
+def detector_of(args: argparse.Namespace) -> Detector:
+    """The detector the options describe: a darknet cfg (--cfg) where it is built from one,
+    its config section (the workflow config's defaults, or --config-file's) where it reads
+    one."""
+    cls = detector_class(args.detector)
+    spec: dict = {"network": args.detector}
+    if cls.darknet_cfg:
         if not args.cfg:
-            raise PipelineError("--detector yolov3", "needs --cfg, the network's darknet .cfg")
-        return {"network": "yolov3", "cfg": args.cfg}
-    if args.detector == "faster_rcnn":
-        frcnn = config_default("train", "frcnn")
+            raise PipelineError(
+                f"--detector {args.detector}", "needs --cfg, the network's darknet .cfg"
+            )
+        spec["cfg"] = args.cfg
+    if cls.config_section:
+        settings = config_default("train", cls.config_section)
         if args.config_file:
             chosen = yaml.safe_load(Path(args.config_file).read_text()) or {}
-            frcnn |= chosen.get("train", {}).get("frcnn", {})
-        return {"network": "faster_rcnn", **frcnn}
-    return {"network": "ssd"}
+            settings |= chosen.get("train", {}).get(cls.config_section, {})
+        spec |= settings
+    return detector_from(spec)
 
 
-def runner_of(args: argparse.Namespace, detector: dict) -> BaseRunner:
-    """The runner of the options' graph or engine; for Faster R-CNN, of both parts."""
-    if args.detector != "faster_rcnn":
+def runner_of(args: argparse.Namespace, detector: Detector) -> BaseRunner:
+    """The runner of the options' graph or engine; for a detector of two graphs (Faster
+    R-CNN), of both parts (--onnx and --head-onnx, or --engine and --head-engine)."""
+    if not detector.parts:
         return runner_from_args(args)
+    first, second = detector.parts
     if args.onnx and args.head_onnx:
-        files = {"rpn_onnx": args.onnx, "head_onnx": args.head_onnx}
+        files = {f"{first}_onnx": args.onnx, f"{second}_onnx": args.head_onnx}
         return detector_runner("ort", files, detector)
     if args.engine and args.head_engine:
         files = {
-            "rpn_plan": args.engine,
-            "rpn_meta": f"{args.engine}.json",
-            "head_plan": args.head_engine,
-            "head_meta": f"{args.head_engine}.json",
+            f"{first}_plan": args.engine,
+            f"{first}_meta": f"{args.engine}.json",
+            f"{second}_plan": args.head_engine,
+            f"{second}_meta": f"{args.head_engine}.json",
         }
         return detector_runner("trt", files, detector, module=args.tensorrt_module)
     raise PipelineError(
-        "--detector faster_rcnn",
-        "needs the rpn and the head, both ONNX or both engines",
+        f"--detector {args.detector}",
+        f"needs the {first} and the {second}, both ONNX or both engines",
         "give --onnx with --head-onnx, or --engine with --head-engine",
     )
 
@@ -91,7 +94,7 @@ def main(argv: list[str] | None = None, *, prog: str | None = None) -> int:
     add_model_options(parser)
     parser.add_argument("ppm", nargs="+", help="binary PPM (P6) images")
     parser.add_argument("--classes", required=True, help="class names, one per line")
-    parser.add_argument("--detector", choices=NETWORKS, default="ssd", help="default: ssd")
+    parser.add_argument("--detector", choices=list(DETECTORS), default="ssd", help="default: ssd")
     parser.add_argument("--cfg", help="YOLOv3: the darknet .cfg of the graph or engine")
     head = parser.add_mutually_exclusive_group()
     head.add_argument("--head-onnx", help="Faster R-CNN: the head graph (--onnx: the rpn's)")
@@ -112,8 +115,11 @@ def main(argv: list[str] | None = None, *, prog: str | None = None) -> int:
         for path, image in zip(args.ppm, images, strict=True):
             if image.ndim != 3:
                 raise PipelineError(path, f"image is {image.shape}, expected an RGB PPM (P6)")
-            if args.detector == "ssd" and image.shape != (INPUT_SIZE, INPUT_SIZE, 3):
-                raise PipelineError(path, f"image is {image.shape}, expected a 300x300 PPM")
+            size = detector.image_size
+            if size and image.shape[:2] != size:
+                raise PipelineError(
+                    path, f"image is {image.shape}, expected a {size[1]}x{size[0]} PPM"
+                )
         params = NmsParams(args.confidence, args.iou, args.top_k, args.keep_top_k)
         runner = runner_of(args, detector)
         results = []
@@ -122,11 +128,11 @@ def main(argv: list[str] | None = None, *, prog: str | None = None) -> int:
                 results.append(
                     detect(
                         runner,
-                        detector_input(image[None], detector),
+                        detector.network_input(image[None]),
                         batch_size=1,
                         place=args.nms,
                         params=params,
-                        decode=detector_decode(detector, image.shape[:2]),
+                        decode=detector.decode(image.shape[:2]),
                     )
                 )
     except PipelineError as err:
