@@ -67,7 +67,7 @@ ARGMAX = {
 #: Rendered text: pages for the detector, lines for the recogniser and the classifier.
 PAGES = 8
 LINES = 32
-#: MTCNN feed shapes (rows, height, width), as tests/workflow/test_mtcnn.py uses.
+#: MTCNN feed shapes (rows, height, width), as tests/e2e/test_mtcnn.py uses.
 MTCNN_FEEDS = {
     "pnet": {"calibration": [(4, 48, 64), (2, 96, 128), (4, 24, 36)], "evaluation": [(2, 64, 80)]},
     "rnet": {"calibration": [(32, 24, 24)] * 3, "evaluation": [(32, 24, 24)] * 2},

@@ -26,7 +26,7 @@ WORKFLOW_FILES = (
 )
 
 
-#: The session fixtures of the shared tiny runs (``tests/workflow/conftest.py``) and the group
+#: The session fixtures of the shared tiny runs (``tests/e2e/conftest.py``) and the group
 #: of the tests that read each: ``text_tree`` does not read ``tree``, so its group can run on the
 #: other worker meanwhile.
 SHARED_RUNS = {"tree": "shared-runs", "rerun": "shared-runs", "text_tree": "text-run"}

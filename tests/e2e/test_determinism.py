@@ -6,7 +6,7 @@ import time
 import pytest
 
 from tests.conftest import copy_workflow, snakemake
-from tests.workflow.conftest import API_SAMPLES, ONNX_SAMPLES, PRECISIONS, RERUN_SAMPLES, TINY
+from tests.e2e.conftest import API_SAMPLES, ONNX_SAMPLES, PRECISIONS, RERUN_SAMPLES, TINY
 from workflow.io import sha256_file
 
 pytestmark = pytest.mark.slow

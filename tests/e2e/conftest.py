@@ -19,21 +19,75 @@ TINY = str(CONFIGS / "tiny.yaml")
 PRECISIONS = ("fp32", "fp16", "int8")
 ONNX_SAMPLES = ("mnist", "mnist_tf")
 API_SAMPLES = ("mnist_api", "mlp")
-#: What a change to INT8 alone reruns in the tiny tree: the INT8 graphs, engines and scores of
-#: the four ONNX samples (two classifiers, the SSD, the recommender), the INT8 serving run and
-#: their comparisons, and the results summary (it reads the scores and engines).
-INT8_ONLY = {
-    "precision_int8": 4,
-    "engine_build": 4,
-    "score_hello": 2,
-    "score_accuracy": 2,
-    "score_detect": 1,
-    "score_draw": 1,
-    "score_recommend": 1,
-    "serve_recommender": 1,
-    "score_precisions": 5,
-    "summary": 1,
-    "all": 1,
+#: The jobs that score one precision of a sample, by the registry row's task (what each task is
+#: measured by; the workflow's plan is not consulted). A row built by ``serve`` is not scored
+#: from its own engine: it is served.
+SCORED_BY = {
+    "classify": ("score_hello", "score_accuracy"),
+    "detect": ("score_detect", "score_draw"),
+    "recommend": ("score_recommend",),
+}
+
+
+def tiny_rows(names=None) -> dict[str, dict]:
+    """The tiny config's registry rows (``names`` of them, when given), by sample."""
+    from workflow.samples import load_registry
+
+    chosen = yaml.safe_load(Path(TINY).read_text())["samples"]
+    rows = load_registry().samples
+    return {name: rows[name] for name in chosen if names is None or name in names}
+
+
+def downstream_of_graphs(rows: dict[str, dict], precisions) -> dict[str, int]:
+    """What a change to the ``precisions`` graphs of the samples ``rows`` reruns: each one's
+    engine and scores (or serving run) in those precisions, the comparison of the precisions of
+    each sample that has more than one in the tiny config, and the results summary."""
+    configured = yaml.safe_load(Path(TINY).read_text())["precisions"]
+    jobs: dict[str, int] = {}
+
+    def add(rule: str, count: int = 1) -> None:
+        jobs[rule] = jobs.get(rule, 0) + count
+
+    for row in rows.values():
+        chosen = [p for p in row["precisions"] if p in configured and p in precisions]
+        for _ in chosen:
+            if row["builder"] == "serve":
+                add("serve_recommender")
+                continue
+            add("engine_build_api" if row["builder"] == "api" else "engine_build")
+            for rule in SCORED_BY[row["task"]]:
+                add(rule)
+        if chosen and sum(p in configured for p in row["precisions"]) > 1:
+            add("score_precisions")
+    return jobs | {"summary": 1, "all": 1}
+
+
+def reduced_graphs(rows: dict[str, dict]) -> dict[str, int]:
+    """The reduced-precision graphs of the samples ``rows`` (a sample served from another's
+    graphs has none) and the calibration tables their INT8 graphs read."""
+    built = [row for row in rows.values() if row["builder"] not in ("serve", "api")]
+    jobs = {
+        "precision_fp16": sum("fp16" in row["precisions"] for row in built),
+        "precision_int8": sum("int8" in row["precisions"] for row in built),
+    }
+    return {rule: count for rule, count in jobs.items() if count} | {
+        "calibrate_table": jobs["precision_int8"]
+    }
+
+
+def engines_of(rows: dict[str, dict]) -> dict[str, int]:
+    """Every engine build of the samples ``rows`` in the tiny config's precisions."""
+    return {
+        rule: count
+        for rule, count in downstream_of_graphs(rows, PRECISIONS).items()
+        if rule.startswith("engine_build") or rule in ("summary", "all")
+    }
+
+
+#: What a change to INT8 alone reruns in the tiny tree: the INT8 graphs, engines, scores and
+#: serving runs and the comparisons of precisions, derived from the registry rows.
+INT8_ONLY = downstream_of_graphs(tiny_rows(), ["int8"]) | {
+    "precision_int8": reduced_graphs(tiny_rows())["precision_int8"]
 }
 
 

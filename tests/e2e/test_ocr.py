@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.conftest import copy_workflow, planned_jobs, snakemake
-from tests.workflow.conftest import PRECISIONS, TINY, overlay
+from tests.e2e.conftest import PRECISIONS, TINY, overlay
 from workflow.quant.batches import iter_feeds
 
 pytestmark = pytest.mark.slow

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import copy_workflow, planned_jobs, snakemake, tiny_classifier_bytes
-from tests.workflow.conftest import TINY
+from tests.e2e.conftest import TINY
 from workflow.quant.batches import batch_bytes, write_batch_folder
 from workflow.samples import load_registry
 

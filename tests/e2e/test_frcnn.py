@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import copy_workflow, snakemake
-from tests.workflow.conftest import PRECISIONS, TINY
+from tests.e2e.conftest import PRECISIONS, TINY
 from workflow.quant.batches import iter_feeds
 from workflow.samples import load_registry
 

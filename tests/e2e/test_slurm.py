@@ -13,8 +13,8 @@ import time
 import pytest
 
 from tests.conftest import ROOT, copy_workflow, snakemake
-from tests.workflow.conftest import TINY
-from tests.workflow.test_golden import GOLDEN, SCORES
+from tests.e2e.conftest import TINY
+from tests.e2e.test_golden import GOLDEN, SCORES
 from workflow.io import sha256_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.extended]

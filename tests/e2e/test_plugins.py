@@ -6,7 +6,7 @@ import json
 import pytest
 
 from tests.conftest import planned_jobs, snakemake
-from tests.workflow.conftest import TINY, clone
+from tests.e2e.conftest import TINY, clone
 
 pytestmark = pytest.mark.slow
 

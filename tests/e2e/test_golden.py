@@ -1,7 +1,7 @@
 """Strict mode gives the same bytes on every machine: the tiny chains of mnist (PyTorch) and
 mnist_tf (Keras) against sha256 sums recorded once and checked wherever the suite runs.
 
-The run is the session's second tiny run (``rerun`` in ``tests/workflow/conftest.py``), which
+The run is the session's second tiny run (``rerun`` in ``tests/e2e/conftest.py``), which
 starts with instruction-set variables a user might have set to lower values than the
 machine's (and TensorFlow's oneDNN switched on): strict mode must override them all. Besides
 the files, the INT8 graph's class probabilities over the test split are checked: ONNX Runtime's
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.workflow.conftest import PRESET
+from tests.e2e.conftest import PRESET
 from workflow.io import sha256_file
 from workflow.repro import BASELINE, STRICT_ENVIRONMENT, job_environment
 

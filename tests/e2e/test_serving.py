@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, copy_workflow, planned_jobs, snakemake
-from tests.workflow.conftest import TINY, build, overlay
+from tests.e2e.conftest import TINY, build, overlay
 
 pytestmark = pytest.mark.slow
 

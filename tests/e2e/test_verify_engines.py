@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT
-from tests.workflow.conftest import PRECISIONS, TEXT_SAMPLES
+from tests.e2e.conftest import PRECISIONS, TEXT_SAMPLES
 from workflow.ort.runner import OrtRunner
 from workflow.samples import load_registry
 

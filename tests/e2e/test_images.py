@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.conftest import copy_workflow, planned_jobs, snakemake
-from tests.workflow.conftest import PRECISIONS, TINY
+from tests.e2e.conftest import PRECISIONS, TINY
 from workflow.data.objects import write_generated
 from workflow.samples import load_registry
 

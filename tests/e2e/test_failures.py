@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import snakemake
-from tests.workflow.conftest import INT8_ONLY, TINY, build, clone, dry_run, overlay
+from tests.e2e.conftest import INT8_ONLY, TINY, build, clone, dry_run, overlay
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import copy_workflow, planned_jobs, snakemake
-from tests.workflow.conftest import PRECISIONS, TINY, overlay
+from tests.e2e.conftest import PRECISIONS, TINY, overlay
 
 MEAN = [0.4, 0.45, 0.5]  # BGR, after scaling to [0, 1]
 STD = [0.25, 0.25, 0.3]

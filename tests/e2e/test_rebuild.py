@@ -6,13 +6,25 @@ import shutil
 import pytest
 
 from tests.conftest import ROOT, planned_jobs, snakemake
-from tests.workflow.conftest import INT8_ONLY, TINY, clone, dry_run
+from tests.e2e.conftest import (
+    INT8_ONLY,
+    PRECISIONS,
+    TINY,
+    clone,
+    downstream_of_graphs,
+    dry_run,
+    engines_of,
+    reduced_graphs,
+    tiny_rows,
+)
 
 pytestmark = pytest.mark.slow
-#: The tiny config's samples trained on digits: two built through ONNX (PyTorch, Keras) in
-#: three precisions, two through the network API (LeNet from the PyTorch weights, the MLP) in
-#: FP32.
-DOWNSTREAM_OF_TRAINING = {
+DIGITS = tiny_rows(["mnist", "mnist_api", "mlp", "mnist_tf"])
+SSD = tiny_rows(["ssd"])
+RECOMMENDER = tiny_rows(["movielens", "movielens_mps"])
+#: The tiny config's samples trained on digits: two built through ONNX (PyTorch, Keras), two
+#: through the network API (LeNet from the PyTorch weights, the MLP); from their training on.
+DOWNSTREAM_OF_TRAINING = downstream_of_graphs(DIGITS, PRECISIONS) | {
     "train_torch": 2,
     "train_keras": 1,
     "weights_torch": 2,
@@ -20,64 +32,29 @@ DOWNSTREAM_OF_TRAINING = {
     "onnx_export": 1,
     "onnx_export_tf": 1,
     "onnx_layers": 2,
-    "calibrate_table": 2,
-    "precision_fp16": 2,
-    "precision_int8": 2,
-    "engine_build": 6,
-    "engine_build_api": 2,
-    "score_hello": 8,
-    "score_accuracy": 8,
-    "score_precisions": 2,
-    "summary": 1,
-    "all": 1,
+    **reduced_graphs(DIGITS),
 }
 #: The same for the PyTorch-trained samples only (mnist, its network-API twin, the MLP).
-DOWNSTREAM_OF_TORCH_TRAINING = {
+TORCH_DIGITS = tiny_rows(["mnist", "mnist_api", "mlp"])
+DOWNSTREAM_OF_TORCH_TRAINING = downstream_of_graphs(TORCH_DIGITS, PRECISIONS) | {
     "train_torch": 2,
     "weights_torch": 2,
     "onnx_export": 1,
     "onnx_layers": 2,
-    "calibrate_table": 1,
-    "precision_fp16": 1,
-    "precision_int8": 1,
-    "engine_build": 3,
-    "engine_build_api": 2,
-    "score_hello": 5,
-    "score_accuracy": 5,
-    "score_precisions": 1,
-    "summary": 1,
-    "all": 1,
+    **reduced_graphs(TORCH_DIGITS),
 }
 #: Everything of the SSD sample after its data.
-SSD_FROM_TRAINING = {
-    "train_ssd": 1,
-    "onnx_export_ssd": 1,
-    "calibrate_table": 1,
-    "precision_fp16": 1,
-    "precision_int8": 1,
-    "engine_build": 3,
-    "score_detect": 3,
-    "score_draw": 3,
-    "score_precisions": 1,
-    "summary": 1,
-    "all": 1,
-}
-SSD_SCORES = {"score_detect": 3, "score_draw": 3, "score_precisions": 1, "summary": 1, "all": 1}
+SSD_SCORES = downstream_of_graphs(SSD, PRECISIONS)
+SSD_FROM_TRAINING = SSD_SCORES | {"train_ssd": 1, "onnx_export_ssd": 1, **reduced_graphs(SSD)}
 #: Everything of the recommender after its data, and its serving runs.
-NCF_FROM_TRAINING = {
+NCF_FROM_TRAINING = downstream_of_graphs(RECOMMENDER, PRECISIONS) | {
     "train_ncf": 1,
     "onnx_export_ncf": 1,
-    "calibrate_table": 1,
-    "precision_fp16": 1,
-    "precision_int8": 1,
-    "engine_build": 3,
-    "score_recommend": 3,
-    "serve_recommender": 3,
-    "score_precisions": 2,
-    "summary": 1,
-    "all": 1,
+    **reduced_graphs(RECOMMENDER),
 }
-ENGINES_ONLY = {"engine_build": 12, "engine_build_api": 2, "summary": 1, "all": 1}
+ENGINES_ONLY = engines_of(tiny_rows())
+#: Samples with more than one precision in the tiny config: each has a comparison of them.
+COMPARED = downstream_of_graphs(tiny_rows(), PRECISIONS)["score_precisions"]
 
 
 @pytest.fixture
@@ -111,14 +88,14 @@ def test_library_change_reruns_exactly_the_jobs_that_use_it(library_copy):
     calibrate.write_text(calibrate.read_text() + "\n# a comment changes no code\n")
     assert plan() == {}
     _edit(calibrate, "ZERO_RANGE = 1e-8", "ZERO_RANGE = 1e-9")
-    assert plan() == INT8_ONLY | {"calibrate_table": 4}
+    assert plan() == INT8_ONLY | {"calibrate_table": INT8_ONLY["precision_int8"]}
     _edit(calibrate, "ZERO_RANGE = 1e-9", "ZERO_RANGE = 1e-8")
     _edit(
         work / "workflow/report/precisions.py",
         'ylabel("score (points of 100)")',
         'ylabel("points")',
     )
-    assert plan() == {"score_precisions": 5, "summary": 1, "all": 1}  # both draw with it
+    assert plan() == {"score_precisions": COMPARED, "summary": 1, "all": 1}  # both draw with it
 
 
 def test_a_docstring_edit_reruns_nothing(library_copy):
@@ -171,17 +148,10 @@ def test_training_param_reruns_exactly_its_dependents(tree):
 
 
 def test_top_k_cut_off_reruns_only_the_recommenders_engines_scores_and_serving(tree):
-    expected = {
-        "engine_build": 3,
-        "score_recommend": 3,
-        "serve_recommender": 3,
-        "score_precisions": 2,
-        "summary": 1,
-        "all": 1,
-    }
+    expected = downstream_of_graphs(RECOMMENDER, PRECISIONS)
     assert dry_run(tree, {"score": {"recommend": {"k": 5}}}) == expected
     assert dry_run(tree, {"score": {"recommend": {"show_users": 2}}}) == {
-        "score_recommend": 3,  # the printout comes with the scores
+        "score_recommend": NCF_FROM_TRAINING["score_recommend"],  # the printout comes with them
         "score_precisions": 1,
         "summary": 1,
         "all": 1,
@@ -192,7 +162,7 @@ def test_detection_thresholds_rerun_only_what_reads_them(tree):
     host_nms = {"nms": {"confidence": 0.05}}
     assert dry_run(tree, host_nms) == SSD_SCORES
     visualize = {"score": {"detect": {"visualize": 0.3}}}
-    assert dry_run(tree, visualize) == {"score_draw": 3, "all": 1}
+    assert dry_run(tree, visualize) == {"score_draw": SSD_SCORES["score_draw"], "all": 1}
     graph = {"nms": {"place": "graph"}}
     after_training = {k: v for k, v in SSD_FROM_TRAINING.items() if k != "train_ssd"}
     assert dry_run(tree, graph) == after_training
@@ -200,7 +170,7 @@ def test_detection_thresholds_rerun_only_what_reads_them(tree):
 
 def test_digit_seed_reruns_only_the_hello_world(tree):
     digit = {"score": {"classify": {"digit_seed": 7}}}
-    assert dry_run(tree, digit) == {"score_hello": 8, "all": 1}
+    assert dry_run(tree, digit) == {"score_hello": DOWNSTREAM_OF_TRAINING["score_hello"], "all": 1}
 
 
 def test_engine_param_reruns_engines_only(tree):
@@ -208,36 +178,25 @@ def test_engine_param_reruns_engines_only(tree):
 
 
 def test_calibration_param_recalibrates_and_rebuilds_int8_only(tree):
-    expected = INT8_ONLY | {"calibrate_table": 4}
+    expected = INT8_ONLY | {"calibrate_table": INT8_ONLY["precision_int8"]}
     assert dry_run(tree, {"calibration": {"algorithm": "minmax"}}) == expected
-    mnist_only = {  # the SSD has its own calibration images
+    onnx_digits = tiny_rows(["mnist", "mnist_tf"])  # the SSD has its own calibration images
+    mnist_only = downstream_of_graphs(onnx_digits, ["int8"]) | {
         "calibrate_batches": 2,
         "calibrate_table": 2,
         "precision_int8": 2,
-        "engine_build": 2,
-        "score_hello": 2,
-        "score_accuracy": 2,
-        "score_precisions": 2,
-        "summary": 1,
-        "all": 1,
     }
     assert dry_run(tree, {"calibration": {"images": {"mnist": {"batches": 3}}}}) == mnist_only
-    ssd_only = {
+    ssd_only = downstream_of_graphs(SSD, ["int8"]) | {
         "calibrate_batches_ppm": 1,
         "calibrate_table": 1,
         "precision_int8": 1,
-        "engine_build": 1,
-        "score_detect": 1,
-        "score_draw": 1,
-        "score_precisions": 1,
-        "summary": 1,
-        "all": 1,
     }
     assert dry_run(tree, {"calibration": {"images": {"detect": {"batches": 1}}}}) == ssd_only
 
 
 def test_dropping_a_precision_reruns_only_the_comparison(tree):
-    dropped = {"score_precisions": 5, "summary": 1, "all": 1}
+    dropped = {"score_precisions": COMPARED, "summary": 1, "all": 1}
     assert dry_run(tree, {"precisions": ["fp32", "int8"]}) == dropped
 
 

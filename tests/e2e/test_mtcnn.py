@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, copy_workflow, planned_jobs, snakemake
+from tests.e2e.conftest import PRECISIONS
 from tests.models.test_mtcnn import graphs, nets, state_dicts, wheel  # noqa: F401 (fixtures)
-from tests.workflow.conftest import PRECISIONS
 from workflow.models import mtcnn
 
 CONFIG = ROOT / "tests" / "configs" / "byo" / "mtcnn.yaml"

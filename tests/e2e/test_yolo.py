@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import copy_workflow, snakemake
-from tests.workflow.conftest import PRECISIONS, TINY
+from tests.e2e.conftest import PRECISIONS, TINY
 from workflow.formats.darknet import read_cfg, read_weights
 from workflow.samples import load_registry
 
@@ -40,7 +40,7 @@ def test_yolov3_chain_from_cfg_and_weights_to_scored_engines(tmp_path):
 
 def test_official_files_placed_by_hand_are_checked_and_your_own_set_is_copied(tmp_path):
     from tests.conftest import planned_jobs
-    from tests.workflow.conftest import overlay
+    from tests.e2e.conftest import overlay
     from workflow.data.detection import read_split, write_classes
     from workflow.data.shapes import CLASSES, shape_seeds, write_shapes
 
@@ -79,7 +79,7 @@ def test_official_files_placed_by_hand_are_checked_and_your_own_set_is_copied(tm
 
 
 def test_the_cfg_follows_the_detection_set(tmp_path):
-    from tests.workflow.conftest import overlay
+    from tests.e2e.conftest import overlay
 
     work = copy_workflow(tmp_path / "cfg")
 

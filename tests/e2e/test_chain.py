@@ -8,8 +8,8 @@ from PIL import Image
 
 from tests.conftest import snakemake
 from tests.detect.test_draw import boxes_found
+from tests.e2e.conftest import API_SAMPLES, ONNX_SAMPLES, PRECISIONS, TINY, check_summary
 from tests.report.rendered import chromium, menu_labels, rendered_dom
-from tests.workflow.conftest import API_SAMPLES, ONNX_SAMPLES, PRECISIONS, TINY, check_summary
 from workflow.formats.pnm import read_pnm
 from workflow.io import sha256_file
 from workflow.samples import load_registry

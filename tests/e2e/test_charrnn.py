@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.conftest import copy_workflow, planned_jobs, snakemake
-from tests.workflow.conftest import TINY
+from tests.e2e.conftest import TINY
 from workflow.samples import load_registry
 
 pytestmark = pytest.mark.slow

@@ -6,7 +6,7 @@ With the INT8 graph's calibrator the INT8 ranges and ranking serve."""
 import pytest
 
 from tests.conftest import copy_workflow, planned_jobs, snakemake
-from tests.workflow.conftest import TINY
+from tests.e2e.conftest import TINY
 from workflow.samples import load_registry
 
 

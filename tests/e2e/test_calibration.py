@@ -7,8 +7,8 @@ activations it quantizes) against the full one (every float tensor, on request).
 
 import pytest
 
+from tests.e2e.conftest import build, clone
 from tests.quant.reference_entropy import entropy_amax_counts, first_holding
-from tests.workflow.conftest import build, clone
 from workflow.quant.batches import iter_batches
 from workflow.quant.calibrate import (
     MIN_KEPT,

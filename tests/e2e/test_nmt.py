@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from tests.conftest import ROOT, copy_workflow, snakemake
-from tests.workflow.conftest import TINY
+from tests.e2e.conftest import TINY
 from workflow.data.translation import WMT16_FILES
 from workflow.netdef.nmt import FILES
 from workflow.samples import load_registry

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.conftest import copy_workflow, planned_jobs, snakemake
-from tests.workflow.conftest import PRECISIONS, check_summary, overlay
+from tests.e2e.conftest import PRECISIONS, check_summary, overlay
 
 pytestmark = [pytest.mark.slow, pytest.mark.accuracy]
 ALGORITHMS = ("entropy", "minmax", "percentile")
