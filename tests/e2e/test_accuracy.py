@@ -1,9 +1,9 @@
 """The accuracy bars on the default config and on the real MNIST test set.
 
-These run the full default workflow (the SSD trains for minutes), so they are not part of the
-default test run: ``pytest -m accuracy`` runs them (17 minutes on 2 cores, measured). CI runs
-the tiny config's chains instead; the README records the numbers these tests print.
-"""
+These run the full default workflow (the detectors train for minutes), so they are not part of
+the default test run: ``pytest -m accuracy`` runs them (the default config's test 25 min 29 s
+on 2 cores, its calibrator runs after the default run included). CI runs the tiny config's
+chains instead; the README records the numbers these tests print."""
 
 import json
 import time
@@ -144,10 +144,8 @@ def _nmt_bars(work):
 
 def test_default_config_meets_the_accuracy_bars(tmp_path):
     work = copy_workflow(tmp_path / "default")
-    start = time.perf_counter()
-    out = snakemake(work, "engines/ssd_int8.plan", "--cores", "2")
-    print(f"snakemake engines/ssd_int8.plan --cores 2: {time.perf_counter() - start:.1f} s")
-    assert planned_jobs(out.stdout + out.stderr) == {
+    out = snakemake(work, "engines/ssd_int8.plan", "--cores", "2", "-n")
+    assert planned_jobs(out.stdout + out.stderr) == {  # the example target's own chain
         "data_shapes": 1,
         "train_ssd": 1,
         "onnx_export_ssd": 1,
@@ -157,8 +155,10 @@ def test_default_config_meets_the_accuracy_bars(tmp_path):
         "engine_build": 1,
     }
     start = time.perf_counter()
-    snakemake(work, "--cores", "2", timeout=2700)  # the default run: over 20 minutes here
-    print(f"default run after it: {time.perf_counter() - start:.1f} s")
+    snakemake(work, "--cores", "2", timeout=2700)  # the README's first command
+    seconds = time.perf_counter() - start
+    print(f"default run (snakemake --cores 2): {seconds:.1f} s")
+    assert seconds <= 30 * 60
     default = yaml.safe_load((work / "config/config.yaml").read_text())
     summary = check_summary(work, default["samples"], default["precisions"])
     print(

@@ -43,9 +43,17 @@ DOWNSTREAM_OF_TORCH_TRAINING = downstream_of_graphs(TORCH_DIGITS, PRECISIONS) | 
     "onnx_layers": 2,
     **reduced_graphs(TORCH_DIGITS),
 }
-#: Everything of the SSD sample after its data.
-SSD_SCORES = downstream_of_graphs(SSD, PRECISIONS)
-SSD_FROM_TRAINING = SSD_SCORES | {"train_ssd": 1, "onnx_export_ssd": 1, **reduced_graphs(SSD)}
+#: Everything of the SSD sample after its data, and what reads its detections (not its engines).
+SSD_FROM_TRAINING = downstream_of_graphs(SSD, PRECISIONS) | {
+    "train_ssd": 1,
+    "onnx_export_ssd": 1,
+    **reduced_graphs(SSD),
+}
+SSD_SCORES = {
+    rule: count
+    for rule, count in downstream_of_graphs(SSD, PRECISIONS).items()
+    if not rule.startswith("engine_build")
+}
 #: Everything of the recommender after its data, and its serving runs.
 NCF_FROM_TRAINING = downstream_of_graphs(RECOMMENDER, PRECISIONS) | {
     "train_ncf": 1,
