@@ -32,6 +32,7 @@ REGISTRY.check_chosen(config["samples"])
 REGISTRY.check_chosen(
     list(config["calibration"]["per_sample"]), key="calibration.per_sample"
 )
+REGISTRY.check_chosen(list(config["engine"]["per_sample"]), key="engine.per_sample")
 SAMPLES = REGISTRY.samples
 #: The registry's captions, read by the report's caption template (report/sample.rst) under
 #: every sample's results. Not a setting: set after validation, and kept out of the rules'

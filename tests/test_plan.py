@@ -50,6 +50,23 @@ def test_int8_ranges_come_from_the_calibration_source():
     assert own.int8_ranges(wildcards) == "mine.txt"
 
 
+def test_a_samples_engine_entry_overrides_the_batch_profile_of_its_graphs_only():
+    plan = _plan(
+        engine={"per_sample": {"faster_rcnn": {"batch": {"max": 32}, "workspace_mib": 64}}}
+    )
+    batch = plan.config["engine"]["batch"]
+    head = plan.engine_build(_wildcards(model="faster_rcnn_head"))
+    assert head["batch"] == [batch["min"], batch["opt"], 32] and head["workspace_mib"] == 64
+    ssd = plan.engine_build(_wildcards(model="ssd"))
+    assert ssd["batch"] == [batch["min"], batch["opt"], batch["max"]]
+    assert ssd["workspace_mib"] == plan.config["engine"]["workspace_mib"]
+    assert _plan().engine_build(_wildcards(model="yolov3"))["workspace_mib"] == 2048  # default
+    with pytest.raises(PipelineError, match="1 <= min <= opt <= max"):
+        _plan(engine={"per_sample": {"ssd": {"batch": {"max": 4}}}}).engine_build(
+            _wildcards(model="ssd")
+        )
+
+
 def test_engine_profile_ranges_of_a_translator_and_an_ocr_graph():
     plan = _plan()
     score, batch = plan.config["score"]["translate"], plan.config["engine"]["batch"]

@@ -107,8 +107,6 @@ class Plan:
         #: "<module> <version>" of the TensorRT that builds engines: a rule param, so a new
         #: TensorRT rebuilds them.
         self.tensorrt = tensorrt_identity(config["tensorrt"]["module"])
-        #: Engine build options, one param of every build (workflow.trt.config.BuildConfig).
-        self.engine_build = BuildConfig.from_config(config).as_params()
         #: The plugin library the plugin samples' engines load (rule plugin_library).
         self.plugin_library = "results/plugins/libtrt_samples_plugins.so"
         #: The OCR samples' rendered text: test/ and calib/ splits.
@@ -470,6 +468,12 @@ class Plan:
         """1 when serving runs on a GPU (serve.backend trt or torch), else 0."""
         return int(self.config["serve"]["backend"] in GPU_BACKENDS)
 
+    def engine_build(self, wildcards: Wildcards):
+        """Engine build options of {model}'s sample (workflow.trt.config.BuildConfig: the
+        engine section, its engine.per_sample entry over it), one param of every build."""
+        sample = self.registry.sample_of(wildcards.model)
+        return BuildConfig.from_config(self.config, sample).as_params()
+
     def engine_top_k(self, wildcards: Wildcards):
         """The k of the TopK layer an onnx_topk engine gets (0: none), so that changing the
         cut-off rebuilds only those engines."""
@@ -738,11 +742,11 @@ class Plan:
             return {}
         beam = self.config["score"]["translate"]["beam"]
         longest = self.config["score"]["translate"]["max_source"]
-        batch = self.config["engine"]["batch"]
+        low, opt, high = self.engine_build(wildcards)["batch"]
         return {
             "source": [1, min(16, longest), longest],
             "beam": [1, beam, beam],
-            "rows": [batch["min"], batch["opt"] * beam, batch["max"] * beam],
+            "rows": [low, opt * beam, high * beam],
         }
 
     def agreement_inputs(self, wildcards: Wildcards):

@@ -71,6 +71,23 @@ def test_garbage_onnx_names_the_file(tmp_path):
         engine_bytes_from_onnx(path, tiny_build())
 
 
+def test_a_workspace_too_small_for_the_largest_batch_says_which_setting_to_raise(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weight = np.random.default_rng(0).normal(size=(32, 3, 3, 3)).astype(np.float32)
+    image = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 256, 256])
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 32, 256, 256])
+    conv = helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])
+    graph = helper.make_graph(
+        [conv], "conv", [image], [out], [numpy_helper.from_array(weight, "w")]
+    )
+    path = tmp_path / "conv.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    with pytest.raises(PipelineError, match=r"workspace \(1 MiB\) is too small .* batch \(8\)"):
+        engine_bytes_from_onnx(path, tiny_build(workspace_mib=1))
+
+
 def test_dynamic_dimension_beyond_batch(tmp_path):
     path = tmp_path / "hw.onnx"
     path.write_bytes(tiny_classifier_bytes(dynamic_hw=True))

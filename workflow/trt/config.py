@@ -41,13 +41,17 @@ class BuildConfig:
             )
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> "BuildConfig":
-        """The build options of the workflow config (keys ``tensorrt`` and ``engine``)."""
-        batch = config["engine"]["batch"]
+    def from_config(cls, config: Mapping[str, Any], sample: str | None = None) -> "BuildConfig":
+        """The build options of the workflow config (keys ``tensorrt`` and ``engine``); with a
+        ``sample``, its entry in ``engine.per_sample`` (a batch profile, a workspace) over
+        them."""
+        engine = config["engine"]
+        own = engine.get("per_sample", {}).get(sample, {}) if sample else {}
+        batch = engine["batch"] | own.get("batch", {})
         return cls(
             module=config["tensorrt"]["module"],
             batch=(batch["min"], batch["opt"], batch["max"]),
-            workspace_mib=config["engine"]["workspace_mib"],
+            workspace_mib=own.get("workspace_mib", engine["workspace_mib"]),
             compute_capabilities=tuple(config["tensorrt"]["compute_capabilities"]),
             optimization_level=config["engine"]["optimization_level"],
         )

@@ -287,6 +287,12 @@ def _build(
         fix = "see the log for the layer that failed"
         if refittable:
             fix += "; refittable builds need full TensorRT on a GPU host"
+        if any("OutOfMemory" in line or "workspace limit" in line for line in logger.errors):
+            fix = (
+                f"the workspace ({build.workspace_mib} MiB) is too small for a layer at the"
+                f" largest batch ({build.batch[2]}): raise engine.workspace_mib (or the sample's"
+                " engine.per_sample entry) or lower engine.batch.max"
+            )
         if trt.__name__ == "tensorrt_rtx" and _has_layer(trt, network, "NMS"):
             fix = (
                 "TensorRT-RTX has no kernel for NonMaxSuppression: run NMS on the host "
