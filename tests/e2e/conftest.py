@@ -210,7 +210,17 @@ def check_summary(tree: Path, chosen: list[str], precisions) -> dict:
             json.loads((tree / f"{plan}.json").read_text())["plan"]["bytes"] for plan in plans
         )
         assert row["plan_mb"] == size / 1e6 and row["build_s"] > 0, (name, precision)
-        assert row["intended"] == 1.0, (name, precision)
+        if row["intended"] != 1.0:  # only what TensorRT-RTX 1.7.1 runs in FP32 layers: INT8
+            off = [  # Q/DQ ConvTranspose nodes (PP-OCRv4's detector), as the reports say
+                node
+                for plan in plans
+                for node in json.loads((tree / f"{plan[: -len('.plan')]}.layers.json").read_text())[
+                    "compute"
+                ]
+                if node["precision"] != node["intended"]
+            ]
+            assert off and all(n["op"] == "ConvTranspose" for n in off), (name, precision, off)
+            assert {n["precision"] for n in off} == {"fp32"}, (name, precision, off)
     assert {item["sample"] for item in summary["not_built"]} == set(registry.samples) - set(chosen)
     table = (tree / "results/summary.csv").read_text().splitlines()
     assert len(table) == len(expected) + 1 and table[0].startswith("sample,task,precision")

@@ -1,7 +1,7 @@
 """The accuracy bars on the default config and on the real MNIST test set.
 
 These run the full default workflow (the detectors train for minutes), so they are not part of
-the default test run: ``pytest -m accuracy`` runs them (the default config's test 25 min 29 s
+the default test run: ``pytest -m accuracy`` runs them (the default config's test 28 min 11 s
 on 2 cores, its calibrator runs after the default run included). CI runs the tiny config's
 chains instead; the README records the numbers these tests print."""
 
@@ -142,6 +142,22 @@ def _nmt_bars(work):
     assert parity["greedy_identical"]
 
 
+def _ocr_bars(work):
+    """PP-OCRv4's bars on the rendered text (pretrained weights): FP16 within 0.5 points of FP32
+    in text lines found, characters read and lines read exactly; INT8 (least_error calibration)
+    within 1 point in lines read exactly."""
+    summary = json.loads((work / "results/score/ocr/precisions.json").read_text())
+    for precision, row in summary["precisions"].items():
+        print(
+            f"ocr {precision}: lines found {row['recall']:.4f}, CER {1 - row['char_accuracy']:.4f},"
+            f" lines read exactly {row['exact']:.4f} over {row['count']} lines"
+        )
+    fp16, int8 = summary["precisions"]["fp16"], summary["precisions"]["int8"]
+    for metric in ("recall", "char_accuracy", "exact"):
+        assert round(fp16[f"{metric}_drop_points"], 9) <= 0.5, (metric, fp16)
+    assert round(int8["exact_drop_points"], 9) <= 1.0, int8
+
+
 def test_default_config_meets_the_accuracy_bars(tmp_path):
     work = copy_workflow(tmp_path / "default")
     out = snakemake(work, "engines/ssd_int8.plan", "--cores", "2", "-n")
@@ -172,6 +188,7 @@ def test_default_config_meets_the_accuracy_bars(tmp_path):
     _image_bars(work)
     _charrnn_bars(work)
     _nmt_bars(work)
+    _ocr_bars(work)
     for sample in ("mnist", "mnist_api", "mlp"):
         score = json.loads((work / f"results/score/{sample}/fp32/accuracy.json").read_text())
         print(f"digits {sample} fp32 top-1 {score['top1']:.4f}")
