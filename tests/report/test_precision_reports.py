@@ -18,6 +18,7 @@ from workflow.report.precision_reports import (
     collect,
     flagged,
     int8_graphs,
+    merge,
     render_table,
     replace_between,
 )
@@ -134,6 +135,23 @@ def test_a_drop_over_half_a_point_or_a_cosine_under_099_is_flagged():
     ]
 
 
+def test_one_samples_rows_from_another_tree_replace_only_theirs():
+    order = [("a", "a"), ("b", "b_det"), ("b", "b_rec"), ("c", "c")]
+    old = {"graphs": [_entry("a", 0.1, 0.999), _entry("b", 0.0, 0.999), _entry("c", 0.2, 0.999)]}
+    old["graphs"][1]["graph"] = "b_old"  # a graph the sample no longer has
+    new = [_entry("b", 0.7, 0.999), _entry("b", 0.0, 0.98)]
+    new[0]["graph"], new[1]["graph"] = "b_rec", "b_det"
+    merged = merge(old, {"graphs": new}, order)
+    assert [(e["sample"], e["graph"]) for e in merged["graphs"]] == order
+    assert merged["graphs"][0] is old["graphs"][0] and merged["graphs"][3] is old["graphs"][2]
+    assert merged["flagged"] == [
+        {"sample": "b", "graph": "b_det", "why": ["output cosine 0.9800"]},
+        {"sample": "b", "graph": "b_rec", "why": ["drop 0.70 points"]},
+    ]
+    with pytest.raises(ValueError, match=r"\('d', 'd'\)"):
+        merge(old, {"graphs": new}, [*order, ("d", "d")])
+
+
 def test_a_stale_table_is_replaced_and_the_text_around_it_kept():
     text = f"before\n{TABLE_START}\n| old |\n{TABLE_END}\nafter\n"
     assert (
@@ -151,4 +169,4 @@ def test_the_docs_table_is_what_the_committed_json_gives_for_every_int8_graph(re
     config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text(encoding="utf-8"))
     expected = int8_graphs(registry, config["samples"])
     assert [(e["sample"], e["graph"]) for e in measured["graphs"]] == expected
-    assert len(expected) == 8
+    assert len(expected) == 10

@@ -161,6 +161,27 @@ def collect(tree: str | Path, registry: Registry, samples: list[str]) -> dict[st
     return {"flagged": flagged(graphs), "graphs": graphs}
 
 
+def merge(
+    measured: dict[str, Any], update: dict[str, Any], order: list[tuple[str, str]]
+) -> dict[str, Any]:
+    """``measured`` with the graphs of ``update`` (from :func:`collect` over some samples of
+    another tree) in place of its rows of the same samples, in ``order`` ((sample, graph) of
+    :func:`int8_graphs`), flagged again. A graph of ``order`` neither holds is an error: the
+    table would silently lose it."""
+    renewed = {entry["sample"] for entry in update["graphs"]}
+    rows = {
+        (entry["sample"], entry["graph"]): entry
+        for entry in measured["graphs"]
+        if entry["sample"] not in renewed
+    }
+    rows |= {(entry["sample"], entry["graph"]): entry for entry in update["graphs"]}
+    missing = [key for key in order if key not in rows]
+    if missing:
+        raise ValueError(f"no report rows for {missing}: collect them from a tree first")
+    graphs = [rows[key] for key in order]
+    return {"flagged": flagged(graphs), "graphs": graphs}
+
+
 def flagged(graphs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The graphs whose sample loses more than :data:`MAX_DROP` points of its task metric in
     INT8, or whose lowest output cosine against FP32 is below :data:`MIN_COSINE`."""
