@@ -219,7 +219,8 @@ def test_real_mnist_first_8000_train_last_2000_test(tmp_path, t10k):
             "labels": str(t10k / "t10k-labels-idx1-ubyte.gz"),
         },
     }  # test_count 2000 by default
-    base = ["--configfile", "config/config.yaml", overlay(work, {"data": {"mnist": source}})]
+    settings = {"samples": ["mnist"], "data": {"mnist": source}}  # the default run has the rest
+    base = ["--configfile", "config/config.yaml", overlay(work, settings)]
     snakemake(work, "--cores", "2", *base)
     score = json.loads((work / "results/score/mnist/fp32/accuracy.json").read_text())
     print(f"real MNIST t10k split: top-1 {score['top1']:.4f} over {score['count']}")

@@ -2,8 +2,10 @@
 through real ``snakemake -n`` runs on the built tiny tree."""
 
 import shutil
+from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import ROOT, planned_jobs, snakemake
 from tests.e2e.conftest import (
@@ -17,6 +19,7 @@ from tests.e2e.conftest import (
     reduced_graphs,
     tiny_rows,
 )
+from workflow.samples import check_config
 
 pytestmark = pytest.mark.slow
 DIGITS = tiny_rows(["mnist", "mnist_api", "mlp", "mnist_tf"])
@@ -185,8 +188,26 @@ def test_engine_param_reruns_engines_only(tree):
     assert dry_run(tree, {"engine": {"workspace_mib": 512}}) == ENGINES_ONLY
 
 
+def _calibrated_by_algorithm() -> dict[str, dict]:
+    """The tiny config's rows whose graphs take `calibration.algorithm`: not those of a sample
+    (or served from one) with its own entry in `calibration.per_sample`."""
+    config = yaml.safe_load(Path(TINY).read_text())
+    own = check_config(config)["calibration"]["per_sample"]
+    return {
+        name: row
+        for name, row in tiny_rows().items()
+        if name not in own and row.get("weights", name) not in own
+    }
+
+
 def test_calibration_param_recalibrates_and_rebuilds_int8_only(tree):
-    expected = INT8_ONLY | {"calibrate_table": INT8_ONLY["precision_int8"]}
+    followers = _calibrated_by_algorithm()
+    assert "movielens" not in followers and "mnist" in followers  # least_error by default
+    graphs = reduced_graphs(followers)["precision_int8"]
+    expected = downstream_of_graphs(followers, ["int8"]) | {
+        "precision_int8": graphs,
+        "calibrate_table": graphs,
+    }
     assert dry_run(tree, {"calibration": {"algorithm": "minmax"}}) == expected
     onnx_digits = tiny_rows(["mnist", "mnist_tf"])  # the SSD has its own calibration images
     mnist_only = downstream_of_graphs(onnx_digits, ["int8"]) | {
