@@ -86,27 +86,17 @@ def main() -> None:
     before, after = files(args.before), files(args.after)
     same, differ, known, timed = [], [], [], []
     for name in sorted(before.keys() | after.keys()):
-        if (
-            name in before
-            and name in after
-            and sha256_file(before[name]) == sha256_file(after[name])
-        ):
+        both = name in before and name in after
+        if both and sha256_file(before[name]) == sha256_file(after[name]):
             same.append(name)
-        elif (
-            name in before
-            and name in after
-            and same_but(before[name], after[name], set(args.ignore_keys))
-        ):
+        elif both and same_but(before[name], after[name], set(args.ignore_keys)):
             timed.append(name)
         elif any(fnmatch.fnmatch(name, glob) for glob in args.may_differ):
             known.append(name)
+        elif both:
+            differ.append(name)
         else:
-            where = (
-                ""
-                if name in before and name in after
-                else (" (only before)" if name in before else " (only after)")
-            )
-            differ.append(name + where)
+            differ.append(f"{name} (only {'before' if name in before else 'after'})")
     print(
         f"{len(same)} identical files, {len(timed)} differ only in --ignore-keys, "
         f"{len(known)} allowed to differ, {len(differ)} differ"

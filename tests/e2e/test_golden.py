@@ -74,6 +74,8 @@ OUTPUTS = {
 #: blocks of their matrix products from the cache sizes the CPU reports, which no setting pins,
 #: and strict mode trains other weights on these two (docs/reproducibility.md). A CPU not listed
 #: here is reported, not failed: its sums are printed to be recorded.
+KERAS_FILES = ("results/weights/mnist_tf/weights.wts", "results/onnx/mnist_tf/model.onnx")
+KERAS_GRAPH = "results/precision/mnist_tf/int8.onnx"
 KERAS = {
     # AMD EPYC without AVX-512
     ("AuthenticAMD", 32): {
@@ -162,17 +164,16 @@ def test_strict_run_gives_the_recorded_bytes_whatever_the_environment_says(rerun
     assert settings["mode"] == "strict" and settings["isa"] == BASELINE
     assert differing == {}, f"the job ran with {differing} (found, strict value)"
     cpu = this_cpu()
-    keras = KERAS[next(iter(KERAS))]
-    recorded_sums = GOLDEN | SCORES | KERAS.get(cpu, {})
-    graphs = [*OUTPUTS, "results/precision/mnist_tf/int8.onnx"]
-    found = {f"{graph} (probabilities)": int8_outputs(work, graph) for graph in graphs}
-    found |= {
-        artifact: sha256_file(work / artifact)
-        for artifact in GOLDEN | SCORES | keras
-        if artifact not in found
+    found = {
+        artifact: sha256_file(work / artifact) for artifact in [*GOLDEN, *SCORES, *KERAS_FILES]
     }
+    found |= {
+        f"{graph} (probabilities)": int8_outputs(work, graph) for graph in [*OUTPUTS, KERAS_GRAPH]
+    }
+    recorded_sums = GOLDEN | SCORES | KERAS.get(cpu, {})
     recorded_sums |= {f"{graph} (probabilities)": digest for graph, digest in OUTPUTS.items()}
     if cpu not in KERAS:
+        keras = [*KERAS_FILES, f"{KERAS_GRAPH} (probabilities)"]
         warnings.warn(
             f"no Keras sums recorded for this CPU {cpu}; record them in KERAS: "
             + json.dumps({artifact: found[artifact] for artifact in keras}),
